@@ -1,0 +1,189 @@
+"""`python -m inspector`: presets, summaries, graphs and comparisons from the command line.
+
+A design is a preset name or a JSON spec file, optionally changed with `--set key=value`
+(the same text forms the app's URLs use). Bad input ends with exit code 2 and one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from inspector.spec import ResNetSpec, SpecError
+
+EXIT_BAD_INPUT = 2
+EXIT_MISSING_TOOL = 3
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line (and exit 2) rather than the usage block."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+
+
+def _parse_sets(items: Sequence[str] | None) -> dict[str, str]:
+    values = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise SpecError(f"--set expects key=value, not {item!r}.")
+        values[key.strip()] = value
+    return values
+
+
+def load_design(target: str, sets: Sequence[str] | None = None) -> tuple[str, ResNetSpec]:
+    """A preset name or a JSON spec file, with `--set` changes applied and validated."""
+    from inspector.presets import PRESETS, get_preset
+
+    if target in PRESETS:
+        name, spec = target, get_preset(target)
+    elif target.endswith(".json") or Path(target).is_file():
+        path = Path(target)
+        spec = ResNetSpec.from_json(path.read_text(encoding="utf-8"))
+        name = path.stem
+    else:
+        get_preset(target)  # raises SpecError listing the preset names
+        raise AssertionError("unreachable")
+    changes = _parse_sets(sets)
+    if changes:
+        spec = spec.with_text_values(changes)
+        name = f"{name} ({', '.join(f'{k}={v}' for k, v in changes.items())})"
+    return name, spec.validate()
+
+
+def _count(value: float) -> str:
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if value >= scale:
+            return f"{value / scale:.2f}{suffix}"
+    return str(value)
+
+
+def _presets(args: argparse.Namespace) -> int:
+    from inspector.facts import compute_facts
+    from inspector.presets import PRESETS
+
+    width = max(map(len, PRESETS))
+    for name, preset in PRESETS.items():
+        facts = compute_facts(preset.spec)
+        print(f"{name:<{width}}  {_count(facts.params):>8} params  "
+              f"{_count(facts.mult_adds):>8} mult-adds  {preset.description}")
+    return 0
+
+
+def _summary(args: argparse.Namespace) -> int:
+    from inspector.facts import compute_facts
+    from inspector.table import layer_table, stage_table, to_csv, to_markdown
+
+    name, spec = load_design(args.design, args.set)
+    layers = layer_table(spec)
+    table = layers if args.layers else stage_table(spec, layers)
+    if args.csv:
+        sys.stdout.write(to_csv(table))
+        return 0
+    facts = compute_facts(spec)
+    print(f"{name}")
+    print(f"  depth      {facts.depth_explanation}")
+    print(f"  params     {facts.params:,}")
+    print(f"  mult-adds  {facts.mult_adds:,} (batch 1, {spec.input_size}x{spec.input_size})")
+    print(f"  memory     {facts.activation_bytes / 2**20:.1f} MiB of activations per image")
+    print(f"  output     {facts.output_shape}")
+    print()
+    sys.stdout.write(to_markdown(table))
+    return 0
+
+
+def _graph(args: argparse.Namespace) -> int:
+    from inspector.render import export_graph, render_graph
+    from inspector.trace import trace_graph
+
+    _, spec = load_design(args.design, args.set)
+    if args.output is None and args.format in ("png", "pdf"):
+        raise SpecError(f"{args.format.upper()} is binary: give a file with -o FILE.")
+    fold = {"auto": None, "on": True, "off": False}[args.fold]
+    digraph = render_graph(trace_graph(spec, args.view), args.direction, fold)
+    data = export_graph(digraph, args.format, args.dpi)
+    if args.output is None:
+        sys.stdout.write(data.decode())
+    else:
+        Path(args.output).write_bytes(data)
+        print(f"wrote {args.output} ({len(data):,} bytes)", file=sys.stderr)
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from inspector.compare import compare
+    from inspector.table import to_markdown
+
+    name_a, spec_a = load_design(args.a, args.set_a)
+    name_b, spec_b = load_design(args.b, args.set_b)
+    result = compare(spec_a, spec_b, (name_a, name_b))
+    print(result.explanation)
+    print()
+    sys.stdout.write(to_markdown(result.totals.reset_index(names="")))
+    print()
+    sys.stdout.write(to_markdown(result.stages))
+    return 0
+
+
+def _add_design(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("design", help="a preset name (see `presets`) or a JSON spec file")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE",
+                        help="change one field, e.g. --set stride_in=1x1 --set input_size=32")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m inspector", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    sub.add_parser("presets", help="list the named designs").set_defaults(handler=_presets)
+
+    summary = sub.add_parser("summary", help="depth, parameters, mult-adds and the stage table")
+    _add_design(summary)
+    summary.add_argument("--layers", action="store_true", help="print every layer instead")
+    summary.add_argument("--csv", action="store_true", help="print the table as CSV only")
+    summary.set_defaults(handler=_summary)
+
+    graph = sub.add_parser("graph", help="draw the architecture (solid/dashed shortcuts)")
+    _add_design(graph)
+    graph.add_argument("--view", choices=("block", "layer"), default="block")
+    graph.add_argument("--format", choices=("svg", "png", "pdf", "dot"), default="svg")
+    graph.add_argument("-o", "--output", help="file to write (default: stdout for svg and dot)")
+    graph.add_argument("--direction", choices=("TB", "LR"), default="TB")
+    graph.add_argument("--fold", choices=("auto", "on", "off"), default="auto",
+                       help="fold runs of identical blocks into one node marked x N")
+    graph.add_argument("--dpi", type=int, default=150, help="PNG resolution")
+    graph.set_defaults(handler=_graph)
+
+    comparison = sub.add_parser("compare", help="differences between two designs, explained")
+    comparison.add_argument("a", help="preset name or JSON spec file")
+    comparison.add_argument("b", help="preset name or JSON spec file")
+    comparison.add_argument("--set-a", action="append", metavar="KEY=VALUE")
+    comparison.add_argument("--set-b", action="append", metavar="KEY=VALUE")
+    comparison.set_defaults(handler=_compare)
+    return parser
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return text or type(error).__name__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from inspector.render import GraphvizNotFound
+
+    try:
+        return args.handler(args)
+    except BrokenPipeError:  # the reader (e.g. `| head`) stopped early: not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except GraphvizNotFound as error:
+        print(f"error: {_one_line(error)}", file=sys.stderr)
+        return EXIT_MISSING_TOOL
+    except (ValueError, OSError) as error:
+        print(f"error: {_one_line(error)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
