@@ -184,8 +184,38 @@ def _cost(node: fx.Node, root: nn.Module, shape: Shape) -> tuple[int, int]:
     return params, params * shape[0]
 
 
+def _output(node: fx.Node, root: nn.Module, args: tuple, kwargs: dict) -> torch.Tensor:
+    """The op's output on meta tensors.
+
+    Ops whose output shape is fixed by their definition skip their meta kernels, which are Python
+    decompositions: slow, and the first of them in a process imports torch's compiler (~1.5 s).
+    Those are shape-keeping layers (batch norm, ReLU), sums of equal shapes, adaptive pools and
+    linear layers on matching inputs. Convs and pools, which decide the geometry, always run.
+    """
+    if node.op == "call_module":
+        module = root.get_submodule(node.target)
+        x = args[0]
+        if isinstance(module, _SHAPE_KEEPING):
+            return x
+        if isinstance(module, nn.AdaptiveAvgPool2d):
+            size = module.output_size
+            size = tuple(size) if isinstance(size, (tuple, list)) else (size, size)
+            size = tuple(d if d is not None else x.shape[-2 + i] for i, d in enumerate(size))
+            return x.new_empty((*x.shape[:-2], *size))
+        if isinstance(module, nn.Linear) and x.shape[-1] == module.in_features:
+            return x.new_empty((*x.shape[:-1], module.out_features))
+        return module(*args, **kwargs)
+    if _is_add(node) and len(args) == 2 and args[0].shape == args[1].shape:
+        return args[0].new_empty(args[0].shape)
+    if node.op == "call_function":
+        return node.target(*args, **kwargs)
+    if node.op == "call_method":
+        return getattr(args[0], node.target)(*args[1:], **kwargs)
+    raise SpecError(f"Cannot follow the traced op {node.op} {node.target}.")
+
+
 def _propagate(graph: fx.Graph, root: nn.Module, inputs: list[torch.Tensor]) -> dict[fx.Node, torch.Tensor]:
-    """Run the graph op by op on meta tensors (shape-keeping layers pass their input on)."""
+    """Every node's output on meta tensors, in graph order."""
     values: dict[fx.Node, torch.Tensor] = {}
     pending = iter(inputs)
     load = values.__getitem__
@@ -193,20 +223,11 @@ def _propagate(graph: fx.Graph, root: nn.Module, inputs: list[torch.Tensor]) -> 
         for node in graph.nodes:
             if node.op == "placeholder":
                 values[node] = next(pending)
-                continue
-            args = fx.node.map_arg(node.args, load)
-            kwargs = fx.node.map_arg(node.kwargs, load)
-            if node.op == "call_module":
-                module = root.get_submodule(node.target)
-                values[node] = args[0] if isinstance(module, _SHAPE_KEEPING) else module(*args, **kwargs)
-            elif node.op == "call_function":
-                values[node] = node.target(*args, **kwargs)
-            elif node.op == "call_method":
-                values[node] = getattr(args[0], node.target)(*args[1:], **kwargs)
             elif node.op == "output":
-                values[node] = args[0]
+                values[node] = load(node.args[0])
             else:
-                raise SpecError(f"Cannot follow the traced op {node.op} {node.target}.")
+                args = fx.node.map_arg(node.args, load)
+                values[node] = _output(node, root, args, fx.node.map_arg(node.kwargs, load))
     return values
 
 
@@ -399,25 +420,21 @@ def _walk(spec: ResNetSpec) -> tuple[list, Shape]:
             if node.op == "output":
                 continue
             args = fx.node.map_arg(node.args, values.__getitem__)
-            if node.op == "call_module":
-                module = model.get_submodule(node.target)
-                if isinstance(module, ResidualBlock):
-                    key = _block_key(module)
-                    if key not in traces:
-                        traces[key] = _BlockTracer().trace(module)
-                    layout_key = (key, tuple(args[0].shape))
-                    if layout_key not in layouts:
-                        layouts[layout_key] = _layout(traces[key], module, args[0])
-                    layout = layouts[layout_key]
-                    values[node] = torch.empty(layout.output_shape, device="meta")
-                    items.append(_BlockUse(node.target, module.stage, module.index, layout))
-                    seen_block = True
-                    continue
-                values[node] = args[0] if isinstance(module, _SHAPE_KEEPING) else module(*args)
-            elif node.op == "call_function":
-                values[node] = node.target(*args, **fx.node.map_arg(node.kwargs, values.__getitem__))
-            else:
-                values[node] = getattr(args[0], node.target)(*args[1:])
+            module = model.get_submodule(node.target) if node.op == "call_module" else None
+            if isinstance(module, ResidualBlock):
+                key = _block_key(module)
+                if key not in traces:
+                    traces[key] = _BlockTracer().trace(module)
+                layout_key = (key, tuple(args[0].shape))
+                if layout_key not in layouts:
+                    layouts[layout_key] = _layout(traces[key], module, args[0])
+                layout = layouts[layout_key]
+                values[node] = torch.empty(layout.output_shape, device="meta")
+                items.append(_BlockUse(node.target, module.stage, module.index, layout))
+                seen_block = True
+                continue
+            kwargs = fx.node.map_arg(node.kwargs, values.__getitem__)
+            values[node] = _output(node, model, args, kwargs)
             kind, label = _describe_node(node, model)
             shape = tuple(values[node].shape)
             params, mult_adds = _cost(node, model, shape)
