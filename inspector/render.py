@@ -186,8 +186,8 @@ def _edge_attrs(edge: GraphEdge, graph: ArchGraph, side: str) -> dict[str, str]:
     return attrs
 
 
-def _cluster_label(stage: int, nodes: list[GraphNode]) -> str:
-    blocks = len({n.block for n in nodes})
+def _cluster_label(stage: int, nodes: list[GraphNode], runs: dict[tuple[int, int], _Run]) -> str:
+    blocks = sum(runs[(stage, b)].count if (stage, b) in runs else 1 for b in {n.block for n in nodes})
     noun = "block" if blocks == 1 else "blocks"
     return f"{stage_name(stage)}: {blocks} {noun}, output {_chw(nodes[-1].shape)}"
 
@@ -220,7 +220,7 @@ def render_graph(graph: ArchGraph, direction: str = "TB", fold: bool | None = No
                 digraph.node(node.id, **_node_attrs(node, None))
             continue
         with digraph.subgraph(name=f"cluster_stage{stage}") as cluster:
-            cluster.attr(label=_cluster_label(stage, nodes), style="rounded", color="#999999",
+            cluster.attr(label=_cluster_label(stage, nodes, runs), style="rounded", color="#999999",
                          labeljust="l")
             _add_stage_nodes(cluster, graph, nodes, runs)
     side = "e" if direction == "TB" else "s"
