@@ -1,0 +1,311 @@
+"""Datasets as whole tensors, and the paper's augmentation applied to whole batches.
+
+Why tensors and not per-image pipelines: the images the app trains on are small (32x32), so the
+whole training set fits on the training device, and padding, cropping and flipping a batch there
+is one gather instead of 128 PIL calls on the CPU. Images are kept as floats in [0, 1];
+`normalize` applies the per-channel mean and std on the device, so padding is black, as in the
+paper's recipe (pad with zeros, then normalise).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+import tarfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+DATASETS = ("digits", "cifar10", "folder", "synthetic")
+CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+CIFAR_MD5 = "c58f30108f718f92721af3b95e74349a"
+CIFAR_DIR = "cifar-10-batches-py"
+CIFAR_TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
+DEFAULT_DATA_ROOT = Path("data")
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
+#: One fixed split, so that validation figures of two runs are comparable.
+SPLIT_SEED = 0
+
+
+class DataError(ValueError):
+    """A dataset that cannot be loaded, with a sentence a user can act on."""
+
+
+@dataclass
+class Dataset:
+    """Training and validation images (N, C, H, W) as floats in [0, 1], labels as int64."""
+
+    name: str
+    x_train: Tensor
+    y_train: Tensor
+    x_val: Tensor
+    y_val: Tensor
+    classes: list[str]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        for split, x, y in (("training", self.x_train, self.y_train),
+                            ("validation", self.x_val, self.y_val)):
+            if x.ndim != 4 or y.ndim != 1 or len(x) != len(y):
+                raise DataError(f"The {split} images must be (N, C, H, W) with one label each.")
+        if len(self.x_train) == 0:
+            raise DataError(f"Dataset {self.name!r} has no training images.")
+        if len(self.mean) != self.in_channels or len(self.std) != self.in_channels:
+            raise DataError("Mean and std need one value per image channel.")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.x_train.shape[1])
+
+    @property
+    def image_size(self) -> int:
+        return int(self.x_train.shape[-1])
+
+    def describe(self) -> str:
+        return (f"{self.name}: {len(self.x_train):,} training and {len(self.x_val):,} validation "
+                f"images, {self.in_channels}x{self.image_size}x{self.image_size}, "
+                f"{self.num_classes} classes")
+
+
+def load_dataset(name: str = "digits", path: str | None = None, image_size: int = 32,
+                 **options) -> Dataset:
+    """Load a dataset by name: 'digits' (bundled), 'cifar10', 'folder' or 'synthetic'.
+
+    Options: `val_fraction` (digits, folder), `download` (cifar10), `limit` (cifar10: keep the
+    first N training images), `num_train`, `num_val`, `num_classes`, `channels` (synthetic).
+    """
+    if image_size < 8 or image_size > 512:
+        raise DataError(f"Image size {image_size} is outside the supported 8 to 512 pixels.")
+    loaders = {"digits": _digits, "cifar10": _cifar10, "folder": _folder, "synthetic": _synthetic}
+    if name not in loaders:
+        raise DataError(f"Unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}.")
+    allowed = {"digits": {"val_fraction"}, "cifar10": {"download", "limit"},
+               "folder": {"val_fraction"},
+               "synthetic": {"num_train", "num_val", "num_classes", "channels"}}[name]
+    unknown = set(options) - allowed
+    if unknown:
+        raise DataError(f"Dataset {name!r} takes no option {', '.join(sorted(unknown))}.")
+    return loaders[name](path, image_size, **options)
+
+
+def resize(x: Tensor, image_size: int) -> Tensor:
+    """Resize a batch of images (antialiased when shrinking)."""
+    if x.shape[-1] == image_size and x.shape[-2] == image_size:
+        return x
+    shrink = x.shape[-1] > image_size
+    return F.interpolate(x, size=(image_size, image_size), mode="bilinear",
+                         align_corners=False, antialias=shrink).clamp_(0.0, 1.0)
+
+
+def channel_stats(x: Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std of a training set (std floored so constant channels stay finite)."""
+    mean = x.mean(dim=(0, 2, 3))
+    std = x.std(dim=(0, 2, 3)).clamp_min(1e-3)
+    return tuple(round(float(v), 6) for v in mean), tuple(round(float(v), 6) for v in std)
+
+
+def _split(x: Tensor, y: Tensor, val_fraction: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """A fixed, stratified split: the same images land in validation on every machine."""
+    if not 0.0 < val_fraction < 1.0:
+        raise DataError(f"The validation fraction must be between 0 and 1, not {val_fraction}.")
+    generator = torch.Generator().manual_seed(SPLIT_SEED)
+    val_index: list[Tensor] = []
+    for label in torch.unique(y):
+        members = torch.nonzero(y == label).flatten()
+        members = members[torch.randperm(len(members), generator=generator)]
+        val_index.append(members[: max(1, round(len(members) * val_fraction))])
+    is_val = torch.zeros(len(y), dtype=torch.bool)
+    is_val[torch.cat(val_index)] = True
+    return x[~is_val], y[~is_val], x[is_val], y[is_val]
+
+
+def _digits(path: str | None, image_size: int, val_fraction: float = 0.2) -> Dataset:
+    """scikit-learn's 1,797 8x8 digits (values 0..16), upscaled and repeated to three channels."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    x = torch.tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0
+    x = resize(x, image_size).repeat(1, 3, 1, 1)
+    y = torch.tensor(bunch.target, dtype=torch.int64)
+    x_train, y_train, x_val, y_val = _split(x, y, val_fraction)
+    mean, std = channel_stats(x_train)
+    return Dataset("digits", x_train.contiguous(), y_train, x_val.contiguous(), y_val,
+                   [str(d) for d in range(10)], mean, std)
+
+
+def _synthetic(path: str | None, image_size: int, num_train: int = 1024, num_val: int = 256,
+               num_classes: int = 10, channels: int = 3) -> Dataset:
+    """Random images and labels: for throughput only, nothing to learn."""
+    if num_train < 1 or num_val < 1 or num_classes < 2 or channels < 1:
+        raise DataError("Synthetic data needs at least one image per split, two classes and "
+                        "one channel.")
+    generator = torch.Generator().manual_seed(SPLIT_SEED)
+    x = torch.rand(num_train + num_val, channels, image_size, image_size, generator=generator)
+    y = torch.randint(0, num_classes, (num_train + num_val,), generator=generator)
+    return Dataset("synthetic", x[:num_train], y[:num_train], x[num_train:], y[num_train:],
+                   [f"class {i}" for i in range(num_classes)], (0.5,) * channels,
+                   (0.2887,) * channels)
+
+
+# --- CIFAR-10 -------------------------------------------------------------------------------------
+
+def find_cifar10(path: str | None = None) -> Path | None:
+    """The `cifar-10-batches-py` folder at `path` (or inside it), else under ./data/."""
+    candidates = [Path(path)] if path else [DEFAULT_DATA_ROOT]
+    for base in candidates:
+        for folder in (base, base / CIFAR_DIR):
+            if (folder / "batches.meta").is_file() and (folder / "test_batch").is_file():
+                return folder
+    return None
+
+
+def download_cifar10(root: str | Path = DEFAULT_DATA_ROOT, url: str = CIFAR_URL,
+                     timeout: float = 30.0) -> Path:
+    """Download the official archive, check its MD5 and unpack it under `root`."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    archive = root / "cifar-10-python.tar.gz"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response, open(archive, "wb") as out:
+            while chunk := response.read(1 << 20):
+                out.write(chunk)
+    except (urllib.error.URLError, TimeoutError, OSError) as error:
+        archive.unlink(missing_ok=True)
+        raise DataError(
+            f"Could not download CIFAR-10 from {url} ({error}). This machine may be offline: "
+            f"download the archive elsewhere and unpack it so that {root / CIFAR_DIR} exists."
+        ) from None
+    digest = hashlib.md5(archive.read_bytes()).hexdigest()
+    if digest != CIFAR_MD5:
+        archive.unlink(missing_ok=True)
+        raise DataError(f"The downloaded CIFAR-10 archive is corrupt (MD5 {digest}, expected "
+                        f"{CIFAR_MD5}); try again.")
+    with tarfile.open(archive, "r:gz") as tar:
+        tar.extractall(root, filter="data")
+    archive.unlink()
+    return root / CIFAR_DIR
+
+
+def read_cifar_batch(file: Path) -> tuple[Tensor, Tensor]:
+    """One batch of the official python format: uint8 rows of 3072 (R, G, B planes) and labels."""
+    try:
+        with open(file, "rb") as handle:
+            batch = pickle.load(handle, encoding="bytes")
+        data = np.asarray(batch[b"data"], dtype=np.uint8)
+        labels = np.asarray(batch[b"labels"], dtype=np.int64)
+    except (OSError, pickle.UnpicklingError, KeyError, TypeError, EOFError) as error:
+        raise DataError(f"{file} is not a CIFAR-10 batch in the python format ({error}).") from None
+    if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(labels) != len(data):
+        raise DataError(f"{file} does not hold 32x32 RGB rows with one label each.")
+    return torch.from_numpy(data.reshape(-1, 3, 32, 32)), torch.from_numpy(labels)
+
+
+def _cifar10(path: str | None, image_size: int, download: bool = False,
+             limit: int | None = None) -> Dataset:
+    folder = find_cifar10(path)
+    if folder is None and download:
+        folder = download_cifar10(path or DEFAULT_DATA_ROOT)
+    if folder is None:
+        where = path or f"./{DEFAULT_DATA_ROOT}/"
+        raise DataError(f"CIFAR-10 (the python version, folder {CIFAR_DIR}) was not found at "
+                        f"{where}; ask for the download or unpack the official archive there.")
+    with open(folder / "batches.meta", "rb") as handle:
+        try:
+            meta = pickle.load(handle, encoding="bytes")
+            classes = [name.decode() for name in meta[b"label_names"]]
+        except (pickle.UnpicklingError, KeyError, TypeError, EOFError, AttributeError):
+            raise DataError(f"{folder / 'batches.meta'} is not CIFAR-10 metadata.") from None
+    parts = [read_cifar_batch(folder / name) for name in CIFAR_TRAIN_FILES
+             if (folder / name).is_file()]
+    if not parts:
+        raise DataError(f"No training batch (data_batch_1..5) in {folder}.")
+    x_train = torch.cat([p[0] for p in parts])
+    y_train = torch.cat([p[1] for p in parts])
+    if limit is not None:
+        x_train, y_train = x_train[:limit], y_train[:limit]
+    x_val, y_val = read_cifar_batch(folder / "test_batch")
+    x_train = resize(x_train.float().div_(255.0), image_size)
+    x_val = resize(x_val.float().div_(255.0), image_size)
+    mean, std = channel_stats(x_train)
+    return Dataset("cifar10", x_train, y_train, x_val, y_val, classes, mean, std)
+
+
+# --- Image folders --------------------------------------------------------------------------------
+
+def read_image(source, image_size: int, channels: int = 3) -> Tensor:
+    """One image (path, bytes or file-like) as a (C, H, W) float tensor in [0, 1], resized."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(source) as image:
+            image = image.convert("RGB" if channels == 3 else "L")
+            array = np.asarray(image, dtype=np.float32) / 255.0
+    except (UnidentifiedImageError, OSError, ValueError) as error:
+        raise DataError(f"This file is not an image that can be read ({error}).") from None
+    tensor = torch.from_numpy(array.copy())
+    tensor = tensor.unsqueeze(0) if tensor.ndim == 2 else tensor.permute(2, 0, 1)
+    return resize(tensor.unsqueeze(0), image_size)[0]
+
+
+def _folder(path: str | None, image_size: int, val_fraction: float = 0.2) -> Dataset:
+    """One subfolder per class, its images inside; a fixed stratified split."""
+    if not path or not Path(path).is_dir():
+        raise DataError(f"The folder dataset needs a directory with one subfolder per class; "
+                        f"{path!r} is not a directory.")
+    class_dirs = sorted(d for d in Path(path).iterdir() if d.is_dir())
+    images: list[Tensor] = []
+    labels: list[int] = []
+    classes: list[str] = []
+    for class_dir in class_dirs:
+        files = sorted(f for f in class_dir.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            continue
+        for file in files:
+            images.append(read_image(file, image_size))
+            labels.append(len(classes))
+        classes.append(class_dir.name)
+    if len(classes) < 2:
+        raise DataError(f"{path} needs at least two class subfolders holding images.")
+    x = torch.stack(images)
+    y = torch.tensor(labels, dtype=torch.int64)
+    x_train, y_train, x_val, y_val = _split(x, y, val_fraction)
+    mean, std = channel_stats(x_train)
+    return Dataset("folder", x_train, y_train, x_val, y_val, classes, mean, std)
+
+
+# --- Batches on the device ------------------------------------------------------------------------
+
+def normalize(x: Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> Tensor:
+    """(x - mean) / std per channel, on x's device."""
+    mean_t = torch.tensor(mean, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
+    std_t = torch.tensor(std, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
+    return (x - mean_t) / std_t
+
+
+def augment(x: Tensor, padding: int = 4, generator: torch.Generator | None = None) -> Tensor:
+    """The paper's augmentation for a whole batch: zero-pad, random crop back, random flip.
+
+    Offsets and flips are drawn on the CPU from `generator` (so a seed gives the same batches on
+    any device) and applied with two gathers on x's device.
+    """
+    n, channels, height, width = x.shape
+    offsets = torch.randint(0, 2 * padding + 1, (2, n), generator=generator).to(x.device)
+    flips = (torch.rand(n, generator=generator) < 0.5).to(x.device)
+    padded = F.pad(x, (padding, padding, padding, padding))
+    rows = offsets[0].view(n, 1) + torch.arange(height, device=x.device)
+    cols = offsets[1].view(n, 1) + torch.arange(width, device=x.device)
+    cols = torch.where(flips.view(n, 1), cols.flip(1), cols)
+    out = padded.gather(2, rows.view(n, 1, height, 1).expand(n, channels, height,
+                                                             width + 2 * padding))
+    return out.gather(3, cols.view(n, 1, 1, width).expand(n, channels, height, width))
