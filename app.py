@@ -9,41 +9,46 @@ import streamlit as st
 
 from pages import common
 
+DESIGNER = st.Page("pages/designer.py", title="Designer", icon=":material/architecture:")
+COMPARE = st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:")
+BLOCK = st.Page("pages/block.py", title="Block", icon=":material/view_module:")
+EXPORT = st.Page("pages/export.py", title="Export", icon=":material/download:")
+TRAIN = st.Page("pages/train.py", title="Train", icon=":material/monitoring:")
+INFERENCE = st.Page("pages/inference.py", title="Inference", icon=":material/image_search:")
+
+#: What each page is for, as the home page lists it.
+PAGE_SUMMARIES = (
+    (DESIGNER, "start from a preset and change blocks, widths, stem, stride placement and "
+               "shortcuts; the numbers, graph and tables follow every change"),
+    (COMPARE, "two designs side by side (ResNet-34 and ResNet-50 to begin with), with the "
+              "differences per stage and in words"),
+    (BLOCK, "one residual block on its own: its shapes for an input you choose, its parameters "
+            "and why its shortcut is solid or dashed"),
+    (EXPORT, "the graph as SVG, PNG, PDF or DOT, the tables as CSV, the spec as JSON and a "
+             "standalone PyTorch file"),
+    (TRAIN, "train the design on a small dataset and watch the curves"),
+    (INFERENCE, "predictions, feature maps and latency of a trained model"),
+)
+
 
 def home() -> None:
     st.title("ResNet Inspector")
     st.markdown(
-        "Design, inspect and compare residual networks: every ResNet, ResNeXt, Wide ResNet and "
-        "CIFAR ResNet from the papers, and anything between them. The numbers are computed "
-        "from the design itself (parameters, mult-adds, depth by the paper's count, shapes), "
-        "and the graph is traced from the real PyTorch model: solid shortcuts are identities, "
-        "dashed shortcuts change the shape."
+        "Design, inspect and compare residual networks: the ResNets, ResNeXts, Wide ResNets and "
+        "CIFAR ResNets of the papers, and anything between them. Every number is computed from "
+        "the design itself (parameters, mult-adds, depth by the paper's count, shapes), and the "
+        "graph is traced from the real PyTorch model: solid shortcuts are identities, dashed "
+        "shortcuts change the shape."
     )
-    st.page_link(DESIGNER, label="**Designer**: start from a preset, change blocks, widths, "
-                 "stem, stride placement, shortcuts; see the graph and tables update", icon="🛠️")
-    st.page_link(COMPARE, label="**Compare**: two designs side by side (ResNet-34 vs ResNet-50 "
-                 "to begin with), with an explanation of the differences", icon="⚖️")
-    st.page_link(BLOCK, label="**Block**: one residual block on its own, with shapes for an "
-                 "input you choose and why its shortcut is solid or dashed", icon="🧱")
-    st.page_link(EXPORT, label="**Export**: the graph as SVG, PNG, PDF or DOT, tables as CSV, "
-                 "the spec as JSON and a standalone PyTorch file", icon="📦")
-    st.page_link(TRAIN, label="**Train**: train the design on a small dataset and watch the "
-                 "curves", icon="📈")
-    st.page_link(INFERENCE, label="**Inference**: predictions, feature maps and latency of a "
-                 "trained model", icon="🔎")
-    st.caption("The design you build in the Designer is kept in the page's address: copy the "
-               "link to share it exactly.")
+    for page, summary in PAGE_SUMMARIES:
+        st.page_link(page, label=f"**{page.title}**: {summary}", icon=page.icon)
+    st.caption("The Designer keeps the design in the page's address: copy the link to share "
+               "the exact design.")
 
 
-HOME = st.Page(home, title="Home", icon="🏠", default=True)
-DESIGNER = st.Page("pages/designer.py", title="Designer", icon="🛠️")
-COMPARE = st.Page("pages/compare.py", title="Compare", icon="⚖️")
-BLOCK = st.Page("pages/block.py", title="Block", icon="🧱")
-EXPORT = st.Page("pages/export.py", title="Export", icon="📦")
-TRAIN = st.Page("pages/train.py", title="Train", icon="📈")
-INFERENCE = st.Page("pages/inference.py", title="Inference", icon="🔎")
+HOME = st.Page(home, title="Home", icon=":material/home:", default=True)
 
-st.set_page_config(page_title="ResNet Inspector", page_icon="🧠", layout="wide")
+st.set_page_config(page_title="ResNet Inspector", page_icon=":material/hub:", layout="wide")
 navigation = st.navigation({"Inspect": [HOME, DESIGNER, COMPARE, BLOCK, EXPORT],
                             "Run": [TRAIN, INFERENCE]})
 for message in common.ensure_design():

@@ -65,4 +65,5 @@ def main() -> None:
     common.show_drawing(common.block_drawing(inspection, key, direction))
 
 
+common.require_navigation()
 main()

@@ -13,6 +13,7 @@ from typing import Any
 import graphviz
 import pandas as pd
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 
 from inspector import PRESETS, Facts, ResNetSpec, SpecError, compute_facts, get_preset
 from inspector.compare import Comparison, compare
@@ -28,6 +29,20 @@ SPEC_FIELDS = tuple(f.name for f in dataclasses.fields(ResNetSpec))
 MAX_UNFOLDED_NODES = 700
 #: Enough to go back and forth between a few dozen designs without re-computing.
 CACHE_ENTRIES = 64
+
+
+def require_navigation() -> None:
+    """Make sure the page runs inside app.py's navigation.
+
+    Streamlit takes a `pages/` folder for its older multipage layout until the entry script has
+    called `st.navigation` once. A server whose first visitor opens a shared link such as
+    `/designer?preset=resnet50` would then run this page on its own, with a sidebar listing every
+    file in `pages/`, for the whole life of the server. Clearing that flag and running again
+    executes app.py, which sets up the navigation and lands on the page asked for.
+    """
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
 
 
 # ----- the design in the URL ------------------------------------------------------------------
@@ -188,10 +203,12 @@ def _drawing(digraph: graphviz.Digraph, nodes: int, note: str | None) -> Drawing
     return Drawing(digraph.source, svg, nodes, folded, note)
 
 
-@st.cache_data(max_entries=CACHE_ENTRIES, show_spinner=False)
-def graph_file(key: str, _spec: ResNetSpec, view: str, direction: str, fmt: str) -> bytes:
-    """The graph as a downloadable file (DOT, SVG, PNG or PDF), folded as on screen."""
-    digraph = render_graph(trace_graph(_spec, view), direction=direction)
+def graph_file(spec: ResNetSpec, view: str, direction: str, fmt: str) -> bytes:
+    """The graph as a file (DOT, SVG, PNG or PDF), folded as on screen.
+
+    Not cached: the Export page hands it to a download button that calls it on click only.
+    """
+    digraph = render_graph(trace_graph(spec, view), direction=direction)
     return export_graph(digraph, fmt)
 
 
@@ -207,10 +224,15 @@ def show_drawing(drawing_: Drawing, height: int = 720) -> None:
                 "(install Graphviz for SVG, PNG and PDF export).")
         st.graphviz_chart(drawing_.dot)
         return
-    st.html(
+    # st.html's sanitiser keeps only HTML elements and would drop the SVG; the graph is our
+    # own Graphviz output, so it goes in as markdown with HTML allowed (on one line, since
+    # markdown would read blank or indented lines inside it as text).
+    svg = drawing_.svg.replace("\n", " ")
+    st.markdown(
         f'<div class="resnet-graph" style="overflow:auto; max-height:{height}px; '
         f'border:1px solid #e6e6e6; border-radius:6px; padding:8px; background:white;">'
-        f"{drawing_.svg}</div>"
+        f"{svg}</div>",
+        unsafe_allow_html=True,
     )
 
 
@@ -244,16 +266,26 @@ def show_metrics(spec: ResNetSpec) -> Facts:
     return result
 
 
+def _shape_text(value: Any) -> Any:
+    return "x".join(str(v) for v in value) if isinstance(value, tuple) else value
+
+
 def number_table(df: pd.DataFrame, **kwargs: Any) -> None:
-    """A dataframe whose count columns read with thousands separators."""
-    config = {column: st.column_config.NumberColumn(format="localized")
-              for column in df.columns
-              if pd.api.types.is_integer_dtype(df[column])
-              and ("params" in column or "mult_adds" in column)}
+    """A dataframe that reads like the paper: counts with thousands separators, shapes as
+    1x64x56x56, shares as bars."""
+    df = df.copy()
+    config: dict[str, Any] = {}
     for column in df.columns:
-        if column.endswith("_share"):
-            config[column] = st.column_config.ProgressColumn(
+        name = str(column)
+        if df[column].dtype == object:
+            df[column] = df[column].map(_shape_text)
+        elif name.endswith("_share"):
+            config[name] = st.column_config.ProgressColumn(
                 format="percent", min_value=0.0, max_value=1.0)
+        elif name == "ratio":
+            config[name] = st.column_config.NumberColumn(format="%.3fx")
+        elif pd.api.types.is_integer_dtype(df[column]):
+            config[name] = st.column_config.NumberColumn(format="localized")
     st.dataframe(df, column_config=config, hide_index=True, **kwargs)
 
 

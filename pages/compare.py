@@ -56,10 +56,10 @@ def bars(stages: pd.DataFrame, names: tuple[str, str], measure: str, title: str)
     figure = go.Figure()
     for suffix, name in zip(("a", "b"), names):
         figure.add_bar(x=stages["stage"], y=stages[f"{measure}_{suffix}"], name=name)
-    figure.update_layout(title=title, barmode="group", height=340,
+    figure.update_layout(title=title, barmode="group", height=360,
                          margin=dict(l=10, r=10, t=50, b=10),
-                         legend=dict(orientation="h", y=1.02, x=1, xanchor="right",
-                                     yanchor="bottom"))
+                         legend=dict(orientation="h", y=-0.15, x=0.5, xanchor="center",
+                                     yanchor="top"))
     return figure
 
 
@@ -82,9 +82,11 @@ def main() -> None:
     common.number_table(result.stages)
     cols = st.columns(2)
     cols[0].plotly_chart(bars(result.stages, names, "params", "Parameters per stage"),
-                         key="bars_params")
+                         key="bars_params",
+                         config={"displayModeBar": False})
     cols[1].plotly_chart(bars(result.stages, names, "mult_adds", "Mult-adds per stage"),
-                         key="bars_mult_adds")
+                         key="bars_mult_adds",
+                         config={"displayModeBar": False})
     st.subheader("Totals")
     common.number_table(result.totals.reset_index(names="measure"))
 
@@ -97,4 +99,5 @@ def main() -> None:
                                 height=900)
 
 
+common.require_navigation()
 main()

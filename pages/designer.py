@@ -201,23 +201,30 @@ def describe(spec: ResNetSpec, preset: str) -> None:
 
 def graph_section(spec: ResNetSpec) -> None:
     st.subheader("Graph")
-    cols = st.columns([2, 2, 2, 3])
+    cols = st.columns(3)
     view = cols[0].radio("View", ("block", "layer"), key="g_view", horizontal=True)
     direction = cols[1].radio("Direction", ("TB", "LR"), key="g_direction", horizontal=True,
-                              format_func={"TB": "top-down", "LR": "left-right"}.get)
+                              format_func={"TB": "down", "LR": "across"}.get)
     fold = cols[2].radio("Fold repeats", ("auto", "on", "off"), key="g_fold", horizontal=True,
-                         help="Draw a run of identical blocks once, marked 'x N'")
-    cols[3].caption("Solid shortcuts are identities; dashed ones change the shape "
-                    "(zero-padding or a projection), as in the paper's figure 3.")
+                         help="Draw a run of identical blocks once, marked 'x N'; 'auto' folds "
+                              "large graphs only")
+    st.caption("Solid shortcuts are identities; dashed ones change the shape (zero-padding or "
+               "a projection), as in the paper's figure 3.")
     common.show_drawing(common.drawing(spec.spec_hash(), spec, view, direction, fold))
 
 
-def tables_section(spec: ResNetSpec) -> None:
-    key = spec.spec_hash()
+def stages_section(spec: ResNetSpec) -> None:
     st.subheader("Stages")
-    common.number_table(common.stages(key, spec))
+    common.number_table(common.stages(spec.spec_hash(), spec))
+
+
+def layers_section(spec: ResNetSpec) -> None:
     st.subheader("Layers")
-    table = common.layers(key, spec)
+    table = common.layers(spec.spec_hash(), spec)
+    for key, column in (("f_stage", "stage"), ("f_role", "role"), ("f_type", "type")):
+        # A filter picked for another design may name stages this one does not have.
+        if key in ss:
+            ss[key] = [value for value in ss[key] if value in set(table[column])]
     cols = st.columns(3)
     picked_stages = cols[0].multiselect("Stage", list(dict.fromkeys(table["stage"])),
                                         key="f_stage", placeholder="all stages")
@@ -255,8 +262,13 @@ def main() -> None:
     spec = common.current_design()
     describe(spec, preset)
     common.show_metrics(spec)
-    graph_section(spec)
-    tables_section(spec)
+    left, right = st.columns([2, 3], gap="large")
+    with left:
+        graph_section(spec)
+    with right:
+        stages_section(spec)
+    layers_section(spec)
 
 
+common.require_navigation()
 main()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+
 import streamlit as st
 
 from inspector.codegen import standalone_source
-from inspector.render import GraphvizNotFound, dot_available
+from inspector.render import dot_available
 from inspector.table import to_csv, to_markdown
 from pages import common
 
@@ -38,13 +40,11 @@ def main() -> None:
                    "(install Graphviz for SVG, PNG and PDF).")
     cols = st.columns(len(formats))
     for column, fmt in zip(cols, formats):
-        try:
-            data = common.graph_file(key, spec, view, direction, fmt)
-        except (GraphvizNotFound, RuntimeError) as error:
-            column.error(str(error))
-            continue
-        column.download_button(f"Graph as {fmt.upper()}", data, f"{name}_{view}.{fmt}",
-                               MIME[fmt], key=f"e_graph_{fmt}", width="stretch")
+        # Drawn on click: a PDF of ResNet-1202 should not slow every visit to this page.
+        column.download_button(f"Graph as {fmt.upper()}",
+                               functools.partial(common.graph_file, spec, view, direction, fmt),
+                               f"{name}_{view}.{fmt}", MIME[fmt], key=f"e_graph_{fmt}",
+                               width="stretch")
 
     st.subheader("Tables")
     stages = common.stages(key, spec)
@@ -72,4 +72,5 @@ def main() -> None:
         st.code(code, language="python")
 
 
+common.require_navigation()
 main()

@@ -1,0 +1,273 @@
+"""The Streamlit pages, run headless with AppTest: published figures on screen, errors as messages.
+
+Figures come from /work/shared/REFERENCE.md (torchvision's parameter counts, the paper's
+stride placement and shapes); the all-presets sweeps check that no page raises on any preset and
+that the page shows what the core computes.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from inspector import PRESETS, compute_facts, get_preset
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+TIMEOUT = 120  # seconds for one run: the first one imports torch
+
+
+def open_page(page: str | None = None, query: dict[str, str] | None = None) -> AppTest:
+    """The app started like a browser does (with the URL's query), then switched to a page."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    if query:
+        at.query_params = dict(query)
+    at.run()
+    assert not at.exception, at.exception
+    if page:
+        at.switch_page(page).run()
+    return at
+
+
+def metric(at: AppTest, label: str) -> str:
+    values = [m.value for m in at.metric if m.label == label]
+    assert values, f"no metric {label!r} on the page"
+    return values[0]
+
+
+def graphs(at: AppTest) -> list[str]:
+    return [m.value for m in at.markdown if 'class="resnet-graph"' in m.value]
+
+
+def assert_clean(at: AppTest, where: str) -> None:
+    assert not at.exception, f"{where}: {at.exception}"
+    assert not at.error, f"{where}: {[e.value for e in at.error]}"
+
+
+def layer_rows(at: AppTest):
+    """The per-layer table (the one with a 'layer' column), indexed by module name."""
+    for frame in at.dataframe:
+        if "layer" in frame.value.columns:
+            return frame.value.set_index("layer")
+    raise AssertionError("no per-layer table on the page")
+
+
+# ----- Designer -----------------------------------------------------------------------------
+
+
+def test_designer_runs_every_preset_and_shows_the_core_figures():
+    at = open_page("pages/designer.py")
+    for name, preset in PRESETS.items():
+        at.selectbox(key="d_preset").set_value(name).run()
+        assert_clean(at, name)
+        assert metric(at, "Parameters") == f"{compute_facts(preset.spec).params:,}", name
+        assert at.session_state["design"] == preset.spec, name
+        (svg,) = graphs(at)
+        assert "<svg" in svg, name
+
+
+def test_resnet50_shows_torchvisions_parameter_count():
+    at = open_page("pages/designer.py")
+    at.selectbox(key="d_preset").set_value("resnet50").run()
+    assert_clean(at, "resnet50")
+    assert metric(at, "Parameters") == "25,557,032"
+    assert metric(at, "Depth") == "50"
+    (svg,) = graphs(at)
+    assert "stroke-dasharray" in svg  # projection shortcuts are dashed
+
+
+def test_resnet34_with_two_blocks_per_stage_is_resnet18():
+    at = open_page("pages/designer.py")
+    at.selectbox(key="d_preset").set_value("resnet34").run()
+    assert metric(at, "Parameters") == "21,797,672"
+    for stage in range(4):
+        at.slider(key=f"d_blocks_{stage}").set_value(2)
+    at.run()
+    assert_clean(at, "resnet34 at 2/2/2/2")
+    assert metric(at, "Parameters") == "11,689,512"
+    assert metric(at, "Depth") == "18"
+    assert at.query_params["layers"] == "2,2,2,2"  # only the change goes in the link
+
+
+def test_depth_picker_sets_the_standard_layout():
+    at = open_page("pages/designer.py")
+    at.selectbox(key="d_preset").set_value("resnet18").run()
+    at.selectbox(key="d_depth").set_value("152").run()
+    assert_clean(at, "depth 152")
+    assert metric(at, "Parameters") == "60,192,808"
+    assert [at.slider(key=f"d_blocks_{i}").value for i in range(4)] == [3, 8, 36, 3]
+
+
+def test_stride_placement_keeps_the_count_and_moves_the_stride():
+    at = open_page("pages/designer.py")
+    at.selectbox(key="d_preset").set_value("resnet50").run()
+    before = layer_rows(at)
+    mult_adds_v15 = metric(at, "Mult-adds")
+    at.radio(key="d_stride_in").set_value("1x1").run()
+    assert_clean(at, "stride on the 1x1")
+    after = layer_rows(at)
+    assert metric(at, "Parameters") == "25,557,032"
+    # v1.5 puts conv3_1's stride 2 on its 3x3, v1 on its first 1x1 (the paper).
+    assert (before.loc["layer2.0.conv1", "stride"], before.loc["layer2.0.conv2", "stride"]) == (1, 2)
+    assert (after.loc["layer2.0.conv1", "stride"], after.loc["layer2.0.conv2", "stride"]) == (2, 1)
+    assert not before.equals(after)
+    # "slightly more compute" for v1.5: the 3x3 runs at full resolution.
+    assert float(mult_adds_v15.split()[0]) > float(metric(at, "Mult-adds").split()[0])
+
+
+def test_impossible_input_size_shows_an_error_and_keeps_the_last_design():
+    at = open_page("pages/designer.py")
+    at.selectbox(key="d_preset").set_value("resnet50").run()
+    at.number_input(key="d_input_size").set_value(16).run()
+    assert not at.exception
+    assert any("too small" in e.value for e in at.error), [e.value for e in at.error]
+    assert metric(at, "Parameters") == "25,557,032"
+    assert at.session_state["design"].input_size == 224
+    at.number_input(key="d_input_size").set_value(64).run()  # the page stays usable
+    assert_clean(at, "input 64")
+    assert at.session_state["design"].input_size == 64
+
+
+def test_an_impossible_combination_of_controls_is_a_message():
+    at = open_page("pages/designer.py")
+    at.selectbox(key="d_preset").set_value("resnet20").run()
+    at.number_input(key="d_stem_width").set_value(128).run()  # A cannot pad 128 down to 16
+    assert not at.exception
+    assert any("Shortcut A" in e.value for e in at.error), [e.value for e in at.error]
+    assert at.session_state["design"] == get_preset("resnet20")
+
+
+def test_layer_view_of_a_very_deep_network_folds_instead_of_freezing():
+    at = open_page("pages/designer.py")
+    at.selectbox(key="d_preset").set_value("resnet1202").run()
+    at.radio(key="g_view").set_value("layer")
+    at.radio(key="g_fold").set_value("off").run()
+    assert not at.exception
+    assert any("folded" in w.value for w in at.warning), [w.value for w in at.warning]
+    (svg,) = graphs(at)
+    assert "identical blocks" in svg
+
+
+def test_url_query_restores_a_design():
+    at = open_page("pages/designer.py", {"preset": "resnet34", "layers": "2,2,2,2"})
+    assert_clean(at, "link")
+    assert metric(at, "Parameters") == "11,689,512"
+    assert [at.slider(key=f"d_blocks_{i}").value for i in range(4)] == [2, 2, 2, 2]
+
+
+def test_a_changed_design_round_trips_through_its_link():
+    at = open_page("pages/designer.py")
+    at.selectbox(key="d_preset").set_value("resnet50").run()
+    at.radio(key="d_shortcut").set_value("D")
+    at.selectbox(key="d_stem").set_value("deep")
+    at.number_input(key="d_num_classes").set_value(10).run()
+    assert_clean(at, "changed")
+    design = at.session_state["design"]
+    link = dict(at.query_params)
+    assert link == {"preset": "resnet50", "stem": "deep", "shortcut": "D", "num_classes": "10"}
+    again = open_page("pages/designer.py", link)
+    assert_clean(again, "reopened")
+    assert again.session_state["design"] == design
+
+
+def test_a_bad_link_is_a_message_not_a_traceback():
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params = {"preset": "resnet50", "layers": "three,4", "depth": "5"}
+    at.run()  # the first page shown, whichever it is, says what was wrong with the link
+    assert not at.exception
+    errors = " ".join(e.value for e in at.error)
+    assert "layers must be a comma-separated list" in errors and "'depth'" in errors
+    at.switch_page("pages/designer.py").run()
+    assert_clean(at, "designer after a bad link")
+    assert metric(at, "Parameters") == "25,557,032"
+
+
+# ----- Compare, Block, Export ---------------------------------------------------------------
+
+
+def test_compare_defaults_to_resnet34_against_resnet50():
+    at = open_page("pages/compare.py")
+    assert_clean(at, "compare")
+    values = [m.value for m in at.metric if m.label == "Parameters"]
+    assert values == ["21,797,672", "25,557,032"]
+    assert len(graphs(at)) == 2
+    assert any("bottleneck" in i.value for i in at.info)  # the generated explanation
+    assert len(at.get("plotly_chart")) == 2
+
+
+def test_compare_runs_every_preset_and_the_current_design():
+    at = open_page("pages/designer.py", {"preset": "resnet34", "layers": "2,2,2,2"})
+    at.switch_page("pages/compare.py").run()
+    at.selectbox(key="c_A").set_value("current design (Designer)").run()
+    assert_clean(at, "current design")
+    assert [m.value for m in at.metric if m.label == "Parameters"][0] == "11,689,512"
+    for name in PRESETS:
+        at.selectbox(key="c_B").set_value(name).run()
+        assert_clean(at, name)
+        assert len(graphs(at)) == 2, name
+
+
+@pytest.mark.parametrize("stride, size", [(1, "32"), (2, "16"), (4, "8")])
+def test_block_page_shapes_follow_the_stride(stride, size):
+    at = open_page("pages/block.py")
+    at.number_input(key="b_stride").set_value(stride).run()
+    assert_clean(at, f"stride {stride}")
+    assert metric(at, "Output shape") == f"2 x 128 x {size} x {size}"
+    assert metric(at, "Shortcut").startswith("dashed")  # 64 -> 128 channels needs a projection
+    (svg,) = graphs(at)
+    assert "stroke-dasharray" in svg
+
+
+def test_block_page_identity_is_solid_and_bad_blocks_are_messages():
+    at = open_page("pages/block.py")
+    at.number_input(key="b_out").set_value(64)
+    at.number_input(key="b_stride").set_value(1).run()
+    assert_clean(at, "identity block")
+    assert metric(at, "Shortcut") == "solid: identity"
+    assert metric(at, "Parameters") == "73,984"  # two 3x3x64x64 convs and two batch norms
+    at.radio(key="b_block").set_value("bottleneck")
+    at.number_input(key="b_out").set_value(130).run()
+    assert not at.exception
+    assert any("multiple of 4" in e.value for e in at.error)
+
+
+def test_export_runs_every_preset():
+    at = open_page("pages/export.py")
+    for name, preset in PRESETS.items():
+        at.session_state["design"] = preset.spec
+        at.session_state["design_preset"] = name
+        at.run()
+        assert_clean(at, name)
+        labels = {b.label for b in at.get("download_button")}
+        assert {"Graph as SVG", "Graph as PNG", "Graph as PDF", "Graph as DOT", "Layers as CSV",
+                "Spec as JSON", "Standalone PyTorch file"} <= labels, name
+
+
+def test_exported_pytorch_file_builds_the_designed_network(tmp_path):
+    at = open_page("pages/export.py", {"preset": "resnet34", "layers": "2,2,2,2"})
+    assert_clean(at, "export")
+    (code,) = [c.value for c in at.code if c.language == "python"]
+    path = tmp_path / "designed.py"
+    path.write_text(code)
+    module_spec = importlib.util.spec_from_file_location("designed", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    network = module.build().eval()
+    assert sum(p.numel() for p in network.parameters()) == 11_689_512  # ResNet-18
+    with torch.no_grad():
+        assert network(torch.zeros(2, 3, 224, 224)).shape == (2, 1000)
+
+
+@pytest.mark.parametrize("name, view", [("resnet50", "block"), ("resnet1202", "layer")])
+def test_graph_downloads_are_real_files(name, view):
+    from pages.common import graph_file
+
+    spec = get_preset(name)
+    assert graph_file(spec, view, "TB", "png").startswith(b"\x89PNG")
+    assert graph_file(spec, view, "TB", "pdf").startswith(b"%PDF")
+    svg = graph_file(spec, view, "LR", "svg")
+    assert b"<svg" in svg and b"stroke-dasharray" in svg
+    assert graph_file(spec, view, "TB", "dot").startswith(b"digraph")

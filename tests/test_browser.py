@@ -1,0 +1,160 @@
+"""The app in a real browser: `streamlit run app.py` driven by headless Chromium through Selenium.
+
+What AppTest cannot see: the page actually loads in a browser, the graph arrives as SVG with the
+paper's dashed shortcuts, and the pages look right (screenshots land in artifacts/).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+SERVER_START_S = 90
+PAGE_WAIT_S = 120
+WINDOW = (1600, 2200)
+
+
+def _browser_paths() -> tuple[str, str]:
+    chromium = CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium")
+    driver = CHROMEDRIVER if os.path.exists(CHROMEDRIVER) else shutil.which("chromedriver")
+    if not chromium or not driver:
+        pytest.skip("Chromium or ChromeDriver not found (Debian: apt-get install chromium "
+                    "chromium-driver, or `make setup-dev`); the browser test needs both.")
+    return chromium, driver
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_healthy(url: str, server: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + SERVER_START_S
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"streamlit exited with {server.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    pytest.fail(f"streamlit did not answer within {SERVER_START_S} s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """The app on a free local port; stopped at the end whatever happens."""
+    port = _free_port()
+    log = tmp_path_factory.mktemp("streamlit") / "server.log"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with open(log, "w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+             "--server.port", str(port), "--server.address", "127.0.0.1",
+             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, process, log)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=15)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    chromium, driver_path = _browser_paths()
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+
+    os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must never reach for the network
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", f"--window-size={WINDOW[0]},{WINDOW[1]}",
+                 f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    driver.set_page_load_timeout(PAGE_WAIT_S)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _wait(driver, condition, what: str, timeout: float = PAGE_WAIT_S):
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    try:
+        return WebDriverWait(driver, timeout, poll_frequency=0.5).until(condition)
+    except TimeoutException:
+        ARTIFACTS.mkdir(exist_ok=True)
+        driver.save_screenshot(str(ARTIFACTS / "browser_timeout.png"))
+        pytest.fail(f"Timed out after {timeout} s waiting for {what} "
+                    f"(screenshot: artifacts/browser_timeout.png)")
+
+
+def _settled(driver) -> bool:
+    """Streamlit shows a running indicator while a script runs; wait for it to go."""
+    from selenium.webdriver.common.by import By
+
+    return not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]')
+
+
+def _no_exception(driver) -> None:
+    from selenium.webdriver.common.by import By
+
+    errors = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
+    assert not errors, errors[0].text
+
+
+def test_designer_and_compare_in_a_browser(server, browser):
+    from selenium.webdriver.common.by import By
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.get(f"{server}/designer?preset=resnet50")
+    graphs = _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "div.resnet-graph svg"),
+                   "the Designer's graph SVG")
+    svg = graphs[0].get_attribute("outerHTML")
+    assert "stroke-dasharray" in svg, "ResNet-50's projection shortcuts should be drawn dashed"
+    assert "conv3_1" in svg
+    _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, '[data-testid="stDataFrame"]'),
+          "the Designer's tables")
+    _wait(browser, _settled, "the Designer to finish running")
+    assert "25,557,032" in browser.find_element(By.TAG_NAME, "body").text
+    _no_exception(browser)
+    browser.save_screenshot(str(ARTIFACTS / "designer.png"))
+
+    browser.find_element(By.CSS_SELECTOR, '[data-testid="stSidebarNav"] a[href$="/compare"]').click()
+    _wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "div.resnet-graph svg")) == 2
+          and d.find_elements(By.CSS_SELECTOR, '[data-testid="stPlotlyChart"]'),
+          "the Compare page's two graphs and charts")
+    _wait(browser, _settled, "the Compare page to finish running")
+    text = browser.find_element(By.TAG_NAME, "body").text
+    assert "21,797,672" in text and "25,557,032" in text
+    _no_exception(browser)
+    browser.save_screenshot(str(ARTIFACTS / "compare.png"))
