@@ -85,6 +85,13 @@ def result_bytes(result) -> bytes:
     return buffer.getvalue()
 
 
+def checkpoint_from_result(result) -> Checkpoint:
+    """A `TrainResult` seen as a loaded checkpoint (same model object, eval mode)."""
+    return Checkpoint(result.spec, result.model.eval(), [asdict(m) for m in result.metrics],
+                      list(result.classes), tuple(result.mean), tuple(result.std),
+                      result.dataset, result.config.to_dict())
+
+
 def _torch_load(source: Source) -> object:
     if isinstance(source, bytes):
         source = io.BytesIO(source)

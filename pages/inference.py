@@ -1,0 +1,163 @@
+"""Inference: a model trained on the Train page or an uploaded checkpoint; its top-5 for an image,
+the feature maps of every stage, and its latency per batch size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+import torch
+
+from inspector.checkpoint import Checkpoint, CheckpointError, checkpoint_from_result, read_checkpoint
+from inspector.data import DataError, Dataset, load_dataset, normalize
+from inspector.infer import (DEFAULT_BATCH_SIZES, feature_grid, feature_maps, predict_topk,
+                             prepare_image)
+from inspector.infer import latency_table
+from inspector.train import resolve_device, TrainError
+from pages import common
+
+ss = st.session_state
+RUNS = "train_runs"  # written by the Train page
+SAMPLE_DATASETS = ("digits", "cifar10", "synthetic")
+#: Feature-map grids are tiny (8x8 maps); draw them at least this wide, pixels kept square.
+GRID_WIDTH = 640
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the checkpoint...")
+def uploaded_checkpoint(digest: str, _data: bytes) -> Checkpoint:
+    return read_checkpoint(_data)
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the dataset...")
+def sample_dataset(name: str, image_size: int) -> Dataset:
+    return load_dataset(name, image_size=image_size)
+
+
+def choose_model() -> tuple[Checkpoint, Dataset | None] | None:
+    finished = [run for run in ss.get(RUNS, []) if run.result is not None]
+    sources = (["Trained in this session"] if finished else []) + ["Upload a checkpoint"]
+    source = st.radio("Model", sources, horizontal=True, key="infer_source")
+    if source == "Trained in this session":
+        labels = [run.label for run in finished]
+        label = st.selectbox("Run", labels, index=len(labels) - 1, key="infer_run")
+        run = finished[labels.index(label)]
+        return checkpoint_from_result(run.result), run.trainer.dataset
+    if not finished:
+        st.info("No model trained in this session yet: train one on the Train page, or upload "
+                "a checkpoint (this app's .pt file, or a torchvision-format state_dict).")
+    upload = st.file_uploader("Checkpoint", type=["pt", "pth", "ckpt", "bin"],
+                              key="infer_upload")
+    if upload is None:
+        return None
+    data = upload.getvalue()
+    try:
+        return uploaded_checkpoint(hashlib.sha256(data).hexdigest(), data), None
+    except CheckpointError as error:
+        st.error(str(error))
+        return None
+
+
+def choose_image(checkpoint: Checkpoint, data: Dataset | None) -> tuple[torch.Tensor, str] | None:
+    """A normalised (1, C, H, W) image and a caption."""
+    spec = checkpoint.spec
+    name = checkpoint.dataset if checkpoint.dataset in SAMPLE_DATASETS else "digits"
+    options = [f"A {name} validation image", "Upload an image"]
+    choice = st.radio("Image", options, horizontal=True, key="infer_image_source")
+    if choice == options[0]:
+        try:
+            data = data or sample_dataset(name, spec.input_size)
+        except DataError as error:
+            st.error(str(error))
+            return None
+        if data.in_channels != spec.in_channels or data.image_size != spec.input_size:
+            st.warning(f"The {name} images do not fit this model's "
+                       f"{spec.in_channels}x{spec.input_size}x{spec.input_size} input; upload an "
+                       f"image instead.")
+            return None
+        index = st.number_input(f"Image number (0 to {len(data.x_val) - 1})", 0,
+                                len(data.x_val) - 1, 0, key="infer_index")
+        image = data.x_val[int(index)]
+        truth = data.classes[int(data.y_val[int(index)])]
+        st.image(_upscaled(image.permute(1, 2, 0).numpy(), 160), caption=f"label: {truth}")
+        return normalize(image.unsqueeze(0), checkpoint.mean, checkpoint.std), f"label {truth}"
+    upload = st.file_uploader("Image", type=["png", "jpg", "jpeg", "bmp", "gif", "webp"],
+                              key="infer_image")
+    if upload is None:
+        return None
+    try:
+        image = prepare_image(upload, spec.input_size, checkpoint.mean, checkpoint.std,
+                              spec.in_channels)
+    except DataError as error:
+        st.error(str(error))
+        return None
+    st.image(upload, caption="uploaded (the model sees it resized to "
+                             f"{spec.input_size}x{spec.input_size})", width=160)
+    return image, upload.name
+
+
+def _upscaled(image: np.ndarray, width: int) -> np.ndarray:
+    """Nearest-neighbour upscaling so small images and maps stay crisp."""
+    factor = max(1, width // image.shape[1])
+    return np.clip(image.repeat(factor, axis=0).repeat(factor, axis=1), 0.0, 1.0)
+
+
+def show_top5(checkpoint: Checkpoint, image: torch.Tensor) -> None:
+    top = predict_topk(checkpoint.model, image, k=5, classes=checkpoint.classes)[0]
+    figure = go.Figure(go.Bar(x=[p.probability for p in top][::-1],
+                              y=[p.label for p in top][::-1], orientation="h",
+                              text=[f"{p.probability:.1%}" for p in top][::-1]))
+    figure.update_layout(height=260, margin={"t": 30, "b": 10, "l": 10, "r": 10},
+                         title="Top-5", xaxis={"range": [0, 1], "title": "probability"})
+    st.plotly_chart(figure, width="stretch")
+    st.caption(f"Prediction: **{top[0].label}** ({top[0].probability:.1%}).")
+
+
+def show_feature_maps(checkpoint: Checkpoint, image: torch.Tensor) -> None:
+    st.subheader("Feature maps")
+    st.caption("The stem's output and each stage's output (first 16 channels, each scaled to its "
+               "own range), taken through torch.fx feature extraction.")
+    for name, maps in feature_maps(checkpoint.model, image).items():
+        grid = feature_grid(maps)
+        caption = f"{name}: {maps.shape[0]} channels, {maps.shape[1]}x{maps.shape[2]}"
+        st.image(_upscaled(grid, GRID_WIDTH), caption=caption, clamp=True)
+
+
+def show_latency(checkpoint: Checkpoint) -> None:
+    st.subheader("Latency and throughput")
+    left, right = st.columns(2)
+    device_name = left.selectbox("Device", ["auto", "cpu", "cuda"], key="infer_device")
+    sizes = right.multiselect("Batch sizes", DEFAULT_BATCH_SIZES, DEFAULT_BATCH_SIZES,
+                              key="infer_batches")
+    if not st.button("Measure", key="infer_measure", disabled=not sizes):
+        return
+    try:
+        device = resolve_device(device_name)
+    except TrainError as error:
+        st.error(str(error))
+        return
+    with st.spinner("Timing forward passes..."):
+        table = latency_table(checkpoint.model, device, sorted(sizes), budget_s=0.3)
+    checkpoint.model.to("cpu")  # the rest of the page runs on the CPU
+    st.dataframe(table, hide_index=True)
+    figure = go.Figure(go.Scatter(x=table.batch_size, y=table.images_per_s, mode="lines+markers"))
+    figure.update_layout(height=300, xaxis={"type": "log", "title": "batch size"},
+                         yaxis={"title": "images per second"},
+                         margin={"t": 20, "b": 10, "l": 10, "r": 10})
+    st.plotly_chart(figure, width="stretch")
+
+
+common.require_navigation()
+st.title("Inference")
+chosen = choose_model()
+if chosen is not None:
+    checkpoint, data = chosen
+    checkpoint.model.to("cpu").eval()
+    picked = choose_image(checkpoint, data)
+    if picked is not None:
+        image, _ = picked
+        show_top5(checkpoint, image)
+        show_feature_maps(checkpoint, image)
+    show_latency(checkpoint)

@@ -1,0 +1,203 @@
+"""Train: a preset or the Designer's design on a small dataset, with live curves.
+
+Training runs in a background thread (`inspector.train.TrainingRun`); a fragment polls it every
+second and redraws only the progress and the curves, so the page is not rerun while it trains,
+and Stop (a normal rerun) reaches the thread between two steps. Every run of the session stays
+on the charts, so plain20 and resnet20 can be overlaid.
+"""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import streamlit as st
+from plotly.subplots import make_subplots
+
+from inspector import PRESETS, ResNetSpec, find_preset
+from inspector.checkpoint import result_bytes
+from inspector.data import DATASETS, DataError, Dataset, load_dataset
+from inspector.train import (OPTIMIZERS, PRECISIONS, SCHEDULES, TrainConfig, TrainError,
+                             TrainingRun, metrics_frame)
+from inspector.spec import SpecError
+from pages import common
+
+ss = st.session_state
+RUNS = "train_runs"  # list[TrainingRun], read by the Inference page too
+DEFAULT_PRESET = "resnet20"
+SCHEDULE_LABELS = {"step": "step (paper: lr / 10 at 50% and 75%)", "cosine": "cosine",
+                   "onecycle": "one-cycle", "constant": "constant"}
+COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
+
+
+@st.cache_resource(show_spinner="Loading the dataset...", max_entries=4)
+def dataset(name: str, path: str | None, image_size: int, download: bool) -> Dataset:
+    options = {"download": True} if download else {}
+    return load_dataset(name, path or None, image_size, **options)
+
+
+def _format_eta(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes}:{secs:02d}"
+
+
+def curves(runs: list[TrainingRun]) -> go.Figure:
+    """Loss, accuracy, learning rate and throughput of every run, one colour per run."""
+    figure = make_subplots(rows=2, cols=2, subplot_titles=(
+        "Training loss", "Accuracy (solid: train, dashed: validation)", "Learning rate",
+        "Images per second"), horizontal_spacing=0.08, vertical_spacing=0.14)
+    for number, run in enumerate(runs):
+        frame = metrics_frame(list(run.events))
+        color = COLORS[number % len(COLORS)]
+        style = {"legendgroup": run.label, "line": {"color": color}}
+        figure.add_scatter(x=frame.step, y=frame.loss, name=run.label, row=1, col=1, **style)
+        figure.add_scatter(x=frame.step, y=frame.train_acc, name=run.label, showlegend=False,
+                           row=1, col=2, **style)
+        val = frame.dropna(subset=["val_acc"])
+        figure.add_scatter(x=val.step, y=val.val_acc, name=f"{run.label} (val)", mode="lines+markers",
+                           showlegend=False, row=1, col=2, legendgroup=run.label,
+                           line={"color": color, "dash": "dash"})
+        figure.add_scatter(x=frame.step, y=frame.lr, showlegend=False, row=2, col=1, **style)
+        figure.add_scatter(x=frame.step, y=frame.images_per_s, showlegend=False, row=2, col=2,
+                           **style)
+    figure.update_xaxes(title_text="step")
+    figure.update_yaxes(range=[0, 1.02], row=1, col=2)
+    figure.update_layout(height=560, margin={"t": 40, "b": 30, "l": 10, "r": 10},
+                         legend={"orientation": "h", "y": -0.12})
+    return figure
+
+
+def model_choice() -> tuple[str, ResNetSpec] | None:
+    design = ss.get("design")
+    options = ["A preset", "The Designer's design"] if design is not None else ["A preset"]
+    source = st.radio("Model", options, horizontal=True, key="train_model_source")
+    if source == "A preset":
+        names = list(PRESETS)
+        name = st.selectbox("Preset", names, index=names.index(DEFAULT_PRESET),
+                            key="train_preset",
+                            help="The classifier, input channels and input size are fitted to "
+                                 "the dataset.")
+        return name, PRESETS[name].spec
+    name = find_preset(design) or "design"
+    st.caption(f"The current design ({name}); its classifier is fitted to the dataset.")
+    return name, design
+
+
+def settings() -> tuple[str, ResNetSpec, str, dict, TrainConfig] | None:
+    """The form's values, or None (with the error shown) when they do not make a config."""
+    left, right = st.columns(2)
+    with left:
+        data_name = st.selectbox("Dataset", DATASETS, key="train_dataset",
+                                 help="digits: scikit-learn's 1,797 handwritten digits, "
+                                      "upscaled to 32x32, no download.")
+        data = {"name": data_name, "path": None, "download": False}
+        if data_name in ("cifar10", "folder"):
+            data["path"] = st.text_input(
+                "Folder", value="data" if data_name == "cifar10" else "",
+                key=f"train_path_{data_name}",
+                help="cifar10: the folder holding cifar-10-batches-py; folder: one subfolder "
+                     "per class.") or None
+        if data_name == "cifar10":
+            data["download"] = st.checkbox("Download CIFAR-10 (163 MB) if it is missing",
+                                           key="train_download")
+        chosen = model_choice()
+        steps = st.number_input("Steps", 1, 1_000_000, 300, step=50, key="train_steps")
+        batch = st.select_slider("Batch size", [16, 32, 64, 128, 256, 512], 128,
+                                 key="train_batch")
+    with right:
+        schedule = st.selectbox("Learning-rate schedule", SCHEDULES, key="train_schedule",
+                                format_func=SCHEDULE_LABELS.get)
+        optimizer = st.selectbox("Optimizer", OPTIMIZERS, key="train_optimizer",
+                                 help="sgd: momentum 0.9 (the paper); adam: AdamW.")
+        lr = st.number_input("Learning rate", 1e-5, 10.0, 0.1, format="%.4f", key="train_lr")
+        weight_decay = st.number_input("Weight decay", 0.0, 0.1, 1e-4, format="%.5f",
+                                       key="train_wd")
+        device = st.selectbox("Device", ["auto", "cpu", "cuda"], key="train_device",
+                              help="auto: the GPU when PyTorch sees one, else the CPU.")
+        precision = st.selectbox("Precision", PRECISIONS, key="train_precision",
+                                 help="auto: bf16 where the hardware runs it natively.")
+        compile_model = st.checkbox("torch.compile (slow start, faster steps on a GPU)",
+                                    key="train_compile")
+        seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="train_seed")
+    if chosen is None:
+        return None
+    config = TrainConfig(steps=int(steps), batch_size=int(batch), lr=float(lr),
+                         weight_decay=float(weight_decay), schedule=schedule,
+                         optimizer=optimizer, device=device, precision=precision,
+                         compile=compile_model, seed=int(seed))
+    return chosen[0], chosen[1], data_name, data, config
+
+
+def start(name: str, spec: ResNetSpec, data: dict, config: TrainConfig) -> None:
+    try:
+        images = dataset(data["name"], data["path"], spec.input_size if data["name"] == "folder"
+                         else 32, data["download"])
+        label = f"{name} on {data['name']} #{len(ss[RUNS]) + 1}"
+        ss[RUNS].append(TrainingRun(label, spec, images, config).start())
+    except (DataError, TrainError, SpecError) as error:
+        st.error(str(error))
+
+
+def live(runs: list[TrainingRun]) -> None:
+    """Progress of the newest run and the curves of all; reruns the page once training ends."""
+    newest = runs[-1]
+    events = list(newest.events)
+    if events:
+        last = events[-1]
+        eta = "" if not newest.running else f" · ETA {_format_eta(last.eta_s)}"
+        st.progress(last.step / last.total_steps,
+                    text=f"{newest.label}: step {last.step}/{last.total_steps}{eta}")
+        columns = st.columns(4)
+        columns[0].metric("Step", f"{last.step}")
+        columns[1].metric("Loss", f"{last.loss:.3f}")
+        val = next((e.val_acc for e in reversed(events) if e.val_acc is not None), None)
+        columns[2].metric("Validation accuracy", "-" if val is None else f"{val:.1%}")
+        columns[3].metric("Images/s", f"{last.images_per_s:,.0f}")
+    elif newest.running:
+        st.progress(0.0, text=f"{newest.label}: building the model and the first steps...")
+    st.plotly_chart(curves(runs), width="stretch")
+    if ss.get("train_polling") and not any(run.running for run in runs):
+        ss["train_polling"] = False
+        st.rerun()
+
+
+def outcomes(runs: list[TrainingRun]) -> None:
+    for number, run in enumerate(runs):
+        result = run.result
+        if run.running or (result is None and run.error is None):
+            continue
+        if run.error:
+            st.error(f"{run.label}: {run.error}")
+            continue
+        show = st.success if result.stopped_reason == "completed" else st.warning
+        show(f"{run.label}: {result.message} (device {result.device}, {result.precision})")
+        left, right = st.columns(2)
+        slug = run.label.replace(" ", "_").replace("#", "")
+        left.download_button("Download checkpoint", result_bytes(result), f"{slug}.pt",
+                             "application/octet-stream", key=f"train_ckpt_{number}")
+        right.download_button("Download metrics (CSV)", result.metrics_frame().to_csv(index=False),
+                               f"{slug}.csv", "text/csv", key=f"train_csv_{number}")
+
+
+common.require_navigation()
+ss.setdefault(RUNS, [])
+st.title("Train")
+st.caption("The paper's recipe (SGD, momentum 0.9, weight decay 1e-4, batch 128, lr 0.1 divided "
+           "by 10 at 50% and 75% of the steps; pad-4 random crop and flips). Start a plain20 run "
+           "and a resnet20 run to see them side by side.")
+chosen = settings()
+running = any(run.running for run in ss[RUNS])
+buttons = st.columns(3)
+if buttons[0].button("Start", type="primary", disabled=running or chosen is None,
+                     key="train_start"):
+    name, spec, _, data, config = chosen
+    start(name, spec, data, config)
+    ss["train_polling"] = True
+    running = any(run.running for run in ss[RUNS])
+if buttons[1].button("Stop", disabled=not running, key="train_stop"):
+    for run in ss[RUNS]:
+        run.stop()
+if buttons[2].button("Clear runs", disabled=running or not ss[RUNS], key="train_clear"):
+    ss[RUNS] = []
+
+if ss[RUNS]:
+    st.fragment(live, run_every=1.0 if running else None)(ss[RUNS])
+    outcomes(ss[RUNS])
