@@ -3,6 +3,8 @@
 import re
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import inspector.trace as trace_module
 from inspector import PRESETS, SpecError, build_model, compute_facts, get_preset
@@ -243,3 +245,44 @@ def test_single_block_identity_and_padding():
 def test_single_block_bad_input(args, message):
     with pytest.raises(SpecError, match=message):
         inspect_block(*args)
+
+
+# ----- any design, not only the presets -------------------------------------------------------
+
+@st.composite
+def small_specs(draw):
+    stages = draw(st.integers(1, 4))
+    spec = get_preset("resnet18").replace(
+        block=draw(st.sampled_from(["basic", "bottleneck"])),
+        layers=tuple(draw(st.integers(1, 3)) for _ in range(stages)),
+        widths=tuple(draw(st.sampled_from([8, 16, 32])) for _ in range(stages)),
+        strides=tuple(draw(st.integers(1, 3)) for _ in range(stages)),
+        stem=draw(st.sampled_from(["imagenet", "cifar", "deep", "patchify"])),
+        stem_width=draw(st.sampled_from([8, 16])),
+        stride_in=draw(st.sampled_from(["1x1", "3x3"])),
+        shortcut=draw(st.sampled_from(["B", "C", "D"])),
+        preact=draw(st.booleans()),
+        residual=draw(st.booleans()),
+        relu_after_add=draw(st.booleans()),
+        num_classes=draw(st.integers(2, 20)),
+        input_size=draw(st.integers(24, 64)),
+    )
+    try:
+        return spec.validate()
+    except SpecError:
+        return get_preset("resnet20")
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(small_specs())
+def test_any_design_traces_to_its_plan_and_facts(spec):
+    facts = compute_facts(spec)
+    expected = [plan.shortcut for plan in spec.blocks() if plan.shortcut != "none"]
+    for view in ("block", "layer"):
+        graph = trace_graph(spec, view)
+        assert [e.kind for e in graph.shortcut_edges()] == expected
+        assert graph.params == facts.params and graph.mult_adds == facts.mult_adds
+        assert graph.nodes[-1].shape == (1, spec.num_classes)
+    plans = spec.blocks()
+    blocks = [n for n in trace_graph(spec).nodes if n.kind == "block"]
+    assert [n.shape[1:] for n in blocks] == [(p.out_channels, p.out_size, p.out_size) for p in plans]
