@@ -23,6 +23,7 @@ def source(key: str, _spec) -> str:
 def main() -> None:
     spec = common.current_design()
     preset = common.current_preset()
+    common.publish_design(spec, preset)  # a reload or a shared link brings this design back
     key = spec.spec_hash()
     name = preset if common.spec_to_query(spec, preset) == {"preset": preset} else f"{preset}_custom"
     st.title("Export")

@@ -101,6 +101,19 @@ def test_depth_picker_sets_the_standard_layout():
     assert [at.slider(key=f"d_blocks_{i}").value for i in range(4)] == [3, 8, 36, 3]
 
 
+def test_adding_a_stage_doubles_the_width_and_halves_the_resolution():
+    at = open_page("pages/designer.py")
+    at.selectbox(key="d_preset").set_value("resnet18").run()
+    at.number_input(key="d_stages").set_value(5).run()
+    assert_clean(at, "five stages")
+    design = at.session_state["design"]
+    assert (design.layers, design.widths, design.strides) == (
+        (2, 2, 2, 2, 2), (64, 128, 256, 512, 1024), (1, 2, 2, 2, 2))
+    at.number_input(key="d_stages").set_value(3).run()
+    assert_clean(at, "three stages")
+    assert at.session_state["design"].widths == (64, 128, 256)
+
+
 def test_stride_placement_keeps_the_count_and_moves_the_stride():
     at = open_page("pages/designer.py")
     at.selectbox(key="d_preset").set_value("resnet50").run()

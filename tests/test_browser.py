@@ -158,3 +158,7 @@ def test_designer_and_compare_in_a_browser(server, browser):
     assert "21,797,672" in text and "25,557,032" in text
     _no_exception(browser)
     browser.save_screenshot(str(ARTIFACTS / "compare.png"))
+    graph_a = browser.find_elements(By.CSS_SELECTOR, "div.resnet-graph")[0]
+    browser.execute_script("arguments[0].scrollIntoView({block: 'start'});", graph_a)
+    time.sleep(0.5)  # let the scroll land before the picture
+    browser.save_screenshot(str(ARTIFACTS / "compare_graphs.png"))
