@@ -8,12 +8,14 @@ Why it is fast enough for a slider: residual blocks are traced as leaves of the 
 distinct block is traced once per call. Two blocks with equal modules (same `repr`) and equal
 plain attributes run the same `forward`, so they trace to the same graph and, for the same input
 shape, propagate to the same shapes; ResNet-152 has 50 blocks but only 8 distinct ones. Shapes come
-from running each op on the `meta` device (no weights), except batch norm and ReLU: they keep their
-input's shape by definition, and their meta kernels are slow Python decompositions.
+from running each op on the `meta` device (no weights). Ops whose output shape is fixed by their
+definition (batch norm, ReLU, sums of equal shapes, adaptive pools, linear layers) skip their meta
+kernels, which are slow Python decompositions; convs and pools, which decide the geometry, run.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import operator
 from dataclasses import dataclass
@@ -622,8 +624,11 @@ def inspect_block(
     layout = _layout(_BlockTracer().trace(module), module, x)
     use = _BlockUse("block", 0, 0, layout)
     source = GraphNode("input", "input", "input", None, tuple(x.shape), 0, 0, None, None, "input")
+    graph = _layer_view([source, use], layout.output_shape)
+    # A block on its own belongs to no stage: drawn without the network's stage clusters.
+    alone = tuple(dataclasses.replace(n, stage=None, block=None) for n in graph.nodes)
     return BlockInspection(
-        graph=_layer_view([source, use], layout.output_shape), params=layout.params,
+        graph=ArchGraph("layer", alone, graph.edges), params=layout.params,
         input_shape=layout.input_shape, output_shape=layout.output_shape,
         shortcut_kind=layout.shortcut_kind, dashed=layout.shortcut_kind in DASHED_KINDS,
         reason=_reason(layout, stride),
