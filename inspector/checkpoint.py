@@ -97,10 +97,11 @@ def _torch_load(source: Source) -> object:
         source = io.BytesIO(source)
     if hasattr(source, "seek"):
         source.seek(0)
+    if not _looks_like_torch_file(source):
+        raise CheckpointError("This file is not a PyTorch checkpoint (.pt/.pth saved with "
+                              "torch.save).")
     try:
         return torch.load(source, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise CheckpointError(f"No such file: {source}.") from None
     except pickle.UnpicklingError as error:
         if "weights_only" in str(error) or "global" in str(error).lower():
             raise CheckpointError(
@@ -111,6 +112,22 @@ def _torch_load(source: Source) -> object:
     except Exception:  # torch.load fails in many ways on foreign bytes; all mean the same
         raise CheckpointError("This file is not a PyTorch checkpoint (.pt/.pth saved with "
                               "torch.save).") from None
+
+
+def _looks_like_torch_file(source) -> bool:
+    """torch.save writes a zip archive (current) or a pickle (legacy, protocol 2+)."""
+    if isinstance(source, (str, Path)):
+        try:
+            with open(source, "rb") as handle:
+                head = handle.read(4)
+        except FileNotFoundError:
+            raise CheckpointError(f"No such file: {source}.") from None
+        except OSError as error:
+            raise CheckpointError(f"Cannot read {source}: {error.strerror}.") from None
+    else:
+        head = source.read(4)
+        source.seek(0)
+    return head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"
 
 
 def read_checkpoint(source: Source, device: str | torch.device = "cpu",
