@@ -412,8 +412,13 @@ def _validate_counts(spec: ResNetSpec) -> None:
         raise SpecError(f"Input size {spec.input_size} is above the {MAX_INPUT_SIZE} supported.")
     if spec.stem == "deep" and spec.stem_width < 2:
         raise SpecError("The deep stem halves its width for its first two convs: use 2 or more.")
-    if spec.block == "bottleneck" and spec.inner_width(0) < 1:
-        raise SpecError("Width per group is too small: a bottleneck would have no channels.")
+    if spec.block == "bottleneck":
+        for stage in range(spec.num_stages):
+            if spec.inner_width(stage) < 1:
+                raise SpecError(
+                    f"Width per group {spec.width_per_group} is too small for stage "
+                    f"{stage_name(stage)}: its bottleneck 3x3 would have no channels."
+                )
 
 
 def _validate_groups(spec: ResNetSpec) -> None:

@@ -49,6 +49,8 @@ def test_text_values_parse_like_the_cli_and_urls():
     ({"groups": 3, "widths": (64, 128, 256, 512)}, "groups do not divide"),
     ({"width_per_group": 4}, "bottleneck blocks only"),
     ({"input_size": 16}, "too small"),
+    ({"block": "bottleneck", "width_per_group": 4, "widths": (16, 4, 4, 4)},
+     "too small for stage conv3_x"),
     ({"widths": (16384,) * 4, "layers": (6, 6, 6, 6)}, "billion parameters"),
     ({"input_size": 4096, "widths": (4096,) * 4}, "billion parameters"),
 ])
