@@ -1,4 +1,4 @@
-"""`python -m inspector`: presets, summaries, graphs and comparisons from the command line.
+"""`python -m inspector`: presets, summaries, graphs, comparisons, training and inference.
 
 A design is a preset name or a JSON spec file, optionally changed with `--set key=value`
 (the same text forms the app's URLs use). Bad input ends with exit code 2 and one line on stderr.
@@ -164,6 +164,10 @@ def build_parser() -> argparse.ArgumentParser:
     comparison.add_argument("--set-a", action="append", metavar="KEY=VALUE")
     comparison.add_argument("--set-b", action="append", metavar="KEY=VALUE")
     comparison.set_defaults(handler=_compare)
+
+    from inspector import train_cli  # train and infer; imported here to keep `presets` quick
+
+    train_cli.register(sub)
     return parser
 
 
