@@ -73,7 +73,7 @@ class TrainConfig:
             (self.steps is None or 1 <= self.steps <= 10_000_000, "steps must be at least 1"),
             (self.epochs is None or 0 < self.epochs <= 100_000, "epochs must be above 0"),
             (1 <= self.batch_size <= 65536, "batch size must be between 1 and 65536"),
-            (0 < self.lr <= 100 and math.isfinite(self.lr), "learning rate must be above 0"),
+            (0 < self.lr <= 100 and math.isfinite(self.lr), "learning rate must be above 0 and at most 100"),
             (0 <= self.momentum < 1, "momentum must be in [0, 1)"),
             (0 <= self.weight_decay < 1, "weight decay must be in [0, 1)"),
             (self.log_every is None or self.log_every >= 1, "log_every must be at least 1"),
