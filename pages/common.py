@@ -122,6 +122,11 @@ def current_preset() -> str:
     return st.session_state["design_preset"]
 
 
+def is_modified(spec: ResNetSpec, preset: str) -> bool:
+    """Whether the design differs from the preset it started from."""
+    return spec_to_query(spec, preset) != {"preset": preset}
+
+
 def publish_design(spec: ResNetSpec, preset: str) -> None:
     """Store a valid design in the session and the URL (rewriting the URL only when it changed)."""
     st.session_state["design"] = spec
@@ -166,8 +171,6 @@ class Drawing:
 
     dot: str
     svg: str | None
-    nodes: int
-    folded: bool
     note: str | None  # why the drawing differs from what was asked, if it does
 
 
@@ -187,20 +190,17 @@ def drawing(key: str, _spec: ResNetSpec, view: str, direction: str, fold: str) -
         folding = True
         note = (f"This {view} graph has {len(graph.nodes):,} nodes, too many to draw unfolded "
                 f"(limit {MAX_UNFOLDED_NODES}); runs of identical blocks are folded.")
-    digraph = render_graph(graph, direction=direction, fold=folding)
-    return _drawing(digraph, len(graph.nodes), note)
+    return _drawing(render_graph(graph, direction=direction, fold=folding), note)
 
 
 @st.cache_data(max_entries=CACHE_ENTRIES, show_spinner=False)
 def block_drawing(_inspection: BlockInspection, key: str, direction: str) -> Drawing:
-    digraph = render_graph(_inspection.graph, direction=direction, fold=False)
-    return _drawing(digraph, len(_inspection.graph.nodes), None)
+    return _drawing(render_graph(_inspection.graph, direction=direction, fold=False), None)
 
 
-def _drawing(digraph: graphviz.Digraph, nodes: int, note: str | None) -> Drawing:
+def _drawing(digraph: graphviz.Digraph, note: str | None) -> Drawing:
     svg = _svg_markup(export_graph(digraph, "svg")) if dot_available() else None
-    folded = "identical blocks" in digraph.source
-    return Drawing(digraph.source, svg, nodes, folded, note)
+    return Drawing(digraph.source, svg, note)
 
 
 def graph_file(spec: ResNetSpec, view: str, direction: str, fmt: str) -> bytes:
@@ -287,7 +287,3 @@ def number_table(df: pd.DataFrame, **kwargs: Any) -> None:
         elif pd.api.types.is_integer_dtype(df[column]):
             config[name] = st.column_config.NumberColumn(format="localized")
     st.dataframe(df, column_config=config, hide_index=True, **kwargs)
-
-
-def preset_label(name: str) -> str:
-    return f"{name}: {PRESETS[name].description}"

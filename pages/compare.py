@@ -18,37 +18,32 @@ def pick(column, side: str, default: str) -> tuple[str, ResNetSpec]:
     name = column.selectbox(f"Design {side}", options, index=options.index(default),
                             key=f"c_{side}")
     if name == CURRENT:
-        spec = common.current_design()
-        preset = common.current_preset()
-        label = preset if common.spec_to_query(spec, preset) == {"preset": preset} else \
-            f"{preset} (modified)"
-        return label, spec
+        spec, preset = common.current_design(), common.current_preset()
+        return (f"{preset} (modified)" if common.is_modified(spec, preset) else preset), spec
     column.caption(PRESETS[name].description)
     return name, get_preset(name)
 
 
-def metrics(column, spec: ResNetSpec, other: ResNetSpec | None) -> None:
+def metrics(column, spec: ResNetSpec, baseline: ResNetSpec | None) -> None:
     """Headline numbers; on the right side, with the change from the left one."""
     mine = common.facts(spec.spec_hash(), spec)
-    theirs = common.facts(other.spec_hash(), other) if other is not None else None
+    base = common.facts(baseline.spec_hash(), baseline) if baseline is not None else None
 
-    def delta(value: int, base: int | None, fmt) -> str | None:
-        if base is None or value == base:
-            return None
-        sign = "+" if value > base else "-"
-        return f"{sign}{fmt(abs(value - base))} ({value / base:.2f}x)" if base else None
+    def show(where, label: str, attr: str, fmt) -> None:
+        value = getattr(mine, attr)
+        delta = None
+        if base is not None and value != getattr(base, attr):
+            before = getattr(base, attr)
+            sign = "+" if value > before else "-"
+            delta = f"{sign}{fmt(abs(value - before))} ({value / before:.2f}x)"
+        where.metric(label, fmt(value), delta, delta_color="off")
 
-    base = (lambda attr: getattr(theirs, attr)) if theirs else (lambda attr: None)
     row = column.columns(2)
-    row[0].metric("Parameters", common.count(mine.params),
-                  delta(mine.params, base("params"), common.count), delta_color="off")
-    row[1].metric("Mult-adds", common.giga(mine.mult_adds),
-                  delta(mine.mult_adds, base("mult_adds"), common.giga), delta_color="off")
+    show(row[0], "Parameters", "params", common.count)
+    show(row[1], "Mult-adds", "mult_adds", common.giga)
     row = column.columns(2)
-    row[0].metric("Depth", mine.depth, delta(mine.depth, base("depth"), str), delta_color="off")
-    row[1].metric("Activation memory", common.megabytes(mine.activation_bytes),
-                  delta(mine.activation_bytes, base("activation_bytes"), common.megabytes),
-                  delta_color="off")
+    show(row[0], "Depth", "depth", str)
+    show(row[1], "Activation memory", "activation_bytes", common.megabytes)
     column.caption(f"Depth {mine.depth_explanation}.")
 
 

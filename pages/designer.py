@@ -132,7 +132,8 @@ def on_preact() -> None:
 def sidebar() -> None:
     sb = st.sidebar
     sb.selectbox("Preset", list(PRESETS), key="d_preset", on_change=on_preset,
-                 help="Every control below starts from the preset; changing the preset resets them.")
+                 help="Every control below starts from the preset; choosing a preset resets "
+                      "them.")
     preset = PRESETS[ss["d_preset"]]
     sb.caption(f"{preset.description}. Source: {preset.source}.")
 

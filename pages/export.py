@@ -1,4 +1,4 @@
-"""Export: take the current design away as a diagram, tables, a spec or a standalone PyTorch file."""
+"""Export: the current design as a diagram, tables, a spec or a standalone PyTorch file."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def main() -> None:
     preset = common.current_preset()
     common.publish_design(spec, preset)  # a reload or a shared link brings this design back
     key = spec.spec_hash()
-    name = preset if common.spec_to_query(spec, preset) == {"preset": preset} else f"{preset}_custom"
+    name = f"{preset}_custom" if common.is_modified(spec, preset) else preset
     st.title("Export")
     st.caption(f"The current design: **{name}** ({common.count(common.facts(key, spec).params)} "
                "parameters). Change it in the Designer.")

@@ -106,16 +106,23 @@ def browser(tmp_path_factory):
 
 
 def _wait(driver, condition, what: str, timeout: float = PAGE_WAIT_S):
+    """Wait for `condition`, or fail at once if the app shows an exception instead."""
     from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
+    def done(d):
+        return d.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]') or condition(d)
+
     try:
-        return WebDriverWait(driver, timeout, poll_frequency=0.5).until(condition)
+        WebDriverWait(driver, timeout, poll_frequency=0.5).until(done)
     except TimeoutException:
         ARTIFACTS.mkdir(exist_ok=True)
         driver.save_screenshot(str(ARTIFACTS / "browser_timeout.png"))
         pytest.fail(f"Timed out after {timeout} s waiting for {what} "
                     f"(screenshot: artifacts/browser_timeout.png)")
+    _no_exception(driver)
+    return condition(driver)
 
 
 def _settled(driver) -> bool:
@@ -129,7 +136,11 @@ def _no_exception(driver) -> None:
     from selenium.webdriver.common.by import By
 
     errors = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
-    assert not errors, errors[0].text
+    if errors:
+        ARTIFACTS.mkdir(exist_ok=True)
+        driver.save_screenshot(str(ARTIFACTS / "browser_exception.png"))
+        pytest.fail(f"The app raised: {errors[0].text} (screenshot: "
+                    f"artifacts/browser_exception.png)")
 
 
 def test_designer_and_compare_in_a_browser(server, browser):
@@ -149,7 +160,8 @@ def test_designer_and_compare_in_a_browser(server, browser):
     _no_exception(browser)
     browser.save_screenshot(str(ARTIFACTS / "designer.png"))
 
-    browser.find_element(By.CSS_SELECTOR, '[data-testid="stSidebarNav"] a[href$="/compare"]').click()
+    nav = '[data-testid="stSidebarNav"] a[href$="/compare"]'
+    browser.find_element(By.CSS_SELECTOR, nav).click()
     _wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "div.resnet-graph svg")) == 2
           and d.find_elements(By.CSS_SELECTOR, '[data-testid="stPlotlyChart"]'),
           "the Compare page's two graphs and charts")
