@@ -272,7 +272,7 @@ def _shape_text(value: Any) -> Any:
 
 def number_table(df: pd.DataFrame, **kwargs: Any) -> None:
     """A dataframe that reads like the paper: counts with thousands separators, shapes as
-    1x64x56x56, shares as bars."""
+    1x64x56x56, shares as percentages."""
     df = df.copy()
     config: dict[str, Any] = {}
     for column in df.columns:
@@ -280,8 +280,11 @@ def number_table(df: pd.DataFrame, **kwargs: Any) -> None:
         if df[column].dtype == object:
             df[column] = df[column].map(_shape_text)
         elif name.endswith("_share"):
-            config[name] = st.column_config.ProgressColumn(
-                format="percent", min_value=0.0, max_value=1.0)
+            config[name] = st.column_config.NumberColumn(name.replace("_share", " %"),
+                                                         format="percent")
+        elif pd.api.types.is_integer_dtype(df[column]) and df[column].hasnans:
+            # A stride or group count that does not apply (a batch norm's) reads as blank.
+            df[column] = df[column].map(lambda v: "" if pd.isna(v) else str(v))
         elif name == "ratio":
             config[name] = st.column_config.NumberColumn(format="%.3fx")
         elif pd.api.types.is_integer_dtype(df[column]):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+import plotly.graph_objects as go
 import streamlit as st
 
 from inspector import PRESETS, ResNetSpec, SpecError, find_preset, get_preset
@@ -216,7 +217,17 @@ def graph_section(spec: ResNetSpec) -> None:
 
 def stages_section(spec: ResNetSpec) -> None:
     st.subheader("Stages")
-    common.number_table(common.stages(spec.spec_hash(), spec))
+    table = common.stages(spec.spec_hash(), spec)
+    common.number_table(table)
+    figure = go.Figure()
+    figure.add_bar(x=table["stage"], y=table["params_share"], name="parameters")
+    figure.add_bar(x=table["stage"], y=table["mult_adds_share"], name="mult-adds")
+    figure.update_layout(title="Share of the network's parameters and mult-adds per stage",
+                         barmode="group", height=330, yaxis_tickformat=".0%",
+                         margin=dict(l=10, r=10, t=50, b=10),
+                         legend=dict(orientation="h", y=-0.15, x=0.5, xanchor="center",
+                                     yanchor="top"))
+    st.plotly_chart(figure, key="stage_shares", config={"displayModeBar": False})
 
 
 def layers_section(spec: ResNetSpec) -> None:
@@ -263,7 +274,7 @@ def main() -> None:
     spec = common.current_design()
     describe(spec, preset)
     common.show_metrics(spec)
-    left, right = st.columns([2, 3], gap="large")
+    left, right = st.columns([5, 8], gap="large")
     with left:
         graph_section(spec)
     with right:

@@ -125,8 +125,8 @@ def test_stride_placement_keeps_the_count_and_moves_the_stride():
     assert metric(at, "Parameters") == "25,557,032"
     # v1.5 puts conv3_1's stride 2 on its 3x3, v1 on its first 1x1 (the paper).
     strides = ["layer2.0.conv1", "layer2.0.conv2"]
-    assert list(before.loc[strides, "stride"]) == [1, 2]
-    assert list(after.loc[strides, "stride"]) == [2, 1]
+    assert [int(v) for v in before.loc[strides, "stride"]] == [1, 2]
+    assert [int(v) for v in after.loc[strides, "stride"]] == [2, 1]
     assert not before.equals(after)
     # "slightly more compute" for v1.5: the 3x3 runs at full resolution.
     assert float(mult_adds_v15.split()[0]) > float(metric(at, "Mult-adds").split()[0])
