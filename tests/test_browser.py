@@ -147,6 +147,12 @@ def test_designer_and_compare_in_a_browser(server, browser):
     from selenium.webdriver.common.by import By
 
     ARTIFACTS.mkdir(exist_ok=True)
+    # A shared link opens the exact design: ResNet-34 with two blocks per stage is ResNet-18.
+    browser.get(f"{server}/designer?preset=resnet34&layers=2,2,2,2")
+    _wait(browser, lambda d: "11,689,512" in d.find_element(By.TAG_NAME, "body").text,
+          "the linked design's parameter count")
+    assert "layers=2" in browser.current_url
+
     browser.get(f"{server}/designer?preset=resnet50")
     graphs = _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "div.resnet-graph svg"),
                    "the Designer's graph SVG")
