@@ -30,6 +30,7 @@ CIFAR_DEPTHS = {
 CUSTOM = "custom"
 STRIDE_LABELS = {"1x1": "v1: on the first 1x1 (paper)", "3x3": "v1.5: on the 3x3 (torchvision)"}
 MAX_BLOCKS_PER_STAGE = 200
+HIDDEN_FIELDS = ("expansion", "zero_init_residual")
 
 
 def depth_options(stages: int) -> dict[str, tuple[str, tuple[int, ...]]]:
@@ -56,14 +57,15 @@ def load_widgets(spec: ResNetSpec, preset: str) -> None:
                  "in_channels"):
         ss[f"d_{name}"] = getattr(spec, name)
     ss["d_plain"] = not spec.residual
+    # Fields with no control (a custom expansion from a link, zero-init) ride along unchanged.
+    ss["d_hidden"] = {name: getattr(spec, name) for name in HIDDEN_FIELDS}
 
 
-def widget_spec(base: ResNetSpec) -> ResNetSpec:
-    """The draft in the widgets as a spec (not yet validated); fields without a widget keep
-    the base design's value."""
+def widget_spec() -> ResNetSpec:
+    """The draft in the widgets as a spec (not yet validated)."""
     n = ss["d_stages"]
     block = ss["d_block"]
-    return base.replace(
+    return ResNetSpec(**ss["d_hidden"]).replace(
         block=block,
         layers=[ss[f"d_blocks_{i}"] for i in range(n)],
         widths=[ss[f"d_width_{i}"] for i in range(n)],
@@ -264,7 +266,7 @@ def main() -> None:
         st.error(message)
     preset = ss["d_preset"]
     try:
-        draft = widget_spec(common.current_design()).validate()
+        draft = widget_spec().validate()
     except SpecError as error:
         st.error(str(error))
         st.info("Showing the last valid design until the controls describe one that can be built.")

@@ -187,6 +187,15 @@ def test_a_changed_design_round_trips_through_its_link():
     assert again.session_state["design"] == design
 
 
+def test_a_field_without_a_control_comes_from_the_link_and_goes_with_the_preset():
+    at = open_page("pages/designer.py", {"preset": "resnet50", "expansion": "2"})
+    assert_clean(at, "expansion 2")
+    assert at.session_state["design"].block_expansion == 2
+    at.selectbox(key="d_preset").set_value("resnet101").run()
+    assert metric(at, "Parameters") == "44,549,160"
+    assert at.session_state["design"] == get_preset("resnet101")
+
+
 def test_a_bad_link_is_a_message_not_a_traceback():
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.query_params = {"preset": "resnet50", "layers": "three,4", "depth": "5"}
