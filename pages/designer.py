@@ -158,9 +158,9 @@ def sidebar() -> None:
     sb.radio("Stride placement", ("1x1", "3x3"), key="d_stride_in",
              format_func=STRIDE_LABELS.get, disabled=not bottleneck,
              help="Where a bottleneck puts its stride 2: same parameters, different compute.")
-    sb.radio("Shortcut", SHORTCUTS, key="d_shortcut",
-             format_func=lambda s: f"{s}: {SHORTCUT_DESCRIPTIONS[s]}")
     sb.toggle("Plain network (no shortcuts)", key="d_plain")
+    sb.radio("Shortcut", SHORTCUTS, key="d_shortcut", disabled=ss["d_plain"],
+             format_func=lambda s: f"{s}: {SHORTCUT_DESCRIPTIONS[s]}")
     sb.toggle("Pre-activation (BN-ReLU before each conv)", key="d_preact", on_change=on_preact)
     sb.toggle("ReLU after the sum", key="d_relu_after_add")
     cols = sb.columns(2)
@@ -193,11 +193,11 @@ def sidebar() -> None:
 
 
 def describe(spec: ResNetSpec, preset: str) -> None:
-    same = find_preset(spec)
-    if same == preset:
+    changed = [name for name in common.spec_to_query(spec, preset) if name != "preset"]
+    if not changed:
         st.caption(f"**{preset}**, as published.")
     else:
-        changed = [name for name in common.spec_to_query(spec, preset) if name != "preset"]
+        same = find_preset(spec)
         also = f" It builds the same network as **{same}**." if same else ""
         st.caption(f"Modified from **{preset}**: {', '.join(changed)}.{also}")
     st.caption(f"Link to this design: `?{urlencode(common.spec_to_query(spec, preset))}`")
