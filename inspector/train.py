@@ -2,9 +2,10 @@
 
 Why a hand-written loop and not a DataLoader: the whole dataset already sits on the training
 device as one tensor (see `inspector.data`), so a step is an index, one batched augmentation and
-the model; nothing waits on per-image Python. On a GPU the loop adds bf16 autocast,
-channels_last and optionally `torch.compile`; on a CPU with native bf16 instructions (AVX512-BF16
-or AMX) it uses bf16 autocast too, which roughly halves the step time there.
+the model; nothing waits on per-image Python. The loop uses channels_last (NHWC) memory,
+which cuDNN and oneDNN both run faster, bf16 autocast on GPUs and on CPUs with native bf16
+instructions (AVX512-BF16 or AMX), which roughly halves the step time there, and optionally
+`torch.compile`.
 
 Metrics are read back (a device sync) only every `log_every` steps, so the GPU is not stalled on
 every step; on the CPU the loss is checked for NaN/inf after every step since that costs nothing.
@@ -56,7 +57,7 @@ class TrainConfig:
     optimizer: str = "sgd"
     device: str = "auto"
     precision: str = "auto"
-    channels_last: bool | None = None  # None: on CUDA only (it slows convs down on most CPUs)
+    channels_last: bool = True  # NHWC: faster convs on GPUs and in oneDNN on CPUs
     compile: bool = False
     augment: bool = True
     log_every: int | None = None  # None: about 100 events per run
@@ -221,8 +222,7 @@ class Trainer:
         self.device = resolve_device(self.config.device)
         self.precision = resolve_precision(self.config.precision, self.device)
         self.total_steps = self.config.total_steps(len(dataset.x_train))
-        cl = self.config.channels_last
-        self.channels_last = self.device.type == "cuda" if cl is None else cl
+        self.channels_last = self.config.channels_last
         self.result: TrainResult | None = None
 
     def _autocast(self):
