@@ -359,7 +359,8 @@ class Trainer:
             correct.zero_()
             seen, last_time, last_step = 0, now, done
             yield event
-        model.eval()
+        # Hand back a standard (NCHW) model, so that it computes exactly as a loaded copy does.
+        result.model = model.to(memory_format=torch.contiguous_format).eval()
         if result.stopped_reason == "completed":
             acc = result.final_val_acc
             result.message = (f"Completed {total} steps"
