@@ -43,7 +43,7 @@ def curves(runs: list[TrainingRun]) -> go.Figure:
     """Loss, accuracy, learning rate and throughput of every run, one colour per run."""
     figure = make_subplots(rows=2, cols=2, subplot_titles=(
         "Training loss", "Accuracy (solid: train, dashed: validation)", "Learning rate",
-        "Images per second"), horizontal_spacing=0.08, vertical_spacing=0.14)
+        "Images per second"), horizontal_spacing=0.08, vertical_spacing=0.2)
     for number, run in enumerate(runs):
         frame = metrics_frame(list(run.events))
         color = COLORS[number % len(COLORS)]
@@ -60,6 +60,8 @@ def curves(runs: list[TrainingRun]) -> go.Figure:
                            **style)
     figure.update_xaxes(title_text="step")
     figure.update_yaxes(range=[0, 1.02], row=1, col=2)
+    figure.update_yaxes(rangemode="tozero", row=2, col=1)
+    figure.update_yaxes(rangemode="tozero", row=2, col=2)
     figure.update_layout(height=560, margin={"t": 40, "b": 30, "l": 10, "r": 10},
                          legend={"orientation": "h", "y": -0.12})
     return figure
@@ -99,7 +101,13 @@ def settings() -> tuple[str, ResNetSpec, str, dict, TrainConfig] | None:
             data["download"] = st.checkbox("Download CIFAR-10 (163 MB) if it is missing",
                                            key="train_download")
         chosen = model_choice()
-        steps = st.number_input("Steps", 1, 1_000_000, 300, step=50, key="train_steps")
+        unit = st.radio("Length in", ["steps", "epochs"], horizontal=True, key="train_unit")
+        if unit == "steps":
+            steps, epochs = st.number_input("Steps", 1, 1_000_000, 300, step=50,
+                                            key="train_steps"), None
+        else:
+            steps, epochs = None, st.number_input("Epochs", 0.1, 10_000.0, 10.0, step=1.0,
+                                                  key="train_epochs")
         batch = st.select_slider("Batch size", [16, 32, 64, 128, 256, 512], 128,
                                  key="train_batch")
     with right:
@@ -119,7 +127,9 @@ def settings() -> tuple[str, ResNetSpec, str, dict, TrainConfig] | None:
         seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="train_seed")
     if chosen is None:
         return None
-    config = TrainConfig(steps=int(steps), batch_size=int(batch), lr=float(lr),
+    config = TrainConfig(steps=None if steps is None else int(steps),
+                         epochs=None if epochs is None else float(epochs),
+                         batch_size=int(batch), lr=float(lr),
                          weight_decay=float(weight_decay), schedule=schedule,
                          optimizer=optimizer, device=device, precision=precision,
                          compile=compile_model, seed=int(seed))
