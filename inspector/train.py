@@ -209,7 +209,9 @@ def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
 
 
 def _is_oom(error: BaseException) -> bool:
-    return isinstance(error, torch.OutOfMemoryError) or "out of memory" in str(error).lower()
+    text = str(error).lower()
+    return (isinstance(error, torch.OutOfMemoryError) or "out of memory" in text
+            or "can't allocate memory" in text)
 
 
 class Trainer:
@@ -252,6 +254,17 @@ class Trainer:
         count = max(1, len(x_val))
         return float(loss_sum) / count, float(correct) / count
 
+    def _step(self, model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
+              y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimiser step; returns the (detached) loss and logits."""
+        with self._autocast():
+            logits = model(x)
+            loss = F.cross_entropy(logits.float(), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return loss.detach(), logits.detach()
+
     def events(self, stop: threading.Event | None = None) -> Iterator[MetricEvent]:
         """Train, yielding an event every `log_every` steps; sets `self.result` at the end.
 
@@ -271,8 +284,16 @@ class Trainer:
         self.result = result
         step_model = torch.compile(model) if config.compile else model
         optimizer = _optimizer(model, config)
-        x_train, y_train = dataset.x_train.to(device), dataset.y_train.to(device)
-        x_val, y_val = dataset.x_val.to(device), dataset.y_val.to(device)
+        try:
+            x_train, y_train = dataset.x_train.to(device), dataset.y_train.to(device)
+            x_val, y_val = dataset.x_val.to(device), dataset.y_val.to(device)
+        except (torch.OutOfMemoryError, RuntimeError) as error:
+            if not _is_oom(error):
+                raise
+            result.stopped_reason = "oom"
+            result.message = (f"The dataset ({dataset.x_train.nbytes / 2**30:.1f} GiB of training "
+                              f"images) does not fit in the memory of {device}.")
+            return
         total = self.total_steps
         num_train = len(x_train)
         batch = min(config.batch_size, num_train)
@@ -304,13 +325,8 @@ class Trainer:
                 x = x_train[index]
                 if config.augment:
                     x = augment(x, generator=generator)
-                x, y = self._prepare(x), y_train[index]
-                with self._autocast():
-                    logits = step_model(x)
-                    loss = F.cross_entropy(logits.float(), y)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+                y = y_train[index]
+                loss, logits = self._step(step_model, optimizer, self._prepare(x), y)
             except (torch.OutOfMemoryError, RuntimeError) as error:
                 if not _is_oom(error):
                     raise
@@ -322,29 +338,21 @@ class Trainer:
                 result.message = (f"Out of {memory} at batch size {batch} (step {step + 1}); "
                                   f"try a smaller batch size or a smaller model.")
                 break
-            loss_sum += loss.detach()
-            correct += (logits.detach().argmax(1) == y).sum()
+            loss_sum += loss
+            correct += (logits.argmax(1) == y).sum()
             seen += len(y)
             done = step + 1
-            if done % check_every == 0 or done == total:
-                if not math.isfinite(float(loss.detach())):
-                    result.stopped_reason = "nan"
-                    result.message = (f"Training stopped at step {done}: the loss became "
-                                      f"{float(loss.detach())} (NaN or infinite). Lower the learning rate "
-                                      f"or check the data.")
-                    break
+            if (done % check_every == 0 or done == total) and _stopped_on_nan(
+                    result, done, float(loss)):
+                break
             if done % log_every and done != total:
                 continue
+            interval_loss = float(loss_sum) / max(1, done - last_step)
+            if _stopped_on_nan(result, done, interval_loss):  # on a GPU, checked only here
+                break
             val_loss = val_acc = None
             if done % eval_every == 0 or done == total:
                 val_loss, val_acc = self.evaluate(model, x_val, y_val)
-            interval_loss = float(loss_sum) / max(1, done - last_step)
-            if not math.isfinite(interval_loss):
-                result.stopped_reason = "nan"
-                result.message = (f"Training stopped at step {done}: the loss became "
-                                  f"{interval_loss} (NaN or infinite). Lower the learning rate "
-                                  f"or check the data.")
-                break
             now = time.perf_counter()
             rate_steps = (now - last_time) / max(1, done - last_step)
             event = MetricEvent(
@@ -365,6 +373,16 @@ class Trainer:
             acc = result.final_val_acc
             result.message = (f"Completed {total} steps"
                               + (f"; validation accuracy {acc:.1%}." if acc is not None else "."))
+
+
+def _stopped_on_nan(result: TrainResult, step: int, loss: float) -> bool:
+    """Mark the result stopped when the loss is NaN or infinite; says whether it did."""
+    if math.isfinite(loss):
+        return False
+    result.stopped_reason = "nan"
+    result.message = (f"Training stopped at step {step}: the loss became {loss} (NaN or "
+                      f"infinite). Lower the learning rate or check the data.")
+    return True
 
 
 def train(spec: ResNetSpec, dataset: Dataset, config: TrainConfig | None = None,
