@@ -4,8 +4,8 @@ The reference is how most tutorials train on CIFAR-sized images: a `torch.utils.
 (batch 128, no workers) over a dataset that applies per-image PIL transforms (pad 4, random
 32x32 crop, random flip, to tensor, normalise), an fp32 model, and `loss.item()` every step.
 Ours keeps the dataset on the device, augments whole batches there, and picks bf16 where the
-hardware runs it natively (the `auto` precision), in channels_last memory; its fp32 figure is printed as well, so the
-share of each change is visible.
+hardware runs it natively (the `auto` precision), in channels_last memory; its fp32 figure is
+printed as well, so the share of each change is visible.
 
     python benchmarks/train_speed.py                      # resnet20 on digits, CPU or GPU
     python benchmarks/train_speed.py --preset resnet50 --steps 20

@@ -67,7 +67,7 @@ def checkpoint_payload(spec: ResNetSpec, model: torch.nn.Module, metrics=(), *,
 
 def save_checkpoint(path_or_file: str | Path | BinaryIO, spec: ResNetSpec,
                     model: torch.nn.Module, metrics=(), **extra) -> None:
-    """Save spec, weights and metrics (MetricEvents or dicts) in one file; see `checkpoint_payload`."""
+    """Save spec, weights and metrics (MetricEvents or dicts) in one file."""
     torch.save(checkpoint_payload(spec, model, metrics, **extra), path_or_file)
 
 
@@ -197,7 +197,9 @@ def _block_counts(state: dict) -> tuple[int, ...]:
 
 
 def match_state_dict(state: dict) -> ResNetSpec:
-    """The preset (with the file's class count and input channels) whose keys and shapes all match."""
+    """The preset, with the file's class count and input channels, whose keys and shapes all
+    match; presets that differ only where no weight shows (v1/v1.5 stride, plain/residual)
+    resolve to the first listed."""
     fc = state.get("fc.weight")
     stem = state.get("conv1.weight", state.get("conv1.0.weight"))
     if fc is None or stem is None or fc.ndim != 2:

@@ -11,12 +11,12 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from inspector.checkpoint import Checkpoint, CheckpointError, checkpoint_from_result, read_checkpoint
+from inspector.checkpoint import (Checkpoint, CheckpointError, checkpoint_from_result,
+                                  read_checkpoint)
 from inspector.data import DataError, Dataset, load_dataset, normalize
-from inspector.infer import (DEFAULT_BATCH_SIZES, feature_grid, feature_maps, predict_topk,
-                             prepare_image)
-from inspector.infer import latency_table
-from inspector.train import resolve_device, TrainError
+from inspector.infer import (DEFAULT_BATCH_SIZES, feature_grid, feature_maps, latency_table,
+                             predict_topk, prepare_image)
+from inspector.train import TrainError, resolve_device
 from pages import common
 
 ss = st.session_state

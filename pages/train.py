@@ -52,8 +52,9 @@ def curves(runs: list[TrainingRun]) -> go.Figure:
         figure.add_scatter(x=frame.step, y=frame.train_acc, name=run.label, showlegend=False,
                            row=1, col=2, **style)
         val = frame.dropna(subset=["val_acc"])
-        figure.add_scatter(x=val.step, y=val.val_acc, name=f"{run.label} (val)", mode="lines+markers",
-                           showlegend=False, row=1, col=2, legendgroup=run.label,
+        figure.add_scatter(x=val.step, y=val.val_acc, name=f"{run.label} (val)",
+                           mode="lines+markers", showlegend=False, row=1, col=2,
+                           legendgroup=run.label,
                            line={"color": color, "dash": "dash"})
         figure.add_scatter(x=frame.step, y=frame.lr, showlegend=False, row=2, col=1, **style)
         figure.add_scatter(x=frame.step, y=frame.images_per_s, showlegend=False, row=2, col=2,
