@@ -435,8 +435,8 @@ class TrainingRun:
 
     @property
     def result(self) -> TrainResult | None:
-        """The outcome once the thread has finished (None while it runs)."""
-        return None if self.running else self.trainer.result
+        """The outcome once the thread has finished (None while it runs or if it failed)."""
+        return None if self.running or self.error else self.trainer.result
 
     @property
     def total_steps(self) -> int:
