@@ -175,3 +175,12 @@ def test_cli_train_bad_input_is_a_value_error():
         _cli(["train", "--preset", "resnet99"])
     with pytest.raises(ValueError, match="Steps"):
         _cli(["train", "--dataset", "synthetic", "--steps", "0"])
+
+
+def test_a_failing_background_run_reports_its_error(tiny):
+    broken = Dataset(tiny.name, tiny.x_train, tiny.y_train + 100, tiny.x_val, tiny.y_val,
+                     tiny.classes, tiny.mean, tiny.std)  # labels beyond the 4 classes
+    run = TrainingRun("run", SMALL, broken, quick()).start()
+    run.join(timeout=60)
+    assert run.error is not None and run.error.startswith("Training failed:")
+    assert run.result is None
