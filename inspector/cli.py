@@ -89,7 +89,7 @@ def _summary(args: argparse.Namespace) -> int:
     print(f"  depth      {facts.depth_explanation}")
     print(f"  params     {facts.params:,}")
     print(f"  mult-adds  {facts.mult_adds:,} (batch 1, {spec.input_size}x{spec.input_size})")
-    print(f"  memory     {facts.activation_bytes / 2**20:.1f} MiB of activations per image")
+    print(f"  memory     {facts.activation_bytes / 1e6:.1f} MB of activations per image")
     print(f"  output     {facts.output_shape}")
     print()
     sys.stdout.write(to_markdown(table))

@@ -8,6 +8,9 @@ pass batch norm on 1x1 maps.
 
 from __future__ import annotations
 
+import numbers
+
+import numpy as np
 import pandas as pd
 import torchinfo
 from torch import nn
@@ -111,8 +114,15 @@ def to_csv(df: pd.DataFrame) -> str:
     return df.to_csv(index=False)
 
 
-def _cell(value: object) -> str:
-    if isinstance(value, float):
+def _cell(value: object, percent: bool = False) -> str:
+    """One Markdown cell, written for a reader: 21,797,672 and 60.2%, not 21797672 and 0.6016."""
+    if isinstance(value, (bool, np.bool_)):
+        text = str(value)
+    elif percent and isinstance(value, numbers.Real):
+        text = f"{value:.1%}"
+    elif isinstance(value, numbers.Integral):
+        text = f"{value:,}"
+    elif isinstance(value, numbers.Real):
         text = f"{value:.4g}"
     elif value is None or (not isinstance(value, (tuple, list)) and pd.isna(value)):
         text = ""
@@ -125,5 +135,7 @@ def to_markdown(df: pd.DataFrame) -> str:
     """A GitHub-style Markdown table (pandas' own needs an extra package)."""
     header = "| " + " | ".join(map(str, df.columns)) + " |"
     rule = "|" + "|".join("---" for _ in df.columns) + "|"
-    body = ["| " + " | ".join(_cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    percent = [str(name).endswith("_share") for name in df.columns]
+    body = ["| " + " | ".join(_cell(v, p) for v, p in zip(row, percent)) + " |"
+            for row in df.itertuples(index=False)]
     return "\n".join([header, rule, *body]) + "\n"

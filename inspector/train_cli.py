@@ -27,7 +27,7 @@ def register(subparsers) -> None:
     train_parser = subparsers.add_parser(
         "train", help="train a preset or spec file on a dataset and save a checkpoint",
         description="Train with the paper's recipe (SGD 0.1, momentum 0.9, weight decay 1e-4, "
-                    "batch 128, lr / 10 at 50%% and 75%%) unless told otherwise.")
+                    "batch 128, lr / 10 at 50% and 75%) unless told otherwise.")
     design = train_parser.add_mutually_exclusive_group()
     design.add_argument("--preset", default="resnet20", help="preset name (default resnet20)")
     design.add_argument("--spec", help="a JSON spec file instead of a preset")
