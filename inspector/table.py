@@ -121,7 +121,7 @@ def _cell(value: object, percent: bool = False) -> str:
     elif percent and isinstance(value, numbers.Real):
         text = f"{value:.1%}"
     elif isinstance(value, numbers.Integral):
-        text = f"{value:,}"
+        text = f"{value:,}" if abs(value) >= 10_000 else str(value)  # 2048 channels, 21,797,672 params
     elif isinstance(value, numbers.Real):
         text = f"{value:.4g}"
     elif value is None or (not isinstance(value, (tuple, list)) and pd.isna(value)):

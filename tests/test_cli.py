@@ -76,7 +76,7 @@ def test_graph_formats(capsys, tmp_path, fmt, magic):
 def test_compare_presets_and_json(capsys, spec_file):
     code, out, _ = run(capsys, "compare", "resnet34", "resnet50")
     assert code == 0
-    assert "17% more parameters" in out and "| params | 21797672 | 25557032 |" in out
+    assert "17% more parameters" in out and "| params | 21,797,672 | 25,557,032 |" in out
     code, out, _ = run(capsys, "compare", spec_file, "resnet20", "--set-b", "shortcut=B")
     assert code == 0 and "resnet20 (shortcut=B) stacks 9 blocks" in out
 
