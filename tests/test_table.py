@@ -8,17 +8,10 @@ import pytest
 from inspector import compute_facts, get_preset
 from inspector.table import LAYER_COLUMNS, STAGE_COLUMNS, layer_table, stage_table, to_csv, to_markdown
 
-# torchvision.models documentation: parameters and GFLOPS (billions of mult-adds at 224x224).
-TORCHVISION = {
-    "resnet18": (11_689_512, 1.81),
-    "resnet34": (21_797_672, 3.66),
-    "resnet50": (25_557_032, 4.09),
-    "resnet101": (44_549_160, 7.80),
-    "resnet152": (60_192_808, 11.51),
-}
+from published import RESNETS, TORCHVISION
 
 
-@pytest.mark.parametrize("name", TORCHVISION)
+@pytest.mark.parametrize("name", RESNETS)
 def test_layer_table_totals_match_torchvision(name):
     params, gflops = TORCHVISION[name]
     table = layer_table(get_preset(name))

@@ -10,9 +10,7 @@ import inspector.trace as trace_module
 from inspector import PRESETS, SpecError, build_model, compute_facts, get_preset
 from inspector.trace import ArchGraph, inspect_block, trace_graph
 
-# torchvision.models documentation.
-TORCHVISION_PARAMS = {"resnet18": 11_689_512, "resnet34": 21_797_672, "resnet50": 25_557_032,
-                      "resnet101": 44_549_160, "resnet152": 60_192_808}
+from published import RESNETS, TORCHVISION
 
 
 def dashed_and_solid(graph: ArchGraph) -> tuple[int, int]:
@@ -124,11 +122,11 @@ def test_tutorial_network_shapes():
     assert [n for n in graph.nodes if n.kind == "block"][-1].shape[2:] == (1, 1)
 
 
-@pytest.mark.parametrize("name", TORCHVISION_PARAMS)
+@pytest.mark.parametrize("name", RESNETS)
 def test_graph_totals_match_torchvision(name):
     spec = get_preset(name)
     block, layer = trace_graph(spec, "block"), trace_graph(spec, "layer")
-    assert block.params == layer.params == TORCHVISION_PARAMS[name]
+    assert block.params == layer.params == TORCHVISION[name][0]
     assert block.mult_adds == layer.mult_adds == compute_facts(spec).mult_adds
 
 
