@@ -89,11 +89,12 @@ def _totals(spec_a: ResNetSpec, spec_b: ResNetSpec, facts_a: Facts, facts_b: Fac
     return table
 
 
-def _amount(value: float, unit: str) -> str:
+def _amount(value: float, unit: str = "") -> str:
+    """Counts as '25.56M'; quantities with a unit as '150.2 MB', as the app's metrics show them."""
     for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
         if abs(value) >= scale:
-            return f"{value / scale:.2f}{suffix}{unit}"
-    return f"{value:g}{unit}"
+            return f"{value / scale:.1f} {suffix}{unit}" if unit else f"{value / scale:.2f}{suffix}"
+    return f"{value:g} {unit}".rstrip()
 
 
 def _change(a: float, b: float, less: str = "fewer") -> str:
@@ -152,9 +153,9 @@ def _explain(spec_a: ResNetSpec, spec_b: ResNetSpec, facts_a: Facts, facts_b: Fa
                          f"{facts_a.depth}.")
     sentences.append(
         f"{nb} has {_change(facts_a.params, facts_b.params)} parameters "
-        f"({_amount(facts_b.params, '')} vs {_amount(facts_a.params, '')}) for "
+        f"({_amount(facts_b.params)} vs {_amount(facts_a.params)}) for "
         f"{_change(facts_a.mult_adds, facts_b.mult_adds)} mult-adds "
-        f"({_amount(facts_b.mult_adds, '')} vs {_amount(facts_a.mult_adds, '')}), and needs "
+        f"({_amount(facts_b.mult_adds)} vs {_amount(facts_a.mult_adds)}), and needs "
         f"{_change(facts_a.activation_bytes, facts_b.activation_bytes, 'less')} activation memory per "
         f"training image ({_amount(facts_b.activation_bytes, 'B')} vs "
         f"{_amount(facts_a.activation_bytes, 'B')}).")
