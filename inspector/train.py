@@ -112,7 +112,7 @@ class MetricEvent:
     val_loss: float | None
     val_acc: float | None
     lr: float
-    images_per_s: float  # since the previous event, metrics read-back included
+    images_per_s: float  # training since the previous event; validation passes excluded
     elapsed_s: float
     eta_s: float
 
@@ -143,6 +143,20 @@ class TrainResult:
 def metrics_frame(events: list[MetricEvent]) -> pd.DataFrame:
     columns = [f.name for f in fields(MetricEvent)]
     return pd.DataFrame([asdict(e) for e in events], columns=columns)
+
+
+def smoothed_throughput(frame: pd.DataFrame, window: int = 10) -> pd.Series:
+    """Images per second over the last `window` events: total images over total time.
+
+    One step's rate swings with whatever else the machine does in that instant (on a small CPU,
+    drawing the page); the ratio of sums over a window is the throughput a user can expect.
+    With a constant batch, images and time per event are steps x batch and that over the rate,
+    so the batch cancels: sum(steps) / sum(steps / rate).
+    """
+    steps = frame.step.diff().fillna(frame.step).clip(lower=1)
+    seconds = steps / frame.images_per_s
+    return (steps.rolling(window, min_periods=1).sum()
+            / seconds.rolling(window, min_periods=1).sum())
 
 
 def fit_spec(spec: ResNetSpec, dataset: Dataset) -> ResNetSpec:
@@ -352,6 +366,7 @@ class Trainer:
             if _stopped_on_nan(result, done, interval_loss):  # on a GPU, checked only here
                 break
             val_loss = val_acc = None
+            trained = time.perf_counter()
             if done % eval_every == 0 or done == total:
                 val_loss, val_acc = self.evaluate(model, x_val, y_val)
             now = time.perf_counter()
@@ -360,7 +375,7 @@ class Trainer:
                 step=done, total_steps=total, epoch=done * batch / num_train,
                 loss=interval_loss, train_acc=float(correct) / max(1, seen),
                 val_loss=val_loss, val_acc=val_acc, lr=lr,
-                images_per_s=seen / max(now - last_time, 1e-9), elapsed_s=now - start,
+                images_per_s=seen / max(trained - last_time, 1e-9), elapsed_s=now - start,
                 eta_s=rate_steps * (total - done),
             )
             result.metrics.append(event)

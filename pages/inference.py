@@ -110,7 +110,8 @@ def show_top5(checkpoint: Checkpoint, image: torch.Tensor) -> None:
                               y=[p.label for p in top][::-1], orientation="h",
                               text=[f"{p.probability:.1%}" for p in top][::-1]))
     figure.update_layout(height=260, margin={"t": 30, "b": 10, "l": 10, "r": 10},
-                         title="Top-5", xaxis={"range": [0, 1], "title": "probability"})
+                         title="Top-5", xaxis={"range": [0, 1], "title": "probability"},
+                         yaxis={"type": "category"})  # digits' classes "0".."9" are names
     st.plotly_chart(figure, width="stretch")
     st.caption(f"Prediction: **{top[0].label}** ({top[0].probability:.1%}).")
 

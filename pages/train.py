@@ -16,7 +16,7 @@ from inspector import PRESETS, ResNetSpec, find_preset
 from inspector.checkpoint import result_bytes
 from inspector.data import DATASETS, DataError, Dataset, load_dataset
 from inspector.train import (OPTIMIZERS, PRECISIONS, SCHEDULES, TrainConfig, TrainError,
-                             TrainingRun, metrics_frame)
+                             TrainingRun, metrics_frame, smoothed_throughput)
 from inspector.spec import SpecError
 from pages import common
 
@@ -43,7 +43,7 @@ def curves(runs: list[TrainingRun]) -> go.Figure:
     """Loss, accuracy, learning rate and throughput of every run, one colour per run."""
     figure = make_subplots(rows=2, cols=2, subplot_titles=(
         "Training loss", "Accuracy (solid: train, dashed: validation)", "Learning rate",
-        "Images per second"), horizontal_spacing=0.08, vertical_spacing=0.2)
+        "Images per second (last ten intervals)"), horizontal_spacing=0.08, vertical_spacing=0.2)
     for number, run in enumerate(runs):
         frame = metrics_frame(list(run.events))
         color = COLORS[number % len(COLORS)]
@@ -57,8 +57,8 @@ def curves(runs: list[TrainingRun]) -> go.Figure:
                            legendgroup=run.label,
                            line={"color": color, "dash": "dash"})
         figure.add_scatter(x=frame.step, y=frame.lr, showlegend=False, row=2, col=1, **style)
-        figure.add_scatter(x=frame.step, y=frame.images_per_s, showlegend=False, row=2, col=2,
-                           **style)
+        figure.add_scatter(x=frame.step, y=smoothed_throughput(frame), showlegend=False, row=2,
+                           col=2, **style)
     figure.update_xaxes(title_text="step")
     figure.update_yaxes(range=[0, 1.02], row=1, col=2)
     figure.update_yaxes(rangemode="tozero", row=2, col=1)
@@ -161,7 +161,9 @@ def live(runs: list[TrainingRun]) -> None:
         columns[1].metric("Loss", f"{last.loss:.3f}")
         val = next((e.val_acc for e in reversed(events) if e.val_acc is not None), None)
         columns[2].metric("Validation accuracy", "-" if val is None else f"{val:.1%}")
-        columns[3].metric("Images/s", f"{last.images_per_s:,.0f}")
+        throughput = smoothed_throughput(metrics_frame(events)).iloc[-1]
+        columns[3].metric("Images/s", f"{throughput:,.0f}", help="Training images per second "
+                          "over the last ten logged intervals.")
     elif newest.running:
         st.progress(0.0, text=f"{newest.label}: building the model and the first steps...")
     st.plotly_chart(curves(runs), width="stretch")

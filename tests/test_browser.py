@@ -180,3 +180,59 @@ def test_designer_and_compare_in_a_browser(server, browser):
     browser.execute_script("arguments[0].scrollIntoView({block: 'start'});", graph_a)
     time.sleep(0.5)  # let the scroll land before the picture
     browser.save_screenshot(str(ARTIFACTS / "compare_graphs.png"))
+
+
+def _page(browser, path: str):
+    """Open a page through the sidebar, as a user would, so the session (and its runs) is kept."""
+    from selenium.webdriver.common.by import By
+
+    browser.find_element(By.CSS_SELECTOR, f'[data-testid="stSidebarNav"] a[href$="/{path}"]').click()
+
+
+def _body(driver) -> str:
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.TAG_NAME, "body").text
+
+
+def test_block_export_train_and_inference_in_a_browser(server, browser):
+    """A short real training run from the Train page, then its model on the Inference page."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.get(f"{server}/block")
+    _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "div.resnet-graph svg"),
+          "the Block page's graph")
+    _wait(browser, _settled, "the Block page to finish running")
+    browser.save_screenshot(str(ARTIFACTS / "block.png"))
+
+    _page(browser, "export")
+    _wait(browser, lambda d: "Standalone PyTorch file" in _body(d), "the Export page's buttons")
+    _wait(browser, _settled, "the Export page to finish running")
+    browser.save_screenshot(str(ARTIFACTS / "export.png"))
+
+    _page(browser, "train")
+    _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, 'input[aria-label="Steps"]'),
+          "the Train page's form")
+    # Streamlit redraws widgets while a script runs: touch them only once it has finished.
+    _wait(browser, _settled, "the Train page to finish running")
+    steps = browser.find_element(By.CSS_SELECTOR, 'input[aria-label="Steps"]')
+    steps.send_keys(Keys.CONTROL, "a")
+    steps.send_keys("40", Keys.ENTER)
+    _wait(browser, lambda d: _settled(d) and d.find_element(
+        By.CSS_SELECTOR, 'input[aria-label="Steps"]').get_attribute("value") == "40",
+          "the Train page to take the step count")
+    browser.find_element(By.XPATH, '//button[.//p[text()="Start"]]').click()
+    _wait(browser, lambda d: "Completed 40 steps" in _body(d), "the 40-step run to complete",
+          timeout=240)
+    _wait(browser, _settled, "the Train page to finish running")
+    assert "Validation accuracy" in _body(browser)
+    browser.save_screenshot(str(ARTIFACTS / "train.png"))
+
+    _page(browser, "inference")
+    _wait(browser, lambda d: "Feature maps" in _body(d) and "Prediction:" in _body(d),
+          "top-5 and feature maps of the trained model")
+    _wait(browser, _settled, "the Inference page to finish running")
+    assert "Trained in this session" in _body(browser)
+    browser.save_screenshot(str(ARTIFACTS / "inference.png"))

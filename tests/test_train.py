@@ -10,13 +10,15 @@ from __future__ import annotations
 import argparse
 import threading
 
+import pandas as pd
 import pytest
 import torch
 
 from inspector import get_preset
 from inspector.checkpoint import read_checkpoint
 from inspector.data import Dataset, load_dataset
-from inspector.train import (TrainConfig, TrainError, TrainingRun, fit_spec, lr_at, train)
+from inspector.train import (TrainConfig, TrainError, TrainingRun, fit_spec, lr_at,
+                             smoothed_throughput, train)
 from inspector import train as train_module
 from inspector.train_cli import register
 
@@ -184,3 +186,11 @@ def test_a_failing_background_run_reports_its_error(tiny):
     run.join(timeout=60)
     assert run.error is not None and run.error.startswith("Training failed:")
     assert run.result is None
+
+
+def test_smoothed_throughput_is_images_over_time():
+    # Batch 100: 100 images in 1 s, then 100 in 1/3 s, then 200 (two steps) in 0.5 s.
+    frame = pd.DataFrame({"step": [1, 2, 4], "images_per_s": [100.0, 300.0, 400.0]})
+    rates = smoothed_throughput(frame, window=2)
+    assert rates.tolist() == pytest.approx([100.0, 200 / (1 + 1 / 3), 300 / (1 / 3 + 0.5)])
+    assert smoothed_throughput(frame).iloc[-1] == pytest.approx(400 / (1 + 1 / 3 + 0.5))
