@@ -79,7 +79,7 @@ def feature_extractor(model: ResNet) -> fx.GraphModule:
         outputs[stage_name(i)] = nodes[stage]
     output = next(n for n in graph.nodes if n.op == "output")
     with graph.inserting_before(output):
-        new_output = graph.output(outputs)
+        graph.output(outputs)
     graph.erase_node(output)
     module = fx.GraphModule(model, graph)
     module.graph.eliminate_dead_code()  # drops the pooling and fc after the last stage
