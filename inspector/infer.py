@@ -139,8 +139,8 @@ def latency_table(model: nn.Module, device: str | torch.device = "cpu",
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
     rows = []
     for batch in batch_sizes:
-        x = torch.randn(batch, *image_shape, device=device)
         try:
+            x = torch.randn(batch, *image_shape, device=device)  # the input can be what runs out
             with autocast:
                 model(x)
                 _sync(device)
@@ -153,6 +153,8 @@ def latency_table(model: nn.Module, device: str | torch.device = "cpu",
         except (torch.OutOfMemoryError, RuntimeError) as error:
             if "out of memory" not in str(error).lower():
                 raise
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
             rows.append({"batch_size": batch, "latency_ms": float("nan"),
                          "images_per_s": float("nan"), "note": "out of memory"})
             break

@@ -80,6 +80,26 @@ def test_latency_table_has_every_batch_size():
         (table.batch_size / table.latency_ms * 1000).tolist())
 
 
+class _SmallMemory(torch.nn.Module):
+    """Runs batches up to 4 and fails above, as a device with little memory does."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model, self.spec = model, model.spec
+
+    def forward(self, x):
+        if len(x) > 4:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.00 GiB")
+        return self.model(x)
+
+
+def test_latency_table_stops_at_the_first_batch_size_out_of_memory():
+    table = latency_table(_SmallMemory(_model("resnet20")), "cpu", (1, 4, 16, 64), budget_s=0.01)
+    assert list(table.batch_size) == [1, 4, 16]
+    assert list(table.note) == ["", "", "out of memory"]
+    assert table.latency_ms.isna().tolist() == [False, False, True]
+
+
 def test_prepare_image_resizes_and_normalises(tmp_path):
     path = tmp_path / "grey.png"
     Image.new("RGB", (50, 40), (51, 51, 51)).save(path)
