@@ -288,8 +288,8 @@ def open_image(source, channels: int = 3, image_size: int | None = None):
                         f"takes {channels}.")
     if isinstance(source, bytes):
         source = io.BytesIO(source)
-    if hasattr(source, "seek"):
-        source.seek(0)
+    if not isinstance(source, Image.Image) and hasattr(source, "seek"):
+        source.seek(0)  # an upload may have been read before
     try:
         with warnings.catch_warnings():  # PIL warns above its own limit; ours is lower
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -297,7 +297,7 @@ def open_image(source, channels: int = 3, image_size: int | None = None):
         _check_pixel_count(*image.size)
         image = _to_8bit(image, "RGB" if channels == 3 else "L")
         if image_size is not None:
-            factor = max(image.size) // (WORKING_SCALE * image_size)
+            factor = -(-max(image.size) // (WORKING_SCALE * image_size))  # rounded up
             image = image.reduce(factor) if factor > 1 else image
         return image
     except Image.DecompressionBombError:
