@@ -249,11 +249,31 @@ def _short(value: object, limit: int = 60) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
+def _bounded_int(digits: str) -> int:
+    """Numbers of a spec are counts and sizes: nine digits is beyond any of them, and a
+    300-digit one would only reach messages and float conversions that overflow."""
+    if len(digits.lstrip("-")) > 9:
+        raise ValueError("number too large")
+    return int(digits)
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number of a design")
+
+
 def _spec_field(text: object) -> ResNetSpec:
     if not isinstance(text, str):
         raise CheckpointError("This checkpoint's design (spec) is not JSON text.")
     try:
-        return ResNetSpec.from_json(text).validate()
+        fields = json.loads(text, parse_int=_bounded_int, parse_constant=_no_constant)
+    except json.JSONDecodeError as error:
+        raise CheckpointError(f"This checkpoint's design is invalid: the spec is not valid "
+                              f"JSON ({error.msg}).") from None
+    except (ValueError, RecursionError):
+        raise CheckpointError("This checkpoint's design is invalid: it holds numbers or nesting "
+                              "far beyond any network's.") from None
+    try:
+        return ResNetSpec.from_dict(fields).validate()
     except SpecError as error:
         message = str(error)
         message = message if len(message) <= 300 else message[:300] + "..."
