@@ -300,6 +300,8 @@ def open_image(source, channels: int = 3, image_size: int | None = None):
             factor = -(-max(image.size) // (WORKING_SCALE * image_size))  # rounded up
             image = image.reduce(factor) if factor > 1 else image
         return image
+    except DataError:  # a ValueError too, but already the sentence to show
+        raise
     except Image.DecompressionBombError:
         raise DataError(f"This image has far more than the {MAX_IMAGE_PIXELS / 1e6:.0f} "
                         f"megapixels that are read.") from None
