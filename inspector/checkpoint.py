@@ -11,7 +11,9 @@ from __future__ import annotations
 import io
 import json
 import pickle
+import math
 import re
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -27,6 +29,10 @@ VERSION = 1
 #: torchvision's ImageNet normalisation, assumed for plain state_dicts.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+#: The most that loading one checkpoint may take: its tensors (mapped from disk where possible),
+#: then the model they are assigned to. wide_resnet101_2, the largest preset, takes 0.5 GiB.
+MAX_LOAD_BYTES = 2**30
 
 Source = str | Path | bytes | BinaryIO
 
@@ -93,15 +99,27 @@ def checkpoint_from_result(result) -> Checkpoint:
 
 
 def _torch_load(source: Source) -> object:
+    """`torch.load` with weights_only, after checking what the file would cost to load."""
     if isinstance(source, bytes):
         source = io.BytesIO(source)
-    if hasattr(source, "seek"):
+    is_path = isinstance(source, (str, Path))
+    if not is_path:
         source.seek(0)
-    if not _looks_like_torch_file(source):
+    size = _file_size(source)
+    head = _head(source)
+    if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):
         raise CheckpointError("This file is not a PyTorch checkpoint (.pt/.pth saved with "
                               "torch.save).")
+    is_zip = head.startswith(b"PK")
+    if is_zip:
+        _check_zip_entries(source)
+    elif size > MAX_LOAD_BYTES:  # the legacy format holds its tensors as they are in memory
+        raise CheckpointError(f"This file is {_gib(size)}; checkpoints up to "
+                              f"{_gib(MAX_LOAD_BYTES)} are loaded.")
     try:
-        return torch.load(source, map_location="cpu", weights_only=True)
+        # mmap maps a file's tensors instead of reading them; only files on disk have one
+        return torch.load(source, map_location="cpu", weights_only=True,
+                          mmap=is_path and is_zip)
     except pickle.UnpicklingError as error:
         if "weights_only" in str(error) or "global" in str(error).lower():
             raise CheckpointError(
@@ -114,25 +132,65 @@ def _torch_load(source: Source) -> object:
                               "torch.save).") from None
 
 
-def _looks_like_torch_file(source) -> bool:
-    """torch.save writes a zip archive (current) or a pickle (legacy, protocol 2+)."""
+def _gib(size: int) -> str:
+    return f"{size / 2**30:,.1f} GiB" if size >= 2**30 else f"{size / 2**20:,.0f} MiB"
+
+
+def _file_size(source) -> int:
     if isinstance(source, (str, Path)):
         try:
-            with open(source, "rb") as handle:
-                head = handle.read(4)
+            return Path(source).stat().st_size
         except FileNotFoundError:
             raise CheckpointError(f"No such file: {source}.") from None
         except OSError as error:
             raise CheckpointError(f"Cannot read {source}: {error.strerror}.") from None
-    else:
-        head = source.read(4)
-        source.seek(0)
-    return head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"
+    size = source.seek(0, io.SEEK_END)
+    source.seek(0)
+    return size
+
+
+def _head(source) -> bytes:
+    if isinstance(source, (str, Path)):
+        try:
+            with open(source, "rb") as handle:
+                return handle.read(4)
+        except OSError as error:
+            raise CheckpointError(f"Cannot read {source}: {error.strerror}.") from None
+    head = source.read(4)
+    source.seek(0)
+    return head
+
+
+def _check_zip_entries(source) -> None:
+    """torch.save writes a zip whose entries are stored, not compressed. A compressed entry can
+    unpack to any size (1.2 GB of zeros deflate to 1.2 MB), so such files are refused, as are
+    files whose entries add up to more than the budget, before a byte is unpacked."""
+    try:
+        with zipfile.ZipFile(source) as archive:
+            entries = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        raise CheckpointError("This file is not a PyTorch checkpoint (a damaged zip).") from None
+    finally:
+        if not isinstance(source, (str, Path)):
+            source.seek(0)
+    compressed = [entry.filename for entry in entries if entry.compress_type != zipfile.ZIP_STORED]
+    if compressed:
+        raise CheckpointError(
+            f"This file's entry {compressed[0][:100]!r} is compressed. torch.save never "
+            f"compresses, and a compressed entry could unpack to any size, so it is not loaded.")
+    total = sum(entry.file_size for entry in entries)
+    if total > MAX_LOAD_BYTES:
+        raise CheckpointError(f"This checkpoint unpacks to {_gib(total)}; checkpoints up to "
+                              f"{_gib(MAX_LOAD_BYTES)} are loaded.")
 
 
 def read_checkpoint(source: Source, device: str | torch.device = "cpu",
                     spec: ResNetSpec | None = None) -> Checkpoint:
-    """Load our checkpoint, or a plain state_dict into `spec` or the preset whose shapes match."""
+    """Load our checkpoint, or a plain state_dict into `spec` or the preset whose shapes match.
+
+    Every field is checked and the network is first built on the meta device, so a file whose
+    spec claims a huge design, or whose weights do not fit it, costs nothing to refuse.
+    """
     data = _torch_load(source)
     if isinstance(data, dict) and data.get("format") == FORMAT:
         return _from_payload(data, device)
@@ -143,7 +201,7 @@ def read_checkpoint(source: Source, device: str | torch.device = "cpu",
                               "no state_dict of tensors.")
     data = {re.sub(r"^(module\.|_orig_mod\.)", "", k): v for k, v in data.items()}
     target = spec or match_state_dict(data)
-    model = _load_strict(target, data, device)
+    model = _load_checked(target, data, device)
     classes = [f"class {i}" for i in range(target.num_classes)]
     return Checkpoint(target, model, classes=classes, source_format="state_dict")
 
@@ -161,29 +219,146 @@ def _is_state_dict(data: object) -> bool:
 
 
 def _from_payload(data: dict, device) -> Checkpoint:
-    try:
-        spec = ResNetSpec.from_json(data["spec"])
-        state = data["state_dict"]
-        metrics = json.loads(data.get("metrics") or "[]")
-        config = json.loads(data.get("config") or "{}")
-    except (KeyError, TypeError, json.JSONDecodeError, SpecError) as error:
-        raise CheckpointError(f"This checkpoint is damaged ({error}).") from None
-    model = _load_strict(spec, state, device)
-    classes = list(data.get("classes") or [f"class {i}" for i in range(spec.num_classes)])
-    return Checkpoint(spec, model, metrics, classes, tuple(data.get("mean") or IMAGENET_MEAN),
-                      tuple(data.get("std") or IMAGENET_STD), data.get("dataset") or None,
-                      config)
+    """Our own format, each field checked: files are shared and edited, so none is trusted."""
+    version = data.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= VERSION:
+        raise CheckpointError(f"This checkpoint's format version {_short(version)} is not one "
+                              f"this app reads (1 to {VERSION}).")
+    spec = _spec_field(data.get("spec"))
+    state = data.get("state_dict")
+    if not _is_state_dict(state):
+        raise CheckpointError("This checkpoint's weights (state_dict) are not a dict of named "
+                              "tensors.")
+    metrics = _json_field(data, "metrics", list, "[]")
+    if not all(isinstance(row, dict) for row in metrics):
+        raise CheckpointError("This checkpoint's metrics are not a list of records.")
+    config = _json_field(data, "config", dict, "{}")
+    classes = _classes_field(data.get("classes"), spec.num_classes)
+    mean = _channel_values(data.get("mean", IMAGENET_MEAN), "mean", spec.in_channels)
+    std = _channel_values(data.get("std", IMAGENET_STD), "std", spec.in_channels)
+    dataset = data.get("dataset") or None
+    if dataset is not None and not isinstance(dataset, str):
+        raise CheckpointError("This checkpoint's dataset name is not text.")
+    model = _load_checked(spec, state, device)
+    return Checkpoint(spec, model, metrics, classes, mean, std, dataset, config)
 
 
-def _load_strict(spec: ResNetSpec, state: dict, device) -> ResNet:
-    model = build_model(spec, "cpu")
+def _short(value: object, limit: int = 60) -> str:
+    """A value for a message, cut short (a hostile file may hold a 300-digit number)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _bounded_int(digits: str) -> int:
+    """Numbers of a spec are counts and sizes: nine digits is beyond any of them, and a
+    300-digit one would only reach messages and float conversions that overflow."""
+    if len(digits.lstrip("-")) > 9:
+        raise ValueError("number too large")
+    return int(digits)
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number of a design")
+
+
+def _spec_field(text: object) -> ResNetSpec:
+    if not isinstance(text, str):
+        raise CheckpointError("This checkpoint's design (spec) is not JSON text.")
     try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as error:
-        first = str(error).strip().splitlines()
-        raise CheckpointError("The weights do not fit the network: "
-                              + " ".join(line.strip() for line in first[:3])[:400]) from None
+        fields = json.loads(text, parse_int=_bounded_int, parse_constant=_no_constant)
+    except json.JSONDecodeError as error:
+        raise CheckpointError(f"This checkpoint's design is invalid: the spec is not valid "
+                              f"JSON ({error.msg}).") from None
+    except (ValueError, RecursionError):
+        raise CheckpointError("This checkpoint's design is invalid: it holds numbers or nesting "
+                              "far beyond any network's.") from None
+    try:
+        return ResNetSpec.from_dict(fields).validate()
+    except SpecError as error:
+        message = str(error)
+        message = message if len(message) <= 300 else message[:300] + "..."
+        raise CheckpointError(f"This checkpoint's design is invalid: {message}") from None
+    except (OverflowError, ValueError, TypeError, RecursionError):  # e.g. 300-digit numbers
+        raise CheckpointError("This checkpoint's design is invalid: it holds numbers or nesting "
+                              "far beyond any network's.") from None
+
+
+def _json_field(data: dict, name: str, kind: type, default: str):
+    text = data.get(name) or default
+    try:
+        value = json.loads(text) if isinstance(text, str) else None
+    except (ValueError, RecursionError):
+        value = None
+    if not isinstance(value, kind):
+        raise CheckpointError(f"This checkpoint's {name} field is damaged (not JSON "
+                              f"{'a list' if kind is list else 'an object'}).")
+    return value
+
+
+def _classes_field(value: object, num_classes: int) -> list[str]:
+    if value is None or (isinstance(value, (list, tuple)) and len(value) == 0):
+        return [f"class {i}" for i in range(num_classes)]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(n, str) for n in value):
+        raise CheckpointError(f"This checkpoint's class names are not a list of text "
+                              f"({_short(value)}).")
+    if len(value) != num_classes:
+        raise CheckpointError(f"This checkpoint names {len(value)} classes but its network has "
+                              f"{num_classes} outputs.")
+    return list(value)
+
+
+def _channel_values(value: object, name: str, channels: int) -> tuple[float, ...]:
+    """Per-channel normalisation: one finite number per input channel."""
+    if isinstance(value, torch.Tensor) and value.ndim == 1:
+        value = value.tolist()
+    numbers = (isinstance(value, (list, tuple)) and len(value) == channels
+               and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value))
+    try:
+        finite = numbers and all(math.isfinite(float(v)) for v in value)
+    except OverflowError:
+        finite = False
+    if not finite:
+        raise CheckpointError(f"This checkpoint's {name} must be {channels} finite numbers, one "
+                              f"per input channel, not {_short(value)}.")
+    return tuple(float(v) for v in value)
+
+
+def _load_checked(spec: ResNetSpec, state: dict, device) -> ResNet:
+    """Build on meta, compare every key, shape and the memory it would take, and only then give
+    the model the file's tensors (assigned, not copied into fresh weights)."""
+    try:
+        model = build_model(spec, "meta")
+    except SpecError as error:
+        raise CheckpointError(f"This checkpoint's design is invalid: {error}") from None
+    expected = model.state_dict()
+    need = sum(t.numel() * t.element_size() for t in expected.values())
+    if need > MAX_LOAD_BYTES:
+        params = sum(p.numel() for p in model.parameters())
+        raise CheckpointError(f"This network has {params:,} parameters ({_gib(need)} of "
+                              f"weights); networks up to {_gib(MAX_LOAD_BYTES)} are loaded.")
+    problems = _fit_problems(expected, state)
+    if problems:
+        raise CheckpointError("The weights do not fit the network: " + "; ".join(problems[:3])
+                              + (f"; and {len(problems) - 3} more." if len(problems) > 3 else "."))
+    weights = {key: state[key].to(dtype=value.dtype).contiguous()
+               for key, value in expected.items()}
+    model.load_state_dict(weights, strict=True, assign=True)
     return model.to(device).eval()
+
+
+def _fit_problems(expected: dict, state: dict) -> list[str]:
+    """Missing, unexpected and misshapen entries, as short phrases."""
+    problems = [f"{key} is missing" for key in expected if key not in state]
+    problems += [f"{key[:80]} is not part of it" for key in state if key not in expected]
+    for key, value in expected.items():
+        given = state.get(key)
+        if given is None:
+            continue
+        if tuple(given.shape) != tuple(value.shape):
+            problems.append(f"{key} is {tuple(given.shape)} instead of {tuple(value.shape)}")
+        elif given.is_complex() or (value.is_floating_point() and not given.is_floating_point()):
+            problems.append(f"{key} holds {given.dtype} values instead of {value.dtype}")
+    return problems
 
 
 def _block_counts(state: dict) -> tuple[int, ...]:
@@ -202,7 +377,7 @@ def match_state_dict(state: dict) -> ResNetSpec:
     resolve to the first listed."""
     fc = state.get("fc.weight")
     stem = state.get("conv1.weight", state.get("conv1.0.weight"))
-    if fc is None or stem is None or fc.ndim != 2:
+    if fc is None or stem is None or fc.ndim != 2 or stem.ndim != 4:
         raise CheckpointError("This state_dict has no conv1 and fc weights, so it is not a "
                               "torchvision-style ResNet.")
     layers = _block_counts(state)

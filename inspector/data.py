@@ -10,8 +10,11 @@ paper's recipe (pad with zeros, then normalise).
 from __future__ import annotations
 
 import hashlib
+import io
 import pickle
+import struct
 import tarfile
+import warnings
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -22,13 +25,25 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from inspector.restricted_pickle import loads_dataset_pickle
+
 DATASETS = ("digits", "cifar10", "folder", "synthetic")
 CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR_MD5 = "c58f30108f718f92721af3b95e74349a"
 CIFAR_DIR = "cifar-10-batches-py"
 CIFAR_TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
 DEFAULT_DATA_ROOT = Path("data")
+#: An official batch file is about 31 MB; anything far larger is not one, and is not read.
+CIFAR_MAX_FILE_BYTES = 64 * 2**20
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
+#: Larger images are refused before decoding: 40 megapixels is beyond any phone photo, and as
+#: 8-bit RGB it is 120 MB.
+MAX_IMAGE_PIXELS = 40_000_000
+#: Images are box-reduced (in 8 bits) to at most this many times the model's input size before
+#: the antialiased resize, which keeps memory small and the result sharp.
+WORKING_SCALE = 4
+_IMAGE_READ_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error, TypeError,
+                      IndexError, ZeroDivisionError)  # what PIL's plugins raise on broken files
 #: One fixed split, so that validation figures of two runs are comparable.
 SPLIT_SEED = 0
 
@@ -197,14 +212,29 @@ def download_cifar10(root: str | Path = DEFAULT_DATA_ROOT, url: str = CIFAR_URL,
     return root / CIFAR_DIR
 
 
+def read_cifar_pickle(file: Path) -> object:
+    """A file of the official python format, unpickled without running code (see
+    inspector.restricted_pickle), after checking its size."""
+    try:
+        size = file.stat().st_size
+        if size > CIFAR_MAX_FILE_BYTES:
+            raise DataError(f"{file} is {size / 2**20:,.0f} MB; a CIFAR-10 batch file is about "
+                            f"31 MB, so this is not one.")
+        return loads_dataset_pickle(file.read_bytes())
+    except OSError as error:
+        raise DataError(f"Cannot read {file}: {error.strerror}.") from None
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError,
+            AttributeError, RecursionError) as error:  # what broken or hostile pickles raise
+        raise DataError(f"{file} is not a CIFAR-10 file in the python format: {error}.") from None
+
+
 def read_cifar_batch(file: Path) -> tuple[Tensor, Tensor]:
     """One batch of the official python format: uint8 rows of 3072 (R, G, B planes) and labels."""
+    batch = read_cifar_pickle(file)
     try:
-        with open(file, "rb") as handle:
-            batch = pickle.load(handle, encoding="bytes")
         data = np.asarray(batch[b"data"], dtype=np.uint8)
         labels = np.asarray(batch[b"labels"], dtype=np.int64)
-    except (OSError, pickle.UnpicklingError, KeyError, TypeError, EOFError) as error:
+    except (KeyError, TypeError, ValueError, OverflowError) as error:
         raise DataError(f"{file} is not a CIFAR-10 batch in the python format ({error}).") from None
     if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(labels) != len(data):
         raise DataError(f"{file} does not hold 32x32 RGB rows with one label each.")
@@ -220,12 +250,11 @@ def _cifar10(path: str | None, image_size: int, download: bool = False,
         where = path or f"./{DEFAULT_DATA_ROOT}/"
         raise DataError(f"CIFAR-10 (the python version, folder {CIFAR_DIR}) was not found at "
                         f"{where}; ask for the download or unpack the official archive there.")
-    with open(folder / "batches.meta", "rb") as handle:
-        try:
-            meta = pickle.load(handle, encoding="bytes")
-            classes = [name.decode() for name in meta[b"label_names"]]
-        except (pickle.UnpicklingError, KeyError, TypeError, EOFError, AttributeError):
-            raise DataError(f"{folder / 'batches.meta'} is not CIFAR-10 metadata.") from None
+    meta = read_cifar_pickle(folder / "batches.meta")
+    try:
+        classes = [name.decode() for name in meta[b"label_names"]]
+    except (KeyError, TypeError, AttributeError, UnicodeDecodeError):
+        raise DataError(f"{folder / 'batches.meta'} is not CIFAR-10 metadata.") from None
     parts = [read_cifar_batch(folder / name) for name in CIFAR_TRAIN_FILES
              if (folder / name).is_file()]
     if not parts:
@@ -243,19 +272,79 @@ def _cifar10(path: str | None, image_size: int, download: bool = False,
 
 # --- Image folders --------------------------------------------------------------------------------
 
-def read_image(source, image_size: int, channels: int = 3) -> Tensor:
-    """One image (path, bytes or file-like) as a (C, H, W) float tensor in [0, 1], resized."""
-    from PIL import Image, UnidentifiedImageError
+def open_image(source, channels: int = 3, image_size: int | None = None):
+    """An image (path, bytes, file-like or PIL image) as an 8-bit PIL image: 'RGB' for three
+    channels, 'L' for one, whatever mode it was stored in (16-bit, float, palette, alpha, CMYK).
 
+    Why the order: PIL reads the header first and decodes on demand, so the pixel count is
+    checked before a pixel is decoded (a few-KB PNG can claim 30000x30000). With `image_size`,
+    the image is then box-reduced in 8 bits to at most `WORKING_SCALE` times that size, so a
+    large photo never becomes a float array at full size.
+    """
+    from PIL import Image
+
+    if channels not in (1, 3):
+        raise DataError(f"Images can be given to networks with 1 or 3 input channels; this one "
+                        f"takes {channels}.")
+    if isinstance(source, bytes):
+        source = io.BytesIO(source)
+    if not isinstance(source, Image.Image) and hasattr(source, "seek"):
+        source.seek(0)  # an upload may have been read before
     try:
-        with Image.open(source) as image:
-            image = image.convert("RGB" if channels == 3 else "L")
-            array = np.asarray(image, dtype=np.float32) / 255.0
-    except (UnidentifiedImageError, OSError, ValueError) as error:
+        with warnings.catch_warnings():  # PIL warns above its own limit; ours is lower
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = source if isinstance(source, Image.Image) else Image.open(source)
+        _check_pixel_count(*image.size)
+        image = _to_8bit(image, "RGB" if channels == 3 else "L")
+        if image_size is not None:
+            factor = -(-max(image.size) // (WORKING_SCALE * image_size))  # rounded up
+            image = image.reduce(factor) if factor > 1 else image
+        return image
+    except DataError:  # a ValueError too, but already the sentence to show
+        raise
+    except Image.DecompressionBombError:
+        raise DataError(f"This image has far more than the {MAX_IMAGE_PIXELS / 1e6:.0f} "
+                        f"megapixels that are read.") from None
+    except _IMAGE_READ_ERRORS as error:
         raise DataError(f"This file is not an image that can be read ({error}).") from None
-    tensor = torch.from_numpy(array.copy())
+
+
+def _check_pixel_count(width: int, height: int) -> None:
+    if width * height > MAX_IMAGE_PIXELS:
+        raise DataError(f"This image is {width:,} x {height:,} pixels "
+                        f"({width * height / 1e6:,.0f} megapixels); images up to "
+                        f"{MAX_IMAGE_PIXELS / 1e6:.0f} megapixels are read.")
+
+
+def _to_8bit(image, mode: str):
+    """Convert to 8-bit `mode`. PIL's own conversion clips 16-bit and float images to 0..255
+    (a 16-bit photo turns white), so those are scaled from their full range instead: 0..65535
+    for integer modes, 0..1 for float ('F') images."""
+    from PIL import Image
+
+    if image.mode == mode:
+        image.load()
+        return image
+    if image.mode in ("I", "F") or image.mode.startswith("I;16"):
+        array = np.asarray(image, dtype=np.float32)
+        scale = 1.0 if image.mode == "F" else 65535.0
+        grey = np.clip(np.nan_to_num(array / scale), 0.0, 1.0)
+        image = Image.fromarray(np.round(grey * 255.0).astype(np.uint8), mode="L")
+    return image.convert(mode)
+
+
+def image_tensor(image, image_size: int) -> Tensor:
+    """An 8-bit PIL image (from `open_image`) as a (C, H, W) float tensor in [0, 1], resized."""
+    array = np.asarray(image, dtype=np.float32) / 255.0
+    tensor = torch.from_numpy(array)
     tensor = tensor.unsqueeze(0) if tensor.ndim == 2 else tensor.permute(2, 0, 1)
     return resize(tensor.unsqueeze(0), image_size)[0]
+
+
+def read_image(source, image_size: int, channels: int = 3) -> Tensor:
+    """One image (path, bytes, file-like or PIL image) as a (C, H, W) float tensor in [0, 1],
+    resized; see `open_image` for the checks."""
+    return image_tensor(open_image(source, channels, image_size), image_size)
 
 
 def _folder(path: str | None, image_size: int, val_fraction: float = 0.2) -> Dataset:

@@ -7,8 +7,11 @@ torchvision's feature extraction, without depending on torchvision.
 
 from __future__ import annotations
 
+import copy
+import math
 import time
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 import pandas as pd
@@ -33,6 +36,29 @@ def prepare_image(source, image_size: int, mean, std, channels: int = 3) -> torc
     """An uploaded image (path, bytes or file-like) as a normalised (1, C, H, W) batch."""
     image = read_image(source, image_size, channels)
     return normalize(image.unsqueeze(0), tuple(mean), tuple(std))
+
+
+def trust_problem(model: nn.Module, mean, std, predictions=()) -> str | None:
+    """Why this model's predictions mean nothing, as a sentence, or None.
+
+    A checkpoint can load and still be useless: weights that diverged to NaN or infinity, a
+    normalisation dividing by zero, or outputs that overflow. Softmax of such logits is NaN, and
+    "Prediction: 8 (nan%)" would look like an answer; callers show this sentence instead.
+    """
+    broken = [name for name, tensor in chain(model.named_parameters(), model.named_buffers())
+              if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())]
+    if broken:
+        return (f"{len(broken)} weight tensor(s) of this model hold NaN or infinite values (the "
+                f"first is {broken[0]}), so its predictions mean nothing; training probably "
+                f"diverged.")
+    if not all(math.isfinite(v) for v in (*mean, *std)) or min(std, default=1.0) <= 0:
+        return (f"This model's normalisation divides by a standard deviation of "
+                f"{', '.join(f'{v:g}' for v in std)}; every value must be above zero, so its "
+                f"predictions mean nothing.")
+    if any(not math.isfinite(p.probability) for row in predictions for p in row):
+        return ("This model's outputs are not finite numbers (they overflowed), so its "
+                "predictions mean nothing.")
+    return None
 
 
 def _device_of(model: nn.Module) -> torch.device:
@@ -130,9 +156,12 @@ def latency_table(model: nn.Module, device: str | torch.device = "cpu",
 
     Each size gets a warm-up pass, then repeats until `budget_s` is spent (at least one); the
     median is reported. A size that runs out of memory is reported as such and ends the table.
+    The model itself is left as it was (it may be a cached object other sessions share): a copy
+    is timed when it lives elsewhere or is in training mode.
     """
     device = torch.device(device)
-    model = model.to(device).eval()
+    if _device_of(model) != device or model.training:
+        model = copy.deepcopy(model).to(device).eval()
     if image_shape is None:
         spec = model.spec
         image_shape = (spec.in_channels, spec.input_size, spec.input_size)
@@ -162,3 +191,19 @@ def latency_table(model: nn.Module, device: str | torch.device = "cpu",
         rows.append({"batch_size": batch, "latency_ms": median * 1000,
                      "images_per_s": batch / median, "note": ""})
     return pd.DataFrame(rows, columns=["batch_size", "latency_ms", "images_per_s", "note"])
+
+
+def latency_display(table: pd.DataFrame) -> pd.DataFrame:
+    """The latency table for readers: three significant digits, milliseconds named in the
+    header, and the note column only when some size has a note."""
+    def significant(value: float) -> float | None:
+        return None if math.isnan(value) else float(f"{value:.3g}")
+
+    shown = pd.DataFrame({
+        "batch size": table.batch_size,
+        "latency (ms)": table.latency_ms.map(significant),
+        "images per second": table.images_per_s.map(significant),
+    })
+    if table.note.astype(bool).any():
+        shown["note"] = table.note
+    return shown

@@ -11,9 +11,9 @@ import sys
 import time
 from pathlib import Path
 
-from inspector.checkpoint import read_checkpoint, save_result
+from inspector.checkpoint import CheckpointError, read_checkpoint, save_result
 from inspector.data import DATASETS, load_dataset
-from inspector.infer import predict_topk, prepare_image
+from inspector.infer import predict_topk, prepare_image, trust_problem
 from inspector.spec import SpecError
 from inspector.train import (DEVICES, OPTIMIZERS, PRECISIONS, SCHEDULES, MetricEvent,
                              TrainConfig, train)
@@ -109,7 +109,10 @@ def run_infer(args: argparse.Namespace) -> int:
     spec = checkpoint.spec
     image = prepare_image(args.image, spec.input_size, checkpoint.mean, checkpoint.std,
                           spec.in_channels)
-    for rank, prediction in enumerate(
-            predict_topk(checkpoint.model, image, args.top, checkpoint.classes)[0], start=1):
+    top = predict_topk(checkpoint.model, image, args.top, checkpoint.classes)[0]
+    problem = trust_problem(checkpoint.model, checkpoint.mean, checkpoint.std, [top])
+    if problem:
+        raise CheckpointError(problem)
+    for rank, prediction in enumerate(top, start=1):
         print(f"{rank}. {prediction.label}\t{prediction.probability:.4f}")
     return 0

@@ -13,9 +13,9 @@ import torch
 
 from inspector.checkpoint import (Checkpoint, CheckpointError, checkpoint_from_result,
                                   read_checkpoint)
-from inspector.data import DataError, Dataset, load_dataset, normalize
-from inspector.infer import (DEFAULT_BATCH_SIZES, feature_grid, feature_maps, latency_table,
-                             predict_topk, prepare_image)
+from inspector.data import DataError, Dataset, load_dataset, normalize, open_image
+from inspector.infer import (DEFAULT_BATCH_SIZES, feature_grid, feature_maps, latency_display,
+                             latency_table, predict_topk, prepare_image, trust_problem)
 from inspector.train import TrainError, resolve_device
 from pages import common
 
@@ -24,11 +24,23 @@ RUNS = "train_runs"  # written by the Train page
 SAMPLE_DATASETS = ("digits", "cifar10", "synthetic")
 #: Feature-map grids are tiny (8x8 maps); draw them at least this wide, pixels kept square.
 GRID_WIDTH = 640
+#: Characters that Markdown would read as formatting; names from files are shown as they are.
+MARKDOWN_SPECIAL = "\\`*_{}[]()<>#+-.!|~$"
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the checkpoint...")
 def uploaded_checkpoint(digest: str, _data: bytes) -> Checkpoint:
+    """Shared by every session, so read-only: nothing below moves or changes its model."""
     return read_checkpoint(_data)
+
+
+def _upload_limit() -> str:
+    return f"up to {st.get_option('server.maxUploadSize')} MB"
+
+
+def _plain(text: str) -> str:
+    """Text from a file, escaped so Markdown shows it literally."""
+    return "".join(f"\\{c}" if c in MARKDOWN_SPECIAL else c for c in text)
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the dataset...")
@@ -45,12 +57,13 @@ def choose_model() -> tuple[Checkpoint, Dataset | None] | None:
         label = st.selectbox("Run", labels, index=len(labels) - 1, key="infer_run")
         run = finished[labels.index(label)]
         return checkpoint_from_result(run.result), run.trainer.dataset
-    if not finished:
-        st.info("No model trained in this session yet: train one on the Train page, or upload "
-                "a checkpoint (this app's .pt file, or a torchvision-format state_dict).")
-    upload = st.file_uploader("Checkpoint", type=["pt", "pth", "ckpt", "bin"],
-                              key="infer_upload")
+    upload = st.file_uploader(f"Checkpoint ({_upload_limit()})",
+                              type=["pt", "pth", "ckpt", "bin"], key="infer_upload")
     if upload is None:
+        if not finished:
+            st.info("No model trained in this session yet: train one on the Train page, or "
+                    "upload a checkpoint (this app's .pt file, or a torchvision-format "
+                    "state_dict).")
         return None
     data = upload.getvalue()
     try:
@@ -77,24 +90,32 @@ def choose_image(checkpoint: Checkpoint, data: Dataset | None) -> tuple[torch.Te
                        f"{spec.in_channels}x{spec.input_size}x{spec.input_size} input; upload an "
                        f"image instead.")
             return None
-        index = st.number_input(f"Image number (0 to {len(data.x_val) - 1})", 0,
-                                len(data.x_val) - 1, 0, key="infer_index")
-        image = data.x_val[int(index)]
-        truth = data.classes[int(data.y_val[int(index)])]
+        count = len(data.x_val)
+        # no max_value: a number typed beyond it would be dropped silently; it is named instead
+        index = int(st.number_input(f"Image number (0 to {count - 1})", min_value=0, step=1,
+                                    key="infer_index"))
+        if index >= count:
+            st.warning(f"There are {count:,} {name} validation images, numbered 0 to "
+                       f"{count - 1:,}; image {index:,} does not exist.")
+            return None
+        image = data.x_val[index]
+        truth = data.classes[int(data.y_val[index])]
         st.image(_upscaled(image.permute(1, 2, 0).numpy(), 160), caption=f"label: {truth}")
         return normalize(image.unsqueeze(0), checkpoint.mean, checkpoint.std), f"label {truth}"
-    upload = st.file_uploader("Image", type=["png", "jpg", "jpeg", "bmp", "gif", "webp"],
+    upload = st.file_uploader(f"Image ({_upload_limit()})",
+                              type=["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"],
                               key="infer_image")
     if upload is None:
         return None
-    try:
-        image = prepare_image(upload, spec.input_size, checkpoint.mean, checkpoint.std,
+    try:  # decoded once, to 8 bits in the model's channels, for both display and prediction
+        picture = open_image(upload, spec.in_channels, spec.input_size)
+        image = prepare_image(picture, spec.input_size, checkpoint.mean, checkpoint.std,
                               spec.in_channels)
     except DataError as error:
         st.error(str(error))
         return None
-    st.image(upload, caption="uploaded (the model sees it resized to "
-                             f"{spec.input_size}x{spec.input_size})", width=160)
+    st.image(picture, caption="uploaded (the model sees it resized to "
+                              f"{spec.input_size}x{spec.input_size})", width=160)
     return image, upload.name
 
 
@@ -104,8 +125,13 @@ def _upscaled(image: np.ndarray, width: int) -> np.ndarray:
     return np.clip(image.repeat(factor, axis=0).repeat(factor, axis=1), 0.0, 1.0)
 
 
-def show_top5(checkpoint: Checkpoint, image: torch.Tensor) -> None:
+def show_top5(checkpoint: Checkpoint, image: torch.Tensor) -> bool:
+    """The top-5 chart, or a warning when the model's outputs cannot be trusted (then False)."""
     top = predict_topk(checkpoint.model, image, k=5, classes=checkpoint.classes)[0]
+    problem = trust_problem(checkpoint.model, checkpoint.mean, checkpoint.std, [top])
+    if problem:
+        st.warning(f"No prediction: {problem}")
+        return False
     figure = go.Figure(go.Bar(x=[p.probability for p in top][::-1],
                               y=[p.label for p in top][::-1], orientation="h",
                               text=[f"{p.probability:.1%}" for p in top][::-1]))
@@ -113,7 +139,8 @@ def show_top5(checkpoint: Checkpoint, image: torch.Tensor) -> None:
                          title="Top-5", xaxis={"range": [0, 1], "title": "probability"},
                          yaxis={"type": "category"})  # digits' classes "0".."9" are names
     st.plotly_chart(figure, width="stretch")
-    st.caption(f"Prediction: **{top[0].label}** ({top[0].probability:.1%}).")
+    st.caption(f"Prediction: **{_plain(top[0].label)}** ({top[0].probability:.1%}).")
+    return True
 
 
 def show_feature_maps(checkpoint: Checkpoint, image: torch.Tensor) -> None:
@@ -139,10 +166,9 @@ def show_latency(checkpoint: Checkpoint) -> None:
     except TrainError as error:
         st.error(str(error))
         return
-    with st.spinner("Timing forward passes..."):
+    with st.spinner("Timing forward passes..."):  # times a copy when the device differs
         table = latency_table(checkpoint.model, device, sorted(sizes), budget_s=0.3)
-    checkpoint.model.to("cpu")  # the rest of the page runs on the CPU
-    st.dataframe(table, hide_index=True)
+    st.dataframe(latency_display(table), hide_index=True)
     figure = go.Figure(go.Scatter(x=table.batch_size, y=table.images_per_s, mode="lines+markers"))
     figure.update_layout(height=300, xaxis={"type": "log", "title": "batch size"},
                          yaxis={"title": "images per second"},
@@ -155,10 +181,9 @@ st.title("Inference")
 chosen = choose_model()
 if chosen is not None:
     checkpoint, data = chosen
-    checkpoint.model.to("cpu").eval()
     picked = choose_image(checkpoint, data)
     if picked is not None:
         image, _ = picked
-        show_top5(checkpoint, image)
-        show_feature_maps(checkpoint, image)
+        if show_top5(checkpoint, image):
+            show_feature_maps(checkpoint, image)
     show_latency(checkpoint)

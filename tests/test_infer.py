@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+import pandas as pd
 import pytest
 import torch
 from PIL import Image
@@ -12,8 +13,8 @@ from PIL import Image
 from inspector import build_model, get_preset
 from inspector.checkpoint import save_result
 from inspector.data import load_dataset
-from inspector.infer import (feature_grid, feature_maps, latency_table, predict_topk,
-                             prepare_image)
+from inspector.infer import (Prediction, feature_grid, feature_maps, latency_display,
+                             latency_table, predict_topk, prepare_image, trust_problem)
 from inspector.spec import stage_name
 from inspector.train import TrainConfig, train
 from inspector.train_cli import register
@@ -98,6 +99,38 @@ def test_latency_table_stops_at_the_first_batch_size_out_of_memory():
     assert list(table.batch_size) == [1, 4, 16]
     assert list(table.note) == ["", "", "out of memory"]
     assert table.latency_ms.isna().tolist() == [False, False, True]
+
+
+def test_latency_display_rounds_to_three_digits_and_drops_empty_columns():
+    table = pd.DataFrame({"batch_size": [1, 2, 4], "latency_ms": [1.23456, 123.456, float("nan")],
+                          "images_per_s": [810.0001, 16.2, float("nan")],
+                          "note": ["", "", "out of memory"]})
+    shown = latency_display(table)
+    assert list(shown.columns) == ["batch size", "latency (ms)", "images per second", "note"]
+    assert shown["latency (ms)"].tolist()[:2] == [1.23, 123.0]
+    assert shown["images per second"].tolist()[:2] == [810.0, 16.2]
+    assert shown["latency (ms)"].isna().tolist() == [False, False, True]
+    assert "note" not in latency_display(table.iloc[:2]).columns
+
+
+def test_latency_table_leaves_the_model_as_it_was():
+    """A cached model is shared by every session: timing must not move it or change its mode."""
+    model = _model("resnet20").train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    latency_table(model, "cpu", (1,), budget_s=0.01)
+    assert model.training
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_trust_problem_names_non_finite_weights_normalisation_and_outputs():
+    model = _model("resnet20")
+    assert trust_problem(model, (0.5,) * 3, (0.2,) * 3) is None
+    assert "standard deviation of 0.2, 0, 0.2" in trust_problem(model, (0.5,) * 3, (0.2, 0, 0.2))
+    overflowing = [[Prediction(0, "cat", float("nan"))]]
+    assert "not finite" in trust_problem(model, (0.5,) * 3, (0.2,) * 3, overflowing)
+    with torch.no_grad():
+        model.layer2[0].conv1.weight[0, 0, 0, 0] = float("inf")
+    assert "the first is layer2.0.conv1.weight" in trust_problem(model, (0.5,) * 3, (0.2,) * 3)
 
 
 def test_prepare_image_resizes_and_normalises(tmp_path):

@@ -121,7 +121,9 @@ def test_inference_page_shows_top5_and_feature_maps_of_every_stage(finished_run)
     at.multiselect(key="infer_batches").set_value([1, 2])
     at.button(key="infer_measure").click().run()
     assert not at.exception, at.exception
-    assert list(at.dataframe[0].value.batch_size) == [1, 2]
+    table = at.dataframe[0].value
+    assert list(table["batch size"]) == [1, 2]
+    assert list(table.columns) == ["batch size", "latency (ms)", "images per second"]
 
 
 def test_inference_page_without_a_model_says_what_to_do():
