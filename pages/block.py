@@ -28,7 +28,8 @@ def controls() -> dict:
                               format_func=STRIDE_LABELS.get, horizontal=True,
                               disabled=block != "bottleneck")
     groups = cols[2].number_input("Groups", 1, MAX_GROUPS, 1, key="b_groups")
-    width_per_group = cols[3].number_input("Width per group", 1, MAX_WIDTH_PER_GROUP, 64, key="b_wpg",
+    width_per_group = cols[3].number_input("Width per group", 1, MAX_WIDTH_PER_GROUP, 64,
+                                           key="b_wpg",
                                            disabled=block != "bottleneck")
     cols = st.columns(4)
     batch = cols[0].number_input("Batch", 1, MAX_BATCH, 2, key="b_batch")

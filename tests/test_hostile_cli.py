@@ -202,7 +202,8 @@ def test_parse_field_returns_a_value_or_a_spec_error(field, text):
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(10**400), 10**400) | st.floats() | st.text(max_size=30),
+    st.none() | st.booleans() | st.integers(-(10**400), 10**400) | st.floats()
+    | st.text(max_size=30),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
                                                                 max_size=3),
     max_leaves=12,

@@ -25,7 +25,8 @@ APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TIMEOUT = 120  # seconds for one run: the first one imports torch
 #: An error box is a sentence or two plus quoted values of at most MAX_ECHO characters each.
 MAX_MESSAGE = 600
-_ESCAPED = re.compile(f"(?:\\\\[{re.escape(string.punctuation)}]|[^{re.escape(string.punctuation)}])*")
+_MARKS = re.escape(string.punctuation)
+_ESCAPED = re.compile(f"(?:\\\\[{_MARKS}]|[^{_MARKS}])*")
 
 # ----- what a stranger may type into an address ---------------------------------------------
 
