@@ -52,5 +52,5 @@ st.set_page_config(page_title="ResNet Inspector", page_icon=":material/hub:", la
 navigation = st.navigation({"Inspect": [HOME, DESIGNER, COMPARE, BLOCK, EXPORT],
                             "Run": [TRAIN, INFERENCE]})
 for message in common.ensure_design():
-    st.error(message)
+    common.show_error(message)
 navigation.run()

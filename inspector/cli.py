@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import argparse
 import os
+import stat
 import sys
 from pathlib import Path
 from typing import Sequence
 
-from inspector.spec import ResNetSpec, SpecError
+from inspector.spec import ResNetSpec, SpecError, quote
 
 EXIT_BAD_INPUT = 2
 EXIT_MISSING_TOOL = 3
+#: A spec is a few hundred bytes; a megabyte is generous and still cheap to read and parse.
+MAX_SPEC_FILE_BYTES = 2**20
 
 
 class _Parser(argparse.ArgumentParser):
@@ -30,9 +33,40 @@ def _parse_sets(items: Sequence[str] | None) -> dict[str, str]:
     for item in items or ():
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise SpecError(f"--set expects key=value, not {item!r}.")
+            raise SpecError(f"--set expects key=value, not {quote(item)}.")
         values[key.strip()] = value
     return values
+
+
+def read_spec_file(target: str) -> ResNetSpec:
+    """A JSON spec from a file, refusing anything that is not a small regular file.
+
+    A name such as `x.json` may be a link to /dev/zero or a FIFO: reading it whole would never
+    end or fill the memory, so the kind and size are checked before a byte is read.
+    """
+    path = Path(target)
+    try:
+        info = path.stat()
+        if stat.S_ISREG(info.st_mode) and info.st_size <= MAX_SPEC_FILE_BYTES:
+            with path.open("rb") as file:
+                data = file.read(MAX_SPEC_FILE_BYTES + 1)  # the file may grow after stat()
+    except ValueError:  # a NUL byte in the name
+        raise SpecError(f"{quote(target)} is not a usable file name.") from None
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise SpecError(f"Cannot read the spec {quote(target)}: {reason}.") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise SpecError(f"The spec {quote(target)} is not a regular file.")
+    if info.st_size > MAX_SPEC_FILE_BYTES:
+        raise SpecError(f"The spec {quote(target)} has {info.st_size:,} bytes; a spec file "
+                        f"is at most {MAX_SPEC_FILE_BYTES:,}.")
+    if len(data) > MAX_SPEC_FILE_BYTES:
+        raise SpecError(f"The spec {quote(target)} is larger than {MAX_SPEC_FILE_BYTES:,} bytes.")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SpecError(f"The spec {quote(target)} is not UTF-8 text.") from None
+    return ResNetSpec.from_json(text)
 
 
 def load_design(target: str, sets: Sequence[str] | None = None) -> tuple[str, ResNetSpec]:
@@ -41,10 +75,9 @@ def load_design(target: str, sets: Sequence[str] | None = None) -> tuple[str, Re
 
     if target in PRESETS:
         name, spec = target, get_preset(target)
-    elif target.endswith(".json") or Path(target).is_file():
-        path = Path(target)
-        spec = ResNetSpec.from_json(path.read_text(encoding="utf-8"))
-        name = path.stem
+    elif target.endswith(".json") or _exists(target):
+        spec = read_spec_file(target)
+        name = Path(target).stem
     else:
         get_preset(target)  # raises SpecError listing the preset names
         raise AssertionError("unreachable")
@@ -53,6 +86,14 @@ def load_design(target: str, sets: Sequence[str] | None = None) -> tuple[str, Re
         spec = spec.with_text_values(changes)
         name = f"{name} ({', '.join(f'{k}={v}' for k, v in changes.items())})"
     return name, spec.validate()
+
+
+def _exists(target: str) -> bool:
+    """Whether a path names something; a name the OS refuses (NUL, too long) names nothing."""
+    try:
+        return os.path.lexists(target)
+    except (OSError, ValueError):
+        return False
 
 
 def _count(value: float) -> str:

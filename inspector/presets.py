@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from inspector.spec import ResNetSpec, SpecError
+from inspector.spec import ResNetSpec, SpecError, quote
 
 TORCHVISION = "torchvision.models (He et al. 2015, 'Deep Residual Learning for Image Recognition')"
 PAPER_CIFAR = "He et al. 2015, section 4.2 and Table 6 (CIFAR-10, depth 6n+2)"
@@ -94,7 +94,7 @@ def get_preset(name: str) -> ResNetSpec:
         return PRESETS[name].spec
     except KeyError:
         raise SpecError(
-            f"Unknown preset {name!r}; choose one of: {', '.join(PRESETS)}."
+            f"Unknown preset {quote(name)}; choose one of: {', '.join(PRESETS)}."
         ) from None
 
 

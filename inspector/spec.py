@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import reprlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +41,50 @@ MAX_PARAMS = 2_000_000_000  # 8 GB of float32 weights before any gradient or opt
 MAX_ACTIVATION_BYTES = 8 * 2**30  # for one image; training needs about this again for gradients
 MAX_INPUT_SIZE = 4096
 MAX_CHANNELS = 16384
+MAX_STRIDE = 8
+#: ImageNet-21k has 21,841 classes; a million leaves room and keeps the classifier countable.
+MAX_CLASSES = 1_000_000
+#: Groups divide a conv's channels, so they can never usefully exceed them.
+MAX_GROUPS = MAX_CHANNELS
+MAX_WIDTH_PER_GROUP = MAX_CHANNELS
+#: Bottlenecks use 4; anything far above makes the block's output absurdly wide.
+MAX_EXPANSION = 64
+#: A block traced on its own runs on the meta device, so a big batch costs nothing but must fit
+#: torch's 64-bit sizes.
+MAX_BATCH = 65536
+#: Longest text any one field needs ('1000,1000,...' for six stages is far shorter). Bounding it
+#: before `int()` keeps a pasted megabyte, or a number past Python's digit limit, a sentence.
+MAX_FIELD_TEXT = 200
+#: Longest stretch of a user's value that a message quotes back.
+MAX_ECHO = 80
+
+
+class _Echo(reprlib.Repr):
+    """repr() with bounded length and depth, so quoting a hostile value costs little."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.maxlevel = 3
+        self.maxstring = self.maxother = self.maxlong = MAX_ECHO
+
+    def repr_int(self, value: int, level: int) -> str:
+        # repr() itself refuses ints past Python's 4300-digit limit; the size is what matters.
+        if value.bit_length() > 4 * MAX_ECHO:
+            return f"<a number of about {int(value.bit_length() * 0.30103)} digits>"
+        return super().repr_int(value, level)
+
+
+_ECHO = _Echo()
+
+
+def quote(value: Any) -> str:
+    """A user's value as a message may show it: its repr, at most MAX_ECHO characters.
+
+    Every SpecError quotes values through here, so a 50 MB link parameter comes back as one
+    short line on the CLI and on the pages alike.
+    """
+    text = _ECHO.repr(value)
+    return text if len(text) <= MAX_ECHO else text[:MAX_ECHO - 1] + "\u2026"
 
 
 class SpecError(ValueError):
@@ -258,21 +303,27 @@ class ResNetSpec:
         """Strict: unknown keys and wrongly typed values raise SpecError, not TypeError."""
         if not isinstance(data, dict):
             raise SpecError("A spec must be a JSON object of field names and values.")
-        known = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - set(known))
+        known = [f.name for f in dataclasses.fields(cls)]
+        unknown = [key for key in data if key not in known]
         if unknown:
             raise SpecError(
-                f"Unknown field {unknown[0]!r}; known fields are: {', '.join(known)}."
+                f"Unknown field {quote(unknown[0])}; known fields are: {', '.join(known)}."
             )
         values = {name: _check_type(name, value) for name, value in data.items()}
         return cls(**values)
 
     @classmethod
     def from_json(cls, text: str) -> "ResNetSpec":
+        # json raises ValueError for numbers past Python's digit limit and RecursionError for
+        # deeply nested arrays; neither may escape as anything but a sentence.
         try:
             data = json.loads(text)
         except (json.JSONDecodeError, TypeError) as error:
             raise SpecError(f"The spec is not valid JSON: {error}.") from None
+        except ValueError:
+            raise SpecError("The spec holds a number too long to be a field's value.") from None
+        except RecursionError:
+            raise SpecError("The spec is nested too deeply to be a ResNet design.") from None
         return cls.from_dict(data)
 
     def replace(self, **changes: Any) -> "ResNetSpec":
@@ -297,7 +348,12 @@ class ResNetSpec:
     # ----- validation ----------------------------------------------------------------------
 
     def validate(self) -> "ResNetSpec":
-        """Raise SpecError with a plain sentence for anything that cannot be built; return self."""
+        """Raise SpecError with a plain sentence for anything that cannot be built; return self.
+
+        Types are checked here too, not only in `from_dict`: a spec built directly in Python
+        (`ResNetSpec(layers="abc")`) must fail with the same sentence, not a TypeError.
+        """
+        _validate_types(self)
         _validate_names(self)
         _validate_counts(self)
         _validate_groups(self)
@@ -317,30 +373,40 @@ _FIELD_TYPES: dict[str, type] = {
 
 
 def _check_type(name: str, value: Any) -> Any:
-    expected = _FIELD_TYPES[name]
     if name == "expansion" and value is None:
         return None
+    return _check_value_type(name, _FIELD_TYPES[name], value)
+
+
+def _check_value_type(name: str, expected: type, value: Any) -> Any:
     if expected is tuple:
         if not isinstance(value, (list, tuple)) or not all(
             isinstance(v, int) and not isinstance(v, bool) for v in value
         ):
-            raise SpecError(f"{name} must be a list of whole numbers, not {value!r}.")
+            raise SpecError(f"{name} must be a list of whole numbers, not {quote(value)}.")
         return tuple(value)
     if expected is int and (not isinstance(value, int) or isinstance(value, bool)):
-        raise SpecError(f"{name} must be a whole number, not {value!r}.")
+        raise SpecError(f"{name} must be a whole number, not {quote(value)}.")
     if expected is bool and not isinstance(value, bool):
-        raise SpecError(f"{name} must be true or false, not {value!r}.")
+        raise SpecError(f"{name} must be true or false, not {quote(value)}.")
     if expected is str and not isinstance(value, str):
-        raise SpecError(f"{name} must be text, not {value!r}.")
+        raise SpecError(f"{name} must be text, not {quote(value)}.")
     return value
 
 
 def parse_field(name: str, text: str) -> Any:
     """Turn the text form of one field ('3,4,6,3', 'true', '1x1', '224') into its value."""
     if name not in _FIELD_TYPES:
-        raise SpecError(f"Unknown field {name!r}; known fields are: {', '.join(_FIELD_TYPES)}.")
+        raise SpecError(
+            f"Unknown field {quote(name)}; known fields are: {', '.join(_FIELD_TYPES)}."
+        )
     expected = _FIELD_TYPES[name]
+    if not isinstance(text, str):
+        raise SpecError(f"{name} must be given as text here, not {quote(text)}.")
     text = text.strip()
+    if len(text) > MAX_FIELD_TEXT:
+        raise SpecError(f"{name} is {len(text):,} characters long; no field's value needs more "
+                        f"than {MAX_FIELD_TEXT}: {quote(text)}.")
     try:
         if expected is tuple:
             return tuple(int(part) for part in text.strip("[]()").split(",") if part.strip())
@@ -358,14 +424,45 @@ def parse_field(name: str, text: str) -> Any:
     except ValueError:
         kind = {tuple: "a comma-separated list of whole numbers", bool: "true or false",
                 int: "a whole number"}[expected]
-        raise SpecError(f"{name} must be {kind}, not {text!r}.") from None
+        raise SpecError(f"{name} must be {kind}, not {quote(text)}.") from None
     return text
+
+
+def _validate_types(spec: ResNetSpec) -> None:
+    for name in _FIELD_TYPES:
+        _check_type(name, getattr(spec, name))
+
+
+#: `inspect_block`'s arguments that are not spec fields, with their types.
+_BLOCK_ARGUMENT_TYPES: dict[str, type] = {"out_channels": int, "stride": int, "input_shape": tuple}
+#: The largest value each dimension of a traced block's input (N, C, H, W) may take.
+_INPUT_SHAPE_LIMITS = (MAX_BATCH, MAX_CHANNELS, MAX_INPUT_SIZE, MAX_INPUT_SIZE)
+
+
+def check_block_arguments(**arguments: Any) -> None:
+    """Type and range checks for one block traced on its own (`inspect_block`).
+
+    They live here, beside the spec's own, so a string where a channel count belongs is the
+    same SpecError sentence whether it arrives in a spec or in a block's arguments; the input
+    shape is bounded because torch would otherwise overflow its 64-bit sizes.
+    """
+    for name, value in arguments.items():
+        if name in _BLOCK_ARGUMENT_TYPES:
+            _check_value_type(name, _BLOCK_ARGUMENT_TYPES[name], value)
+        else:
+            _check_type(name, value)
+    shape = arguments.get("input_shape", ())
+    if len(shape) != 4 or any(not 1 <= d <= most for d, most in zip(shape, _INPUT_SHAPE_LIMITS)):
+        raise SpecError(
+            f"The input shape must be four positive whole numbers (N, C, H, W) of at most "
+            f"{', '.join(f'{most:,}' for most in _INPUT_SHAPE_LIMITS)}, not {quote(shape)}."
+        )
 
 
 def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         options = ", ".join(repr(a) for a in allowed)
-        raise SpecError(f"{name} must be one of {options}, not {value!r}.")
+        raise SpecError(f"{name} must be one of {options}, not {quote(value)}.")
 
 
 def _validate_names(spec: ResNetSpec) -> None:
@@ -386,29 +483,36 @@ def _validate_counts(spec: ResNetSpec) -> None:
     for stage, (count, width, stride) in enumerate(zip(spec.layers, spec.widths, spec.strides)):
         name = stage_name(stage)
         if count < 1:
-            raise SpecError(f"Stage {name} needs at least one block, not {count}.")
+            raise SpecError(f"Stage {name} needs at least one block, not {quote(count)}.")
+        if count > MAX_TOTAL_BLOCKS:
+            raise SpecError(f"Stage {name} has {quote(count)} blocks, more than this tool "
+                            f"handles ({MAX_TOTAL_BLOCKS}); ResNet-1202 has 600.")
         if not 1 <= width <= MAX_CHANNELS:
-            raise SpecError(f"Stage {name}'s width must be 1 to {MAX_CHANNELS}, not {width}.")
-        if not 1 <= stride <= 8:
-            raise SpecError(f"Stage {name}'s stride must be 1 to 8, not {stride}.")
+            raise SpecError(
+                f"Stage {name}'s width must be 1 to {MAX_CHANNELS}, not {quote(width)}."
+            )
+        if not 1 <= stride <= MAX_STRIDE:
+            raise SpecError(
+                f"Stage {name}'s stride must be 1 to {MAX_STRIDE}, not {quote(stride)}."
+            )
     if sum(spec.layers) > MAX_TOTAL_BLOCKS:
         raise SpecError(
             f"{sum(spec.layers)} blocks is more than this tool handles ({MAX_TOTAL_BLOCKS}); "
             f"ResNet-1202 has 600."
         )
-    positive = {
-        "stem width": spec.stem_width, "groups": spec.groups,
-        "width per group": spec.width_per_group, "number of classes": spec.num_classes,
-        "input channels": spec.in_channels, "input size": spec.input_size,
-        "expansion": spec.block_expansion,
+    # Upper bounds come before anything computes with these numbers: a 300-digit group count
+    # would otherwise overflow a float in `inner_width`.
+    bounded = {
+        "stem width": (spec.stem_width, MAX_CHANNELS), "groups": (spec.groups, MAX_GROUPS),
+        "width per group": (spec.width_per_group, MAX_WIDTH_PER_GROUP),
+        "number of classes": (spec.num_classes, MAX_CLASSES),
+        "input channels": (spec.in_channels, MAX_CHANNELS),
+        "input size": (spec.input_size, MAX_INPUT_SIZE),
+        "expansion": (spec.block_expansion, MAX_EXPANSION),
     }
-    for label, value in positive.items():
-        if value < 1:
-            raise SpecError(f"The {label} must be at least 1, not {value}.")
-    if spec.stem_width > MAX_CHANNELS or spec.in_channels > MAX_CHANNELS:
-        raise SpecError(f"Channel counts above {MAX_CHANNELS} are not supported.")
-    if spec.input_size > MAX_INPUT_SIZE:
-        raise SpecError(f"Input size {spec.input_size} is above the {MAX_INPUT_SIZE} supported.")
+    for label, (value, most) in bounded.items():
+        if not 1 <= value <= most:
+            raise SpecError(f"The {label} must be 1 to {most:,}, not {quote(value)}.")
     if spec.stem == "deep" and spec.stem_width < 2:
         raise SpecError("The deep stem halves its width for its first two convs: use 2 or more.")
     if spec.block == "bottleneck":
@@ -509,5 +613,5 @@ __all__ = [
     "BLOCKS", "STEMS", "STRIDE_PLACEMENTS", "SHORTCUTS", "SHORTCUT_KINDS",
     "STEM_DESCRIPTIONS", "SHORTCUT_DESCRIPTIONS",
     "SpecError", "ResNetSpec", "BlockPlan", "LayerGeometry", "ConvGeometry", "block_convs",
-    "stage_name", "parse_field", "min_input_size",
+    "stage_name", "parse_field", "min_input_size", "quote", "check_block_arguments",
 ]

@@ -25,7 +25,7 @@ import torch
 from torch import fx, nn
 
 from inspector.model import ResidualBlock, ZeroPadShortcut, build_model
-from inspector.spec import BLOCKS, ResNetSpec, SpecError, stage_name
+from inspector.spec import BLOCKS, ResNetSpec, SpecError, check_block_arguments, stage_name
 
 VIEWS = ("block", "layer")
 EDGE_KINDS = ("main", "identity", "identity_pad", "projection", "pooled_projection")
@@ -598,6 +598,7 @@ def inspect_block(
     `shortcut` is the paper's option ('A', 'B', 'C', or 'D'); `out_channels` is the block's
     output (a bottleneck's is 4x its width). Raises SpecError for a block that cannot be built.
     """
+    check_block_arguments(**locals())  # first line: locals() holds exactly the arguments
     if block not in BLOCKS:
         raise SpecError(f"block must be one of {', '.join(map(repr, BLOCKS))}, not {block!r}.")
     if len(input_shape) != 4 or any(not isinstance(d, int) or d < 1 for d in input_shape):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from inspector import SpecError
-from inspector.spec import SHORTCUT_DESCRIPTIONS, SHORTCUTS
+from inspector.spec import (MAX_BATCH, MAX_CHANNELS, MAX_GROUPS, MAX_INPUT_SIZE, MAX_STRIDE,
+                            MAX_WIDTH_PER_GROUP, SHORTCUT_DESCRIPTIONS, SHORTCUTS)
 from pages import common
 
 STRIDE_LABELS = {"1x1": "v1: first 1x1", "3x3": "v1.5: the 3x3"}
@@ -15,24 +16,25 @@ def controls() -> dict:
     """The block's settings, as `inspect_block`'s arguments."""
     cols = st.columns(4)
     block = cols[0].radio("Block type", ("basic", "bottleneck"), key="b_block", horizontal=True)
-    in_channels = cols[1].number_input("In channels", 1, 4096, 64, key="b_in")
+    in_channels = cols[1].number_input("In channels", 1, MAX_CHANNELS, 64, key="b_in")
     out_channels = cols[2].number_input(
-        "Out channels", 1, 16384, 128, key="b_out",
+        "Out channels", 1, MAX_CHANNELS, 128, key="b_out",
         help="A bottleneck's output is 4x its inner width, so this must be a multiple of 4.")
-    stride = cols[3].number_input("Stride", 1, 8, 2, key="b_stride")
+    stride = cols[3].number_input("Stride", 1, MAX_STRIDE, 2, key="b_stride")
     cols = st.columns(4)
     shortcut = cols[0].selectbox("Shortcut", SHORTCUTS, index=1, key="b_shortcut",
                                  format_func=lambda s: f"{s}: {SHORTCUT_DESCRIPTIONS[s]}")
     stride_in = cols[1].radio("Stride placement", ("1x1", "3x3"), index=1, key="b_stride_in",
                               format_func=STRIDE_LABELS.get, horizontal=True,
                               disabled=block != "bottleneck")
-    groups = cols[2].number_input("Groups", 1, 1024, 1, key="b_groups")
-    width_per_group = cols[3].number_input("Width per group", 1, 4096, 64, key="b_wpg",
+    groups = cols[2].number_input("Groups", 1, MAX_GROUPS, 1, key="b_groups")
+    width_per_group = cols[3].number_input("Width per group", 1, MAX_WIDTH_PER_GROUP, 64,
+                                           key="b_wpg",
                                            disabled=block != "bottleneck")
     cols = st.columns(4)
-    batch = cols[0].number_input("Batch", 1, 1024, 2, key="b_batch")
-    height = cols[1].number_input("Height", 1, 4096, 32, key="b_height")
-    width = cols[2].number_input("Width", 1, 4096, 32, key="b_width")
+    batch = cols[0].number_input("Batch", 1, MAX_BATCH, 2, key="b_batch")
+    height = cols[1].number_input("Height", 1, MAX_INPUT_SIZE, 32, key="b_height")
+    width = cols[2].number_input("Width", 1, MAX_INPUT_SIZE, 32, key="b_width")
     preact = cols[3].toggle("Pre-activation", key="b_preact")
     return dict(
         block=block, in_channels=in_channels, out_channels=out_channels, stride=stride,
@@ -51,7 +53,7 @@ def main() -> None:
     try:
         inspection = common.block_inspection(**arguments)
     except SpecError as error:
-        st.error(str(error))
+        common.show_error(error)
         return
     cols = st.columns(3)
     cols[0].metric("Parameters", common.count(inspection.params))

@@ -7,6 +7,8 @@ results (keyed by the spec's hash, so going back to a design is instant) and for
 from __future__ import annotations
 
 import dataclasses
+import re
+import string
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,7 +20,7 @@ from streamlit.runtime.pages_manager import PagesManager
 from inspector import PRESETS, Facts, ResNetSpec, SpecError, compute_facts, get_preset
 from inspector.compare import Comparison, compare
 from inspector.render import dot_available, export_graph, render_graph
-from inspector.spec import parse_field
+from inspector.spec import parse_field, quote
 from inspector.table import layer_table, stage_table
 from inspector.trace import BlockInspection, inspect_block, trace_graph
 
@@ -29,6 +31,8 @@ SPEC_FIELDS = tuple(f.name for f in dataclasses.fields(ResNetSpec))
 MAX_UNFOLDED_NODES = 700
 #: Enough to go back and forth between a few dozen designs without re-computing.
 CACHE_ENTRIES = 64
+#: Unknown link parameters named in the one message about them; the rest are counted.
+MAX_NAMED_PARAMETERS = 5
 
 
 def require_navigation() -> None:
@@ -78,20 +82,26 @@ def spec_from_query(params: Mapping[str, str]) -> tuple[ResNetSpec, str, list[st
     messages: list[str] = []
     preset = params.get("preset", DEFAULT_PRESET)
     if preset not in PRESETS:
-        messages.append(f"Link: unknown preset {preset!r}; showing {DEFAULT_PRESET} instead.")
+        messages.append(f"Link: unknown preset {quote(preset)}; showing {DEFAULT_PRESET} instead.")
         preset = DEFAULT_PRESET
     spec = get_preset(preset)
     values = {}
+    unknown = []
     for key, text in params.items():
         if key == "preset":
             continue
         if key not in SPEC_FIELDS:
-            messages.append(f"Link: ignored unknown parameter {key!r}.")
+            unknown.append(key)
             continue
         try:
             values[key] = parse_field(key, text)
         except SpecError as error:
             messages.append(f"Link: {error}")
+    if unknown:
+        named = ", ".join(quote(key) for key in unknown[:MAX_NAMED_PARAMETERS])
+        more = len(unknown) - MAX_NAMED_PARAMETERS
+        messages.append(f"Link: ignored unknown parameter{'s' if len(unknown) > 1 else ''} "
+                        f"{named}{f' and {more:,} more' if more > 0 else ''}.")
     if values:
         try:
             spec = spec.replace(**values).validate()
@@ -213,6 +223,25 @@ def graph_file(spec: ResNetSpec, view: str, direction: str, fmt: str) -> bytes:
 
 
 # ----- display --------------------------------------------------------------------------------
+
+#: Every ASCII punctuation mark: CommonMark lets a backslash make each of them literal.
+_MARKUP_CHARACTERS = re.compile(f"([{re.escape(string.punctuation)}])")
+
+
+def escape_markdown(text: str) -> str:
+    """Text that Streamlit's Markdown shows as typed.
+
+    Messages quote what users typed into links, files and fields: `![t](http://host/x.png)`
+    in a link must read as those characters, not load an image from that host. Escaping every
+    punctuation mark also defuses emphasis, headings, tables, HTML and Streamlit's `:color[]`.
+    Line breaks become spaces, so a message stays one paragraph.
+    """
+    return _MARKUP_CHARACTERS.sub(r"\\\1", " ".join(str(text).split()))
+
+
+def show_error(message: object) -> None:
+    """An error box whose text, often quoting user input, is never read as markup."""
+    st.error(escape_markdown(str(message)))
 
 
 def show_drawing(drawing_: Drawing, height: int = 720) -> None:

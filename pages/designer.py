@@ -12,8 +12,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from inspector import PRESETS, ResNetSpec, SpecError, find_preset, get_preset
-from inspector.spec import (MAX_STAGES, SHORTCUT_DESCRIPTIONS, SHORTCUTS, STEM_DESCRIPTIONS, STEMS,
-                            stage_name)
+from inspector.spec import (MAX_CHANNELS, MAX_CLASSES, MAX_GROUPS, MAX_INPUT_SIZE, MAX_STAGES,
+                            MAX_STRIDE, MAX_WIDTH_PER_GROUP, SHORTCUT_DESCRIPTIONS, SHORTCUTS,
+                            STEM_DESCRIPTIONS, STEMS, stage_name)
 from pages import common
 
 ss = st.session_state
@@ -29,6 +30,7 @@ CIFAR_DEPTHS = {
 }
 CUSTOM = "custom"
 STRIDE_LABELS = {"1x1": "v1: on the first 1x1 (paper)", "3x3": "v1.5: on the 3x3 (torchvision)"}
+#: The slider's usual reach (ResNet-1202's 200 per stage); a loaded design with more stretches it.
 MAX_BLOCKS_PER_STAGE = 200
 HIDDEN_FIELDS = ("expansion", "zero_init_residual")
 
@@ -112,7 +114,7 @@ def on_stages() -> None:
     for i in range(1, n):
         if f"d_blocks_{i}" not in ss:
             ss[f"d_blocks_{i}"] = 2
-            ss[f"d_width_{i}"] = min(ss[f"d_width_{i - 1}"] * 2, 16384)
+            ss[f"d_width_{i}"] = min(ss[f"d_width_{i - 1}"] * 2, MAX_CHANNELS)
             ss[f"d_stride_{i}"] = 2
     for i in range(n, MAX_STAGES):
         for name in ("d_blocks", "d_width", "d_stride"):
@@ -121,12 +123,32 @@ def on_stages() -> None:
 
 def on_base_width() -> None:
     for i in range(ss["d_stages"]):
-        ss[f"d_width_{i}"] = min(ss["d_base_width"] * 2**i, 16384)
+        ss[f"d_width_{i}"] = min(ss["d_base_width"] * 2**i, MAX_CHANNELS)
 
 
 def on_preact() -> None:
     # Pre-activation blocks end with the sum: no ReLU after it (He et al. 2016).
     ss["d_relu_after_add"] = not ss["d_preact"]
+
+
+def groups_help() -> str:
+    """What the groups control does to the current draft, in its own numbers.
+
+    A bottleneck keeps the width *per group* fixed, so more groups widen its 3x3 (ResNeXt
+    32x4d: 32 groups of 4 channels); going from 1 to 2 groups at width per group 64 doubles
+    that conv's width, which surprises anyone expecting grouping to save parameters.
+    """
+    groups, per_group, base = ss["d_groups"], ss["d_width_per_group"], ss["d_width_0"]
+    if ss["d_block"] == "bottleneck":
+        per_group_here = int(base * per_group / 64)  # width per group scales with the stage
+        return (f"Grouped 3x3 convs (ResNeXt's cardinality). A bottleneck's 3x3 has groups x "
+                f"width per group channels (times stage width / 64): here {groups} x "
+                f"{per_group_here} = {groups * per_group_here} in {stage_name(0)}. The width per "
+                f"group stays fixed, so more groups widen the block and add parameters: at 64 "
+                f"per group, 2 groups double the 3x3's width. ResNeXt 32x4d is 32 groups of 4.")
+    return (f"Grouped 3x3 convs: each of the {groups} groups sees {base / groups:g} of "
+            f"{stage_name(0)}'s {base} channels, so the 3x3 weights shrink {groups}x while the "
+            f"widths stay as set.")
 
 
 # ----- the sidebar ----------------------------------------------------------------------------
@@ -149,7 +171,10 @@ def sidebar() -> None:
                       "ImageNet depths need 4 stages, CIFAR's 6n+2 needs 3.")
     sb.number_input("Stages", 1, MAX_STAGES, key="d_stages", on_change=on_stages)
     for i in range(ss["d_stages"]):
-        sb.slider(f"Blocks in {stage_name(i)}", 1, MAX_BLOCKS_PER_STAGE, key=f"d_blocks_{i}")
+        # A link may carry more blocks than the slider's usual reach; the slider then reaches
+        # them rather than clamping the design to its range.
+        most = max(MAX_BLOCKS_PER_STAGE, ss[f"d_blocks_{i}"])
+        sb.slider(f"Blocks in {stage_name(i)}", 1, most, key=f"d_blocks_{i}")
 
     sb.subheader("Blocks")
     sb.radio("Block type", ("basic", "bottleneck"), key="d_block", horizontal=True,
@@ -164,29 +189,29 @@ def sidebar() -> None:
     sb.toggle("Pre-activation (BN-ReLU before each conv)", key="d_preact", on_change=on_preact)
     sb.toggle("ReLU after the sum", key="d_relu_after_add")
     cols = sb.columns(2)
-    cols[0].number_input("Groups", 1, 1024, key="d_groups",
-                         help="Grouped 3x3 convs (ResNeXt's cardinality)")
-    cols[1].number_input("Width per group", 1, 4096, key="d_width_per_group",
+    cols[0].number_input("Groups", 1, MAX_GROUPS, key="d_groups", help=groups_help())
+    cols[1].number_input("Width per group", 1, MAX_WIDTH_PER_GROUP, key="d_width_per_group",
                          disabled=not bottleneck,
                          help="Bottlenecks only: 64 is ResNet, 4 with 32 groups is ResNeXt "
                               "32x4d, 128 is Wide ResNet-50-2")
 
     sb.subheader("Widths")
-    sb.number_input("Base width (doubles each stage)", 1, 16384, key="d_base_width",
+    sb.number_input("Base width (doubles each stage)", 1, MAX_CHANNELS, key="d_base_width",
                     on_change=on_base_width)
     with sb.expander("Per-stage widths and strides"):
         for i in range(ss["d_stages"]):
             cols = st.columns(2)
-            cols[0].number_input(f"{stage_name(i)} width", 1, 16384, key=f"d_width_{i}")
-            cols[1].number_input(f"{stage_name(i)} stride", 1, 8, key=f"d_stride_{i}")
+            cols[0].number_input(f"{stage_name(i)} width", 1, MAX_CHANNELS, key=f"d_width_{i}")
+            cols[1].number_input(f"{stage_name(i)} stride", 1, MAX_STRIDE, key=f"d_stride_{i}")
 
     sb.subheader("Stem and input")
     sb.selectbox("Stem", STEMS, key="d_stem", format_func=lambda s: f"{s}: {STEM_DESCRIPTIONS[s]}")
-    sb.number_input("Stem width", 1, 16384, key="d_stem_width")
+    sb.number_input("Stem width", 1, MAX_CHANNELS, key="d_stem_width")
+    # The ranges are validate()'s own, so every design a link can carry fits the controls.
     cols = sb.columns(3)
-    cols[0].number_input("Input size", 1, 4096, key="d_input_size")
-    cols[1].number_input("Channels", 1, 64, key="d_in_channels")
-    cols[2].number_input("Classes", 1, 100_000, key="d_num_classes")
+    cols[0].number_input("Input size", 1, MAX_INPUT_SIZE, key="d_input_size")
+    cols[1].number_input("Channels", 1, MAX_CHANNELS, key="d_in_channels")
+    cols[2].number_input("Classes", 1, MAX_CLASSES, key="d_num_classes")
 
 
 # ----- the main area --------------------------------------------------------------------------
@@ -263,12 +288,12 @@ def main() -> None:
 
     st.title("Designer")
     for message in messages:
-        st.error(message)
+        common.show_error(message)
     preset = ss["d_preset"]
     try:
         draft = widget_spec().validate()
     except SpecError as error:
-        st.error(str(error))
+        common.show_error(error)
         st.info("Showing the last valid design until the controls describe one that can be built.")
         preset = common.current_preset()
     else:

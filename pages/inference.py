@@ -69,7 +69,7 @@ def choose_model() -> tuple[Checkpoint, Dataset | None] | None:
     try:
         return uploaded_checkpoint(hashlib.sha256(data).hexdigest(), data), None
     except CheckpointError as error:
-        st.error(str(error))
+        common.show_error(error)
         return None
 
 
@@ -83,7 +83,7 @@ def choose_image(checkpoint: Checkpoint, data: Dataset | None) -> tuple[torch.Te
         try:
             data = data or sample_dataset(name, spec.input_size)
         except DataError as error:
-            st.error(str(error))
+            common.show_error(error)
             return None
         if data.in_channels != spec.in_channels or data.image_size != spec.input_size:
             st.warning(f"The {name} images do not fit this model's "
@@ -112,7 +112,7 @@ def choose_image(checkpoint: Checkpoint, data: Dataset | None) -> tuple[torch.Te
         image = prepare_image(picture, spec.input_size, checkpoint.mean, checkpoint.std,
                               spec.in_channels)
     except DataError as error:
-        st.error(str(error))
+        common.show_error(error)
         return None
     st.image(picture, caption="uploaded (the model sees it resized to "
                               f"{spec.input_size}x{spec.input_size})", width=160)
@@ -164,7 +164,7 @@ def show_latency(checkpoint: Checkpoint) -> None:
     try:
         device = resolve_device(device_name)
     except TrainError as error:
-        st.error(str(error))
+        common.show_error(error)
         return
     with st.spinner("Timing forward passes..."):  # times a copy when the device differs
         table = latency_table(checkpoint.model, device, sorted(sizes), budget_s=0.3)

@@ -144,7 +144,7 @@ def start(name: str, spec: ResNetSpec, data: dict, config: TrainConfig) -> None:
         label = f"{name} on {data['name']} #{len(ss[RUNS]) + 1}"
         ss[RUNS].append(TrainingRun(label, spec, images, config).start())
     except (DataError, TrainError, SpecError) as error:
-        st.error(str(error))
+        common.show_error(error)
 
 
 def live(runs: list[TrainingRun]) -> None:
@@ -178,7 +178,7 @@ def outcomes(runs: list[TrainingRun]) -> None:
         if run.running or (result is None and run.error is None):
             continue
         if run.error:
-            st.error(f"{run.label}: {run.error}")
+            common.show_error(f"{run.label}: {run.error}")
             continue
         show = st.success if result.stopped_reason == "completed" else st.warning
         show(f"{run.label}: {result.message} (device {result.device}, {result.precision})")

@@ -8,6 +8,7 @@ that the page shows what the core computes.
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,11 @@ def graphs(at: AppTest) -> list[str]:
 def assert_clean(at: AppTest, where: str) -> None:
     assert not at.exception, f"{where}: {at.exception}"
     assert not at.error, f"{where}: {[e.value for e in at.error]}"
+
+
+def shown_text(markdown: str) -> str:
+    """What a reader sees of an escaped message: the backslash escapes removed."""
+    return re.sub(r"\\(.)", r"\1", markdown)
 
 
 def layer_rows(at: AppTest):
@@ -201,7 +207,7 @@ def test_a_bad_link_is_a_message_not_a_traceback():
     at.query_params = {"preset": "resnet50", "layers": "three,4", "depth": "5"}
     at.run()  # the first page shown, whichever it is, says what was wrong with the link
     assert not at.exception
-    errors = " ".join(e.value for e in at.error)
+    errors = shown_text(" ".join(e.value for e in at.error))
     assert "layers must be a comma-separated list" in errors and "'depth'" in errors
     at.switch_page("pages/designer.py").run()
     assert_clean(at, "designer after a bad link")
