@@ -194,3 +194,41 @@ def test_nodes_carry_ids_and_tooltips():
     assert {"node-layer2.0", "stage-1"} <= element_ids(svg)
     params = sum(p.numel() for p in build_model(spec).layer2[0].parameters())
     assert f"params: {params:,}" in svg  # the hover text, from xlink:title
+
+
+# ----- the page asks to fold what the viewer sent back ----------------------------------------
+
+
+def _viewer_args(at) -> list[dict]:
+    import json
+
+    return [json.loads(c.proto.json_args) for c in at.get("component_instance")
+            if c.proto.component_name.endswith("graph_viewer")]
+
+
+@needs_dot
+def test_designer_folds_the_stages_the_viewer_asks_for():
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file("../pages/designer.py", default_timeout=120)
+    at.query_params["preset"] = "resnet18"
+    at.run()
+    (args,) = _viewer_args(at)
+    spec_hash = get_preset("resnet18").spec_hash()
+    assert args["graph_key"] == spec_hash and args["folded"] == []
+    assert [name for _, name in args["stages"]] == ["conv2_x", "conv3_x", "conv4_x", "conv5_x"]
+    full_nodes = args["svg"].count('class="node"')
+
+    at.session_state["designer_graph"] = {"graph": spec_hash, "folded": [1, 2]}
+    at.run()
+    (args,) = _viewer_args(at)
+    assert args["folded"] == [1, 2]
+    assert args["svg"].count('class="node"') == full_nodes - 2 * 4 + 2
+    assert args["details"]["nodes"]["node-layer3"]["folded_stage"] == 2
+
+    # A fold sent for another design, or a malformed one, folds nothing.
+    for stale in ({"graph": "another design", "folded": [1]}, {"graph": spec_hash, "folded": "1"}):
+        at.session_state["designer_graph"] = stale
+        at.run()
+        assert not at.exception
+        assert _viewer_args(at)[0]["folded"] == []
