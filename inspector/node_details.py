@@ -1,4 +1,4 @@
-"""What the graph viewer knows about each node: its fields, its rows of the layer table, its colours.
+"""What the graph viewer knows about each node: its fields, layer-table rows and colours.
 
 Why embed all of it: a click or a change of overlay is answered in the browser at once, without a
 round trip to Python; only folding a stage, which needs a new layout, goes back.
@@ -38,7 +38,8 @@ def rows_under(table: pd.DataFrame, module: str | None) -> list[dict[str, Any]]:
 
 def layer_outputs(table: pd.DataFrame) -> dict[str, int]:
     """Output elements per layer path (batch included), for the activation overlay."""
-    return {str(layer): math.prod(shape) for layer, shape in zip(table["layer"], table["output_shape"])}
+    return {str(layer): math.prod(shape)
+            for layer, shape in zip(table["layer"], table["output_shape"])}
 
 
 def viewer_payload(graph: ArchGraph, table: pd.DataFrame,

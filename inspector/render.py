@@ -195,21 +195,10 @@ def _edge_attrs(edge: GraphEdge, graph: ArchGraph, side: str) -> dict[str, str]:
 
 
 def _cluster_label(stage: int, nodes: list[GraphNode], runs: dict[tuple[int, int], _Run]) -> str:
-    """The stage's title on two short left-aligned lines: a narrow title leaves room beside it
-    for the shortcuts, which run down the far side of the stage box."""
+    """The stage's title on two short left-aligned lines, so it stays narrow beside the stage."""
     blocks = sum(runs[(stage, b)].count if (stage, b) in runs else 1 for b in {n.block for n in nodes})
     noun = "block" if blocks == 1 else "blocks"
     return f"{stage_name(stage)}: {blocks} {noun}\\loutput {_chw(nodes[-1].shape)}\\l"
-
-
-def _title_side(view: str, direction: str) -> str:
-    """Top or bottom of the stage box, whichever no shortcut crosses (tests measure this).
-
-    Drawn down the page, a block view's sum sits right at the bottom of its stage box, so the next
-    stage's first shortcut leaves it sideways through the top band of the next box: there the
-    title goes to the bottom, under the last sum. Elsewhere the top band is clear.
-    """
-    return "b" if view == "block" and direction == "TB" else "t"
 
 
 def node_element_id(node_id: str) -> str:
@@ -219,6 +208,11 @@ def node_element_id(node_id: str) -> str:
 
 def stage_element_id(stage: int) -> str:
     return f"stage-{stage}"
+
+
+def stage_title_id(stage: int) -> str:
+    """Node name and element id of a stage's title (clicking it folds the stage)."""
+    return f"stage-title-{stage}"
 
 
 def _tooltip(node: GraphNode) -> str:
@@ -263,10 +257,18 @@ def render_graph(graph: ArchGraph, direction: str = "TB", fold: bool | None = No
                 digraph.node(node.id, **_node_attrs(node, None))
             continue
         with digraph.subgraph(name=f"cluster_stage{stage}") as cluster:
-            cluster.attr(label=_cluster_label(stage, nodes, runs), style="rounded", color="#999999",
-                         labeljust="l", labelloc=_title_side(graph.view, direction),
-                         id=stage_element_id(stage))
+            cluster.attr(style="rounded", color="#999999", id=stage_element_id(stage))
+            # The title is a node beside the stage's first node, not the box's label: a label
+            # spans the box's top band, which the path into the stage must cross, while dot
+            # routes every edge around nodes.
+            title = stage_title_id(stage)
+            cluster.node(title, label=_cluster_label(stage, nodes, runs), shape="plaintext",
+                         fontsize="12", id=title, tooltip=stage_name(stage))
             _add_stage_nodes(cluster, graph, nodes, runs)
+            with cluster.subgraph() as row:
+                row.attr(rank="same")
+                row.node(title)
+                row.node(nodes[0].id)
     side = "e" if direction == "TB" else "s"
     for edge in graph.edges:
         digraph.edge(edge.src, edge.dst, **_edge_attrs(edge, graph, side))

@@ -1,4 +1,4 @@
-"""Fold whole stages of an `ArchGraph` into one node each, so a reader can close what they have read.
+"""Fold whole stages of an `ArchGraph` into one node each, so a reader can close what is read.
 
 Why a separate pass from `render.fold_blocks`: that one keeps the first of a run of identical blocks
 (the picture still shows a block); this one replaces a stage, blocks and sums and shortcuts alike,

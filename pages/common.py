@@ -251,10 +251,11 @@ def show_drawing(drawing_: Drawing, key: str, graph_key: str = "",
                 "(install Graphviz for SVG, PNG and PDF export).")
         st.graphviz_chart(drawing_.dot)
         return
+    drawing_key = hashlib.blake2b(drawing_.svg.encode(), digest_size=8).hexdigest()
     graph_viewer.show_viewer(
-        drawing_.svg, drawing_.details, key=key, graph_key=graph_key,
-        drawing_key=hashlib.blake2b(drawing_.svg.encode(), digest_size=8).hexdigest(), direction=drawing_.direction,
-        stages=list(drawing_.stages) if graph_key else [], folded=drawing_.folded, height=height)
+        drawing_.svg, drawing_.details, key=key, graph_key=graph_key, drawing_key=drawing_key,
+        direction=drawing_.direction, stages=list(drawing_.stages) if graph_key else [],
+        folded=drawing_.folded, height=height)
 
 
 def count(value: int) -> str:

@@ -1,4 +1,5 @@
-"""Read positions out of Graphviz's SVG, to test what a reader sees: where titles, edges and texts land.
+"""Positions read out of Graphviz's SVG, to test what a reader sees: where titles, edges and
+texts land.
 
 Text boxes are estimated from the font size (Helvetica averages about 0.55 em per character; 0.6 is
 used, so boxes err on the large side) because SVG text carries no width.
@@ -61,11 +62,11 @@ def _groups(root: ET.Element, cls: str) -> list[ET.Element]:
     return [g for g in root.iter(f"{SVG}g") if cls in (g.get("class") or "").split()]
 
 
-def cluster_titles(svg: str) -> dict[str, list[Box]]:
-    """Each cluster's title text boxes, by the cluster's name (Graphviz's <title>)."""
+def text_boxes_by_id(svg: str, id_prefix: str) -> dict[str, list[Box]]:
+    """The text boxes of each group whose element id starts with `id_prefix`."""
     root = ET.fromstring(svg)
-    return {g.find(f"{SVG}title").text: [text_box(t) for t in g.iter(f"{SVG}text")]
-            for g in _groups(root, "cluster")}
+    return {g.get("id"): [text_box(t) for t in g.iter(f"{SVG}text")]
+            for g in root.iter(f"{SVG}g") if (g.get("id") or "").startswith(id_prefix)}
 
 
 def edges(svg: str, id_prefix: str = "") -> dict[str, tuple[list[tuple[float, float]], list[Box]]]:

@@ -16,11 +16,12 @@ from inspector import get_preset
 from inspector.model import build_model
 from inspector.node_details import layer_outputs, rows_under, viewer_payload
 from inspector.overlay import RAMP, ZERO_COLOR, ColorScale, Measure, activation_bytes, overlay
-from inspector.render import SHORTCUT_ID_PREFIX, dot_available, export_graph, node_element_id, render_graph
+from inspector.render import (FOLD_ABOVE_NODES, SHORTCUT_ID_PREFIX, dot_available, export_graph,
+                              fold_blocks, node_element_id, render_graph, stage_title_id)
 from inspector.stage_fold import fold_stages, stages_of
 from inspector.table import layer_table
 from inspector.trace import trace_graph
-from svg_geometry import all_text_boxes, cluster_titles, edges, element_ids, view_box
+from svg_geometry import all_text_boxes, edges, element_ids, text_boxes_by_id, view_box
 
 needs_dot = pytest.mark.skipif(not dot_available(), reason="Graphviz's dot is not installed")
 
@@ -76,7 +77,8 @@ def test_a_folded_stage_draws_fewer_nodes():
     graph = trace_graph(get_preset("resnet34"), "block")
     full = export_graph(render_graph(graph), "svg").decode()
     folded = export_graph(render_graph(fold_stages(graph, [2])[0]), "svg").decode()
-    assert folded.count('class="node"') == full.count('class="node"') - 2 * 6 + 1
+    # Six blocks and their sums, and the stage's title, become one node.
+    assert folded.count('class="node"') == full.count('class="node"') - 2 * 6 - 1 + 1
     ids = element_ids(folded)
     assert "node-layer3" in ids and "node-layer3.0" not in ids
 
@@ -169,18 +171,21 @@ def test_payload_describes_every_drawn_node():
 @pytest.mark.parametrize("name", ["resnet18", "resnet50", "resnet110"])
 @pytest.mark.parametrize("view", ["block", "layer"])
 @pytest.mark.parametrize("direction", ["TB", "LR"])
-def test_no_shortcut_crosses_a_stage_title_and_no_text_is_cut(name, view, direction):
-    svg = export_graph(render_graph(trace_graph(get_preset(name), view), direction), "svg").decode()
-    titles = {k: boxes for k, boxes in cluster_titles(svg).items() if k.startswith("cluster_stage")}
-    assert titles
-    shortcuts = edges(svg, SHORTCUT_ID_PREFIX)
-    assert shortcuts, "shortcut edges carry the id the viewer and this test look for"
-    for edge, (points, labels) in shortcuts.items():
-        for cluster, boxes in titles.items():
+def test_no_edge_crosses_a_stage_title_and_no_text_is_cut(name, view, direction):
+    graph = trace_graph(get_preset(name), view)
+    svg = export_graph(render_graph(graph, direction), "svg").decode()
+    titles = text_boxes_by_id(svg, stage_title_id(0).rstrip("0"))
+    assert len(titles) == len({n.stage for n in graph.nodes if n.stage is not None})
+    lines = edges(svg)
+    drawn = fold_blocks(graph)[0] if len(graph.nodes) > FOLD_ABOVE_NODES else graph
+    assert len(lines) == len(drawn.edges)
+    assert edges(svg, SHORTCUT_ID_PREFIX), "shortcut edges carry the id the viewer looks for"
+    for edge, (points, labels) in lines.items():
+        for title, boxes in titles.items():
             for box in boxes:
-                assert not any(box.contains(x, y) for x, y in points), f"{edge} crosses {cluster}"
+                assert not any(box.contains(x, y) for x, y in points), f"{edge} crosses {title}"
                 assert not any(box.overlaps(label) for label in labels), (
-                    f"{edge}'s label overlaps {cluster}'s title")
+                    f"{edge}'s label overlaps {title}")
     frame = view_box(svg)
     for text, box in all_text_boxes(svg):
         assert (frame.left <= box.left and box.right <= frame.right
@@ -191,7 +196,7 @@ def test_no_shortcut_crosses_a_stage_title_and_no_text_is_cut(name, view, direct
 def test_nodes_carry_ids_and_tooltips():
     spec = get_preset("resnet18")
     svg = export_graph(render_graph(trace_graph(spec, "block")), "svg").decode()
-    assert {"node-layer2.0", "stage-1"} <= element_ids(svg)
+    assert {"node-layer2.0", "stage-1", "stage-title-1"} <= element_ids(svg)
     params = sum(p.numel() for p in build_model(spec).layer2[0].parameters())
     assert f"params: {params:,}" in svg  # the hover text, from xlink:title
 
@@ -223,7 +228,7 @@ def test_designer_folds_the_stages_the_viewer_asks_for():
     at.run()
     (args,) = _viewer_args(at)
     assert args["folded"] == [1, 2]
-    assert args["svg"].count('class="node"') == full_nodes - 2 * 4 + 2
+    assert args["svg"].count('class="node"') == full_nodes - 2 * (2 * 2 + 1) + 2
     assert args["details"]["nodes"]["node-layer3"]["folded_stage"] == 2
 
     # A fold sent for another design, or a malformed one, folds nothing.

@@ -13,9 +13,12 @@ const CLICK_SLOP_PX = 4;
 // Searching zooms in to at least this scale, so the match can be read.
 const READABLE_SCALE = 0.9;
 const MAX_ROWS = 200;
+const HINT = "Click a node to see its module path, shapes, costs and its rows of the layer " +
+  "table. Drag to pan, scroll to zoom.";
 
 const state = {
   key: null, args: null, panZoom: null, matches: [], matchIndex: -1, overlay: "", selected: null,
+  focusStage: null,
 };
 const $ = (id) => document.getElementById(id);
 
@@ -43,6 +46,9 @@ function compact(value, measure) {
 }
 
 function shape(value) { return Array.isArray(value) ? value.join(" x ") : ""; }
+
+// A row's output as the graph's labels write it: without the batch dimension.
+function perImage(value) { return Array.isArray(value) ? shape(value.slice(1)) : ""; }
 
 // ----- views: built on svg-pan-zoom's own fit, center and zoom --------------------------------
 
@@ -115,6 +121,11 @@ function element(tag, text, className) {
   return node;
 }
 
+function clearDetails() {
+  state.selected = null;
+  $("details").replaceChildren(element("p", HINT, "muted"));
+}
+
 function showDetails(id) {
   const panel = $("details");
   const info = state.args.details.nodes[id];
@@ -155,7 +166,7 @@ function showDetails(id) {
   table.append(head);
   for (const row of info.rows.slice(0, MAX_ROWS)) {
     const tr = element("tr");
-    tr.append(element("td", row.layer), element("td", row.type), element("td", shape(row.output_shape)),
+    tr.append(element("td", row.layer), element("td", row.type), element("td", perImage(row.output_shape)),
               element("td", count(row.params), "num"), element("td", count(row.mult_adds), "num"));
     table.append(tr);
   }
@@ -192,18 +203,29 @@ function step(direction) {
   $("search-count").textContent = `${state.matchIndex + 1} of ${state.matches.length}`;
 }
 
+// Pan so the group's centre sits in the frame's centre. The group's place is read in the
+// drawing's own coordinates (its matrix relative to svg-pan-zoom's viewport, which does not depend
+// on the current zoom), and the pan is absolute, so repeated calls land in the same place even
+// before svg-pan-zoom has redrawn.
 function centreOn(group) {
   const pz = state.panZoom;
   if (sizes().realZoom < READABLE_SCALE) pz.zoom(pz.getZoom() * READABLE_SCALE / sizes().realZoom);
-  const frame = $("graph").getBoundingClientRect();
-  const box = group.getBoundingClientRect();
-  pz.panBy({x: frame.left + frame.width / 2 - (box.left + box.width / 2),
-            y: frame.top + frame.height / 2 - (box.top + box.height / 2)});
+  const viewport = $("graph").querySelector(".svg-pan-zoom_viewport");
+  const toViewport = viewport.getCTM().inverse().multiply(group.getCTM());
+  const box = group.getBBox();
+  const svg = $("graph").querySelector("svg");
+  const centre = svg.createSVGPoint();
+  centre.x = box.x + box.width / 2;
+  centre.y = box.y + box.height / 2;
+  const at = centre.matrixTransform(toViewport);
+  const s = sizes();
+  pz.pan({x: s.width / 2 - s.realZoom * at.x, y: s.height / 2 - s.realZoom * at.y});
 }
 
 // ----- folding: the only action that needs Python (a new layout) ------------------------------
 
 function toggleStage(stage) {
+  state.focusStage = stage;  // after the new drawing arrives, show where the stage went
   const folded = new Set(state.args.folded);
   if (folded.has(stage)) folded.delete(stage); else folded.add(stage);
   send(Message.VALUE, {value: {graph: state.args.graph_key, folded: [...folded].sort((a, b) => a - b)},
@@ -231,9 +253,9 @@ function drawStageButtons() {
 function onGraphClick(event, start) {
   if (!start || Math.hypot(event.clientX - start.x, event.clientY - start.y) > CLICK_SLOP_PX) return;
   const node = event.target.closest("g.node");
-  if (node) { showDetails(node.id); return; }
-  const cluster = event.target.closest("g.cluster");
-  if (cluster && /^stage-\d+$/.test(cluster.id)) toggleStage(Number(cluster.id.slice(6)));
+  const title = node && /^stage-title-(\d+)$/.exec(node.id);
+  if (title) toggleStage(Number(title[1]));
+  else if (node) showDetails(node.id);
 }
 
 function draw(args) {
@@ -249,14 +271,25 @@ function draw(args) {
     mouseWheelZoomEnabled: true, preventMouseEventsDefault: true, zoomScaleSensitivity: 0.25,
     minZoom: 0.01, maxZoom: 200, fit: true, center: true,
   });
-  for (const title of frame.querySelectorAll("g.cluster > text")) {
-    title.appendChild(document.createElementNS("http://www.w3.org/2000/svg", "title"))
-      .textContent = "Click to fold this stage into one node";
+  for (const title of frame.querySelectorAll('g.node[id^="stage-title-"] a')) {
+    title.setAttributeNS("http://www.w3.org/1999/xlink", "title", "Click to fold this stage into one node");
   }
   actualSize();
+  focusStage(args);
   applyOverlay();
   if (state.selected && document.getElementById(state.selected)) showDetails(state.selected);
+  else clearDetails();
   if ($("search").value) search($("search").value);
+}
+
+// The stage just folded (its node) or unfolded (its title), centred in the frame.
+function focusStage(args) {
+  const stage = state.focusStage;
+  state.focusStage = null;
+  if (stage == null) return;
+  const folded = Object.entries(args.details.nodes).find(([, info]) => info.folded_stage === stage);
+  const target = document.getElementById(folded ? folded[0] : `stage-title-${stage}`);
+  if (target) centreOn(target);
 }
 
 function render(args) {
