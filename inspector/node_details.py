@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from inspector.overlay import Measure, node_values, overlay
+from inspector.overlay import Measure, module_prefixes, node_values, overlay, subtree_totals
 from inspector.render import node_element_id
 from inspector.trace import ArchGraph
 
@@ -26,14 +26,15 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def rows_under(table: pd.DataFrame, module: str | None) -> list[dict[str, Any]]:
-    """The layer table's rows for a module path and everything under it ("layer2.0" finds
-    "layer2.0.conv1" but not "layer2.00"); none for a node without a module (a sum)."""
-    if not module or table.empty:
-        return []
-    layers = table["layer"].astype(str)
-    picked = table[(layers == module) | layers.str.startswith(module + ".")]
-    return [{k: _plain(v) for k, v in row.items()} for row in picked.to_dict("records")]
+def rows_by_module(table: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
+    """The layer table's rows under every module path ("layer2.0" holds "layer2.0.conv1" but not
+    "layer2.00.conv1"), built in one pass over the table."""
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for record in table.to_dict("records"):
+        row = {k: _plain(v) for k, v in record.items()}
+        for prefix in module_prefixes(str(row["layer"])):
+            rows.setdefault(prefix, []).append(row)
+    return rows
 
 
 def layer_outputs(table: pd.DataFrame) -> dict[str, int]:
@@ -49,11 +50,12 @@ def viewer_payload(graph: ArchGraph, table: pd.DataFrame,
     `folded` maps a folded stage's node id to its stage, so clicking it can unfold it.
     """
     folded = folded or {}
-    outputs = layer_outputs(table)
+    totals = subtree_totals(layer_outputs(table))
+    rows = rows_by_module(table)
     colors, legends = {}, {}
     for measure in Measure:
-        colors[measure.value], legends[measure.value] = overlay(graph, measure, outputs)
-    activation = node_values(graph, Measure.ACTIVATION, outputs)
+        colors[measure.value], legends[measure.value] = overlay(graph, measure, totals)
+    activation = node_values(graph, Measure.ACTIVATION, totals)
     nodes = {}
     for node in graph.nodes:
         fields = {k: _plain(v) for k, v in dataclasses.asdict(node).items()}
@@ -62,6 +64,6 @@ def viewer_payload(graph: ArchGraph, table: pd.DataFrame,
             "folded_stage": folded.get(node.id),
             "colors": {m: colors[m].get(node.id) for m in colors},
             "activation_bytes": activation.get(node.id),
-            "rows": rows_under(table, node.module),
+            "rows": rows.get(node.module, []) if node.module else [],
         }
     return {"nodes": nodes, "legends": legends}

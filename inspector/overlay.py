@@ -37,34 +37,45 @@ class Measure(StrEnum):
                 Measure.ACTIVATION: "activation memory (output elements x 4 bytes)"}[self]
 
 
-def _layer_paths(module: str, paths: Iterable[str]) -> list[str]:
-    return [p for p in paths if p == module or p.startswith(module + ".")]
+def module_prefixes(path: str) -> list[str]:
+    """A module path and every module above it: "layer1.0.conv1" gives layer1, layer1.0 and
+    layer1.0.conv1."""
+    parts = path.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
 
 
-def activation_bytes(node: GraphNode, layer_outputs: Mapping[str, int] | None = None) -> int:
+def subtree_totals(per_layer: Mapping[str, int]) -> dict[str, int]:
+    """For every module path, the sum over the layers at or under it; one pass over the layers,
+    so a 1202-layer network does not search its table once per node."""
+    totals: dict[str, int] = {}
+    for path, value in per_layer.items():
+        for prefix in module_prefixes(path):
+            totals[prefix] = totals.get(prefix, 0) + value
+    return totals
+
+
+def activation_bytes(node: GraphNode, output_totals: Mapping[str, int] | None = None) -> int:
     """Float32 bytes of what the node outputs.
 
     A node that stands for several layers (a block, a folded stage) outputs every one of its
-    layers' results, and training keeps them all, so with `layer_outputs` (layer path -> output
-    elements) its value is the sum over the layers under its module path. Otherwise, or for a node
-    with no layer of its own (a sum), it is the node's own output.
+    layers' results, and training keeps them all, so with `output_totals` (from `subtree_totals`
+    of the output elements per layer) its value is the sum over the layers under its module path.
+    Otherwise, or for a node with no layer of its own (a sum), it is the node's own output.
     """
-    if node.module and layer_outputs:
-        paths = _layer_paths(node.module, layer_outputs)
-        if paths:
-            return BYTES_PER_FLOAT * sum(layer_outputs[p] for p in paths)
+    if node.module and output_totals and node.module in output_totals:
+        return BYTES_PER_FLOAT * output_totals[node.module]
     return BYTES_PER_FLOAT * math.prod(node.shape) if node.shape else 0
 
 
 def node_values(graph: ArchGraph, measure: Measure,
-                layer_outputs: Mapping[str, int] | None = None) -> dict[str, int]:
+                output_totals: Mapping[str, int] | None = None) -> dict[str, int]:
     """The measure for every node that computes something (inputs and outputs are left out)."""
     values = {}
     for node in graph.nodes:
         if node.kind in ("input", "output"):
             continue
         if measure is Measure.ACTIVATION:
-            values[node.id] = activation_bytes(node, layer_outputs)
+            values[node.id] = activation_bytes(node, output_totals)
         else:
             values[node.id] = int(getattr(node, measure.value))
     return values
@@ -120,9 +131,9 @@ class ColorScale:
 
 
 def overlay(graph: ArchGraph, measure: Measure,
-            layer_outputs: Mapping[str, int] | None = None) -> tuple[dict[str, str], dict | None]:
+            output_totals: Mapping[str, int] | None = None) -> tuple[dict[str, str], dict | None]:
     """Fill colour per node id and the legend, for one measure (legend None: nothing to colour)."""
-    values = node_values(graph, measure, layer_outputs)
+    values = node_values(graph, measure, output_totals)
     scale = ColorScale.from_values(measure, values.values())
     if scale is None:
         return {node_id: ZERO_COLOR for node_id in values}, None

@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 
 from inspector import get_preset
 from inspector.model import build_model
-from inspector.node_details import layer_outputs, rows_under, viewer_payload
-from inspector.overlay import RAMP, ZERO_COLOR, ColorScale, Measure, activation_bytes, overlay
+from inspector.node_details import layer_outputs, rows_by_module, viewer_payload
+from inspector.overlay import (RAMP, ZERO_COLOR, ColorScale, Measure, activation_bytes, overlay,
+                               subtree_totals)
 from inspector.render import (FOLD_ABOVE_NODES, SHORTCUT_ID_PREFIX, dot_available, export_graph,
                               fold_blocks, node_element_id, render_graph, stage_title_id)
 from inspector.stage_fold import fold_stages, stages_of
@@ -132,7 +133,8 @@ def test_activation_of_a_block_is_what_its_layers_output():
         hook.remove()
     block = trace_graph(spec, "block").node("layer1.0")
     table = layer_table(spec)
-    assert activation_bytes(block, layer_outputs(table)) == 4 * sum(outputs.values())
+    totals = subtree_totals(layer_outputs(table))
+    assert activation_bytes(block, totals) == 4 * sum(outputs.values())
     assert activation_bytes(block) == 4 * math.prod(block.shape)  # without a table: its output
 
 
@@ -143,10 +145,11 @@ def test_rows_under_a_module_path_match_whole_names():
     table = pd.DataFrame({"layer": ["layer1.0.conv1", "layer1.00.conv1", "layer1.0", "fc"],
                           "stride": pd.array([1, None, 2, None], dtype="Int64"),
                           "output_shape": [(1, 2), (1, 2), (1, 2), (1, 3)]})
-    assert [r["layer"] for r in rows_under(table, "layer1.0")] == ["layer1.0.conv1", "layer1.0"]
-    assert rows_under(table, None) == []
-    assert rows_under(table, "fc")[0]["stride"] is None  # JSON has no NA
-    assert rows_under(table, "fc")[0]["output_shape"] == [1, 3]
+    rows = rows_by_module(table)
+    assert [r["layer"] for r in rows["layer1.0"]] == ["layer1.0.conv1", "layer1.0"]
+    assert len(rows["layer1"]) == 3
+    assert rows["fc"][0]["stride"] is None  # JSON has no NA
+    assert rows["fc"][0]["output_shape"] == [1, 3]
 
 
 def test_payload_describes_every_drawn_node():
