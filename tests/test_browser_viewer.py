@@ -6,6 +6,8 @@ Screenshots land in artifacts/ for a person to look at; the assertions check wha
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -87,6 +89,24 @@ def _scroll_to(driver, element) -> None:
     time.sleep(0.3)  # let the scroll land before the picture
 
 
+@contextmanager
+def _screenshot_on_failure(driver, name: str) -> Iterator[None]:
+    """Keep a picture of the page when a step fails, so a failure can be read afterwards."""
+    try:
+        yield
+    except Exception:
+        driver.switch_to.default_content()
+        _shot(driver, name)
+        raise
+
+
+def _open(driver, page: str) -> None:
+    """Open a page through the sidebar, as a user would, keeping the session."""
+    from selenium.webdriver.common.by import By
+
+    driver.find_element(By.CSS_SELECTOR, f'[data-testid="stSidebarNav"] a[href$="/{page}"]').click()
+
+
 def _shot(driver, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     driver.save_screenshot(str(ARTIFACTS / name))
@@ -99,119 +119,122 @@ def test_viewer_zooms_searches_shows_details_colours_and_folds(app_url, chrome):
     from selenium.webdriver.support.ui import Select
 
     driver = chrome
-    driver.get(f"{app_url}/designer?preset=resnet50")
-    _wait(driver, lambda d: "25,557,032" in d.find_element(By.TAG_NAME, "body").text,
-          "ResNet-50's parameter count")
-    _wait(driver, _settled, "the Designer to finish running")
-    frame = _css(driver, VIEWER)[0]
-    assert frame.size["width"] > 1000, "the graph gets the page's width"
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", frame)
-    time.sleep(0.5)
-    _shot(driver, "viewer_designer.png")
+    with _screenshot_on_failure(driver, "viewer_failure_designer.png"):
+        driver.get(f"{app_url}/designer?preset=resnet50")
+        _wait(driver, lambda d: "25,557,032" in d.find_element(By.TAG_NAME, "body").text,
+              "ResNet-50's parameter count")
+        _wait(driver, _settled, "the Designer to finish running")
+        frame = _css(driver, VIEWER)[0]
+        assert frame.size["width"] > 1000, "the graph gets the page's width"
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", frame)
+        time.sleep(0.5)
+        _shot(driver, "viewer_designer.png")
 
-    _enter_viewer(driver)
-    nodes_before = len(_css(driver, "#graph g.node"))
+        _enter_viewer(driver)
+        nodes_before = len(_css(driver, "#graph g.node"))
 
-    # Zoom: the button and the wheel both change the viewport's transform.
-    before = _transform(driver)
-    driver.find_element(By.ID, "zoom-in").click()
-    _wait(driver, lambda d: _transform(d) != before, "the zoom button to zoom")
-    before = _transform(driver)
-    graph = driver.find_element(By.ID, "graph")
-    ActionChains(driver).scroll_from_origin(ScrollOrigin.from_element(graph), 0, -300).perform()
-    _wait(driver, lambda d: _transform(d) != before, "the wheel to zoom")
+        # Zoom: the button and the wheel both change the viewport's transform.
+        before = _transform(driver)
+        driver.find_element(By.ID, "zoom-in").click()
+        _wait(driver, lambda d: _transform(d) != before, "the zoom button to zoom")
+        before = _transform(driver)
+        graph = driver.find_element(By.ID, "graph")
+        ActionChains(driver).scroll_from_origin(ScrollOrigin.from_element(graph), 0, -300).perform()
+        _wait(driver, lambda d: _transform(d) != before, "the wheel to zoom")
 
-    # Search: the match is highlighted and brought into the frame.
-    search = driver.find_element(By.ID, "search")
-    search.send_keys("conv4_1")
-    _wait(driver, lambda d: _css(d, "#graph g.node.match"), "a highlighted match")
-    match = _css(driver, "#graph g.node.match")[0]
-    assert match.get_attribute("id") == "node-layer3.0"
+        # Search: the match is highlighted and brought into the frame.
+        search = driver.find_element(By.ID, "search")
+        search.send_keys("conv4_1")
+        _wait(driver, lambda d: _css(d, "#graph g.node.match"), "a highlighted match")
+        match = _css(driver, "#graph g.node.match")[0]
+        assert match.get_attribute("id") == "node-layer3.0"
 
-    _wait(driver, lambda d: _inside(match, graph, margin=0.4), "the match centred in the frame",
-          timeout=10)
+        _wait(driver, lambda d: _inside(match, graph, margin=0.4), "the match centred in the frame",
+              timeout=10)
 
-    # Click the node: its module path and parameter count (an independent count) appear.
-    ActionChains(driver).move_to_element(match).click().perform()
-    details = _wait(driver, lambda d: "layer3.0" in d.find_element(By.ID, "details").text
-                    and d.find_element(By.ID, "details"), "the node's details")
-    params = sum(p.numel() for p in build_model(get_preset("resnet50")).layer3[0].parameters())
-    assert f"{params:,}" in details.text
-    assert "layer3.0.conv1" in details.text, "the node's rows of the layer table"
+        # Click the node: its module path and parameter count (an independent count) appear.
+        ActionChains(driver).move_to_element(match).click().perform()
+        details = _wait(driver, lambda d: "layer3.0" in d.find_element(By.ID, "details").text
+                        and d.find_element(By.ID, "details"), "the node's details")
+        params = sum(p.numel() for p in build_model(get_preset("resnet50")).layer3[0].parameters())
+        assert f"{params:,}" in details.text
+        assert "layer3.0.conv1" in details.text, "the node's rows of the layer table"
 
-    # Overlay: fills follow mult-adds and the legend states the scale.
-    Select(driver.find_element(By.ID, "overlay")).select_by_value("mult_adds")
-    legend = _wait(driver, lambda d: d.find_element(By.ID, "legend").is_displayed()
-                   and d.find_element(By.ID, "legend"), "the overlay's legend")
-    assert "log scale" in legend.text or "linear scale" in legend.text
-    driver.switch_to.default_content()
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", frame)
-    time.sleep(0.3)
-    _shot(driver, "viewer_overlay_details.png")
+        # Overlay: fills follow mult-adds and the legend states the scale.
+        Select(driver.find_element(By.ID, "overlay")).select_by_value("mult_adds")
+        legend = _wait(driver, lambda d: d.find_element(By.ID, "legend").is_displayed()
+                       and d.find_element(By.ID, "legend"), "the overlay's legend")
+        assert "log scale" in legend.text or "linear scale" in legend.text
+        driver.switch_to.default_content()
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", frame)
+        time.sleep(0.3)
+        _shot(driver, "viewer_overlay_details.png")
 
-    # Fold conv4_x: Python draws again and the viewer gets fewer nodes.
-    driver.switch_to.frame(frame)
-    driver.find_element(By.CSS_SELECTOR, '#stages button[data-stage="2"]').click()
-    _wait(driver, lambda d: 0 < len(_css(d, "#graph g.node")) < nodes_before,
-          "the folded graph")
-    # Six blocks, their sums and the stage's title become one node.
-    assert len(_css(driver, "#graph g.node")) == nodes_before - 2 * 6 - 1 + 1
-    folded = driver.find_element(By.ID, "node-layer3")
-    _wait(driver, lambda d: _inside(folded, graph_frame(d)), "the folded stage brought into view",
-          timeout=10)
-    # The overlay survives the new drawing.
-    fill = driver.execute_script(
-        "return document.querySelector('#node-layer3 path, #node-layer3 polygon')"
-        ".getAttribute('fill')")
-    assert fill.lower() not in ("#fdf0dc", "none")
-    driver.switch_to.default_content()
-    _wait(driver, _settled, "the fold to finish running")
-    _scroll_to(driver, _css(driver, VIEWER)[0])
-    time.sleep(0.3)
-    _shot(driver, "viewer_folded.png")
+        # Fold conv4_x: Python draws again and the viewer gets fewer nodes.
+        driver.switch_to.frame(frame)
+        driver.find_element(By.CSS_SELECTOR, '#stages button[data-stage="2"]').click()
+        _wait(driver, lambda d: 0 < len(_css(d, "#graph g.node")) < nodes_before,
+              "the folded graph")
+        # Six blocks, their sums and the stage's title become one node.
+        assert len(_css(driver, "#graph g.node")) == nodes_before - 2 * 6 - 1 + 1
+        folded = driver.find_element(By.ID, "node-layer3")
+        _wait(driver, lambda d: _inside(folded, graph_frame(d)),
+              "the folded stage brought into view",
+              timeout=10)
+        # The overlay survives the new drawing.
+        fill = driver.execute_script(
+            "return document.querySelector('#node-layer3 path, #node-layer3 polygon')"
+            ".getAttribute('fill')")
+        assert fill.lower() not in ("#fdf0dc", "none")
+        driver.switch_to.default_content()
+        _wait(driver, _settled, "the fold to finish running")
+        _scroll_to(driver, _css(driver, VIEWER)[0])
+        time.sleep(0.3)
+        _shot(driver, "viewer_folded.png")
 
 
 def test_across_compare_and_block_pages_in_the_viewer(app_url, chrome):
     from selenium.webdriver.common.by import By
 
     driver = chrome
-    driver.get(f"{app_url}/designer?preset=resnet50")
-    _wait(driver, lambda d: _css(d, VIEWER), "the Designer's viewer")
-    _wait(driver, _settled, "the Designer to finish running")
-    driver.find_element(By.XPATH, '//label[.//p[text()="across"]]').click()
-    time.sleep(1)
-    _wait(driver, _settled, "the across drawing")
-    frame = _css(driver, VIEWER)[0]
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", frame)
-    time.sleep(1)
-    _shot(driver, "viewer_across.png")
-    driver.switch_to.frame(frame)
-    _wait(driver, lambda d: _css(d, "#graph svg g.node"), "the across graph")
-    # Drawn across, the graph starts at its input, at a size that can be read.
-    scale = driver.execute_script("return window.getComputedStyle(document.body) && "
-                                  "document.querySelector('.svg-pan-zoom_viewport')"
-                                  ".getCTM().a")
-    assert scale >= 0.5, f"the across view starts too small to read (scale {scale:.2f})"
-    driver.switch_to.default_content()
+    with _screenshot_on_failure(driver, "viewer_failure_pages.png"):
+        driver.get(f"{app_url}/designer?preset=resnet50")
+        _wait(driver, lambda d: _css(d, VIEWER), "the Designer's viewer")
+        _wait(driver, _settled, "the Designer to finish running")
+        driver.find_element(By.XPATH, '//label[.//p[text()="across"]]').click()
+        time.sleep(1)
+        _wait(driver, _settled, "the across drawing")
+        frame = _css(driver, VIEWER)[0]
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", frame)
+        time.sleep(1)
+        _shot(driver, "viewer_across.png")
+        driver.switch_to.frame(frame)
+        _wait(driver, lambda d: _css(d, "#graph svg g.node"), "the across graph")
+        # Drawn across, the graph starts at its input, at a size that can be read.
+        scale = driver.execute_script("return window.getComputedStyle(document.body) && "
+                                      "document.querySelector('.svg-pan-zoom_viewport')"
+                                      ".getCTM().a")
+        assert scale >= 0.5, f"the across view starts too small to read (scale {scale:.2f})"
+        driver.switch_to.default_content()
 
-    driver.find_element(By.CSS_SELECTOR, '[data-testid="stSidebarNav"] a[href$="/compare"]').click()
-    _wait(driver, lambda d: len(_css(d, VIEWER)) == 2, "the Compare page's two viewers")
-    _wait(driver, _settled, "the Compare page to finish running")
-    frame = _css(driver, VIEWER)[0]
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", frame)
-    time.sleep(1)
-    _shot(driver, "viewer_compare.png")
+        _open(driver, "compare")
+        _wait(driver, lambda d: len(_css(d, VIEWER)) == 2, "the Compare page's two viewers")
+        _wait(driver, _settled, "the Compare page to finish running")
+        frame = _css(driver, VIEWER)[0]
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", frame)
+        time.sleep(1)
+        _shot(driver, "viewer_compare.png")
 
-    driver.find_element(By.CSS_SELECTOR, '[data-testid="stSidebarNav"] a[href$="/block"]').click()
-    _wait(driver, lambda d: len(_css(d, VIEWER)) == 1, "the Block page's viewer")
-    _wait(driver, _settled, "the Block page to finish running")
-    _enter_viewer(driver)
-    # A layer of the block: its details come from the traced block itself.
-    driver.find_element(By.ID, "search").send_keys("conv1")
-    match = _wait(driver, lambda d: _css(d, "#graph g.node.match"), "the block's first conv")[0]
-    match.click()
-    _wait(driver, lambda d: "conv1" in d.find_element(By.ID, "details").text, "its details")
-    driver.switch_to.default_content()
-    _scroll_to(driver, _css(driver, VIEWER)[0])
-    time.sleep(1)
-    _shot(driver, "viewer_block.png")
+        _open(driver, "block")
+        _wait(driver, lambda d: len(_css(d, VIEWER)) == 1, "the Block page's viewer")
+        _wait(driver, _settled, "the Block page to finish running")
+        _enter_viewer(driver)
+        # A layer of the block: its details come from the traced block itself.
+        driver.find_element(By.ID, "search").send_keys("conv1")
+        match = _wait(driver, lambda d: _css(d, "#graph g.node.match"), "the block's first conv")[0]
+        match.click()
+        _wait(driver, lambda d: "conv1" in d.find_element(By.ID, "details").text, "its details")
+        driver.switch_to.default_content()
+        _scroll_to(driver, _css(driver, VIEWER)[0])
+        time.sleep(1)
+        _shot(driver, "viewer_block.png")
