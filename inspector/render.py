@@ -35,6 +35,7 @@ _FILL = {
     "flatten": "#f0f0f0", "other": "#f0f0f0",
 }
 _SHORTCUT_COLOR = "#1f5fa8"
+SHORTCUT_ID_PREFIX = "shortcut-"
 
 
 class GraphvizNotFound(RuntimeError):
@@ -142,6 +143,11 @@ def _html(lines: list[str], small: list[str] = ()) -> str:
 
 
 def _node_attrs(node: GraphNode, run: _Run | None) -> dict[str, str]:
+    """Label and style, plus an element id and a hover tooltip for the interactive viewer."""
+    return {"id": node_element_id(node.id), "tooltip": _tooltip(node), **_node_style(node, run)}
+
+
+def _node_style(node: GraphNode, run: _Run | None) -> dict[str, str]:
     if node.kind in ("input", "output"):
         text = f"{node.label}  {_chw(node.shape)}"
         return {"label": text, "shape": "plaintext", "fontsize": "11"}
@@ -167,7 +173,9 @@ def _edge_attrs(edge: GraphEdge, graph: ArchGraph, side: str) -> dict[str, str]:
     src, dst = graph.node(edge.src), graph.node(edge.dst)
     attrs = {"fontsize": "9", "fontcolor": "#444444"}
     if edge.kind != "main":
-        attrs.update(color=_SHORTCUT_COLOR, penwidth="1.4")
+        # The id marks shortcuts for the viewer and for tests that measure where they run.
+        attrs.update(color=_SHORTCUT_COLOR, penwidth="1.4",
+                     id=f"{SHORTCUT_ID_PREFIX}{edge.src}>{edge.dst}")
         if "shortcut" not in (src.role, dst.role):
             # A bare skip leaves and joins on one side, arcing past the block as in the paper.
             attrs.update(tailport=side, headport=side)
@@ -187,9 +195,36 @@ def _edge_attrs(edge: GraphEdge, graph: ArchGraph, side: str) -> dict[str, str]:
 
 
 def _cluster_label(stage: int, nodes: list[GraphNode], runs: dict[tuple[int, int], _Run]) -> str:
+    """The stage's title on two short left-aligned lines, so it stays narrow beside the stage."""
     blocks = sum(runs[(stage, b)].count if (stage, b) in runs else 1 for b in {n.block for n in nodes})
     noun = "block" if blocks == 1 else "blocks"
-    return f"{stage_name(stage)}: {blocks} {noun}, output {_chw(nodes[-1].shape)}"
+    return f"{stage_name(stage)}: {blocks} {noun}\\loutput {_chw(nodes[-1].shape)}\\l"
+
+
+def node_element_id(node_id: str) -> str:
+    """The SVG element id of a node: a prefix keeps it apart from ids of the page around it."""
+    return f"node-{node_id}"
+
+
+def stage_element_id(stage: int) -> str:
+    return f"stage-{stage}"
+
+
+def stage_title_id(stage: int) -> str:
+    """Node name and element id of a stage's title (clicking it folds the stage)."""
+    return f"stage-title-{stage}"
+
+
+def _tooltip(node: GraphNode) -> str:
+    """What hovering a node says: its module path, output shape and costs, one per line."""
+    lines = [" / ".join(node.label.split("\n"))]
+    if node.module:
+        lines.append(f"module: {node.module}")
+    if node.shape:
+        lines.append(f"output: {' x '.join(str(d) for d in node.shape)}")
+    if node.kind not in ("input", "output"):
+        lines.append(f"params: {node.params:,}   mult-adds: {node.mult_adds:,}")
+    return "\n".join(lines)
 
 
 def render_graph(graph: ArchGraph, direction: str = "TB", fold: bool | None = None) -> graphviz.Digraph:
@@ -207,7 +242,9 @@ def render_graph(graph: ArchGraph, direction: str = "TB", fold: bool | None = No
     digraph = graphviz.Digraph(
         name=f"resnet_{graph.view}",
         graph_attr={"rankdir": direction, "fontname": "Helvetica", "fontsize": "12",
-                    "nodesep": "0.25", "ranksep": "0.3", "newrank": "true"},
+                    "nodesep": "0.25", "ranksep": "0.3", "newrank": "true",
+                    # A margin inside the drawing, so no label touches the edge of the picture.
+                    "pad": "0.3"},
         node_attr={"fontname": "Helvetica"},
         edge_attr={"fontname": "Helvetica", "arrowsize": "0.6"},
     )
@@ -220,9 +257,18 @@ def render_graph(graph: ArchGraph, direction: str = "TB", fold: bool | None = No
                 digraph.node(node.id, **_node_attrs(node, None))
             continue
         with digraph.subgraph(name=f"cluster_stage{stage}") as cluster:
-            cluster.attr(label=_cluster_label(stage, nodes, runs), style="rounded", color="#999999",
-                         labeljust="l")
+            cluster.attr(style="rounded", color="#999999", id=stage_element_id(stage))
+            # The title is a node beside the stage's first node, not the box's label: a label
+            # spans the box's top band, which the path into the stage must cross, while dot
+            # routes every edge around nodes.
+            title = stage_title_id(stage)
+            cluster.node(title, label=_cluster_label(stage, nodes, runs), shape="plaintext",
+                         fontsize="12", id=title, tooltip=stage_name(stage))
             _add_stage_nodes(cluster, graph, nodes, runs)
+            with cluster.subgraph() as row:
+                row.attr(rank="same")
+                row.node(title)
+                row.node(nodes[0].id)
     side = "e" if direction == "TB" else "s"
     for edge in graph.edges:
         digraph.edge(edge.src, edge.dst, **_edge_attrs(edge, graph, side))

@@ -64,7 +64,7 @@ def main() -> None:
     key = repr(sorted(arguments.items()))
     direction = st.radio("Direction", ("TB", "LR"), key="b_direction", horizontal=True,
                          format_func={"TB": "top-down", "LR": "left-right"}.get)
-    common.show_drawing(common.block_drawing(inspection, key, direction))
+    common.show_drawing(common.block_drawing(inspection, key, direction), key="block_graph")
 
 
 common.require_navigation()

@@ -7,6 +7,7 @@ results (keyed by the spec's hash, so going back to a design is instant) and for
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
 import string
 from collections.abc import Mapping
@@ -19,10 +20,13 @@ from streamlit.runtime.pages_manager import PagesManager
 
 from inspector import PRESETS, Facts, ResNetSpec, SpecError, compute_facts, get_preset
 from inspector.compare import Comparison, compare
+from inspector.node_details import viewer_payload
 from inspector.render import dot_available, export_graph, render_graph
-from inspector.spec import parse_field, quote
+from inspector.spec import parse_field, quote, stage_name
+from inspector.stage_fold import fold_stages, stages_of
 from inspector.table import layer_table, stage_table
-from inspector.trace import BlockInspection, inspect_block, trace_graph
+from inspector.trace import ArchGraph, BlockInspection, inspect_block, trace_graph
+from pages import graph_viewer
 
 DEFAULT_PRESET = "resnet50"
 SPEC_FIELDS = tuple(f.name for f in dataclasses.fields(ResNetSpec))
@@ -177,11 +181,16 @@ def block_inspection(**kwargs: Any) -> BlockInspection:
 
 @dataclasses.dataclass(frozen=True)
 class Drawing:
-    """A rendered graph: DOT always, SVG when Graphviz's `dot` is installed."""
+    """A rendered graph: DOT always, SVG when Graphviz's `dot` is installed, and what the viewer
+    shows about each node."""
 
     dot: str
     svg: str | None
     note: str | None  # why the drawing differs from what was asked, if it does
+    details: dict[str, Any]  # see inspector.node_details.viewer_payload
+    direction: str
+    stages: tuple[tuple[int, str], ...] = ()  # (stage, name) of the stages that can fold
+    folded: tuple[int, ...] = ()
 
 
 def _svg_markup(data: bytes) -> str:
@@ -191,26 +200,37 @@ def _svg_markup(data: bytes) -> str:
 
 
 @st.cache_data(max_entries=CACHE_ENTRIES, show_spinner="Drawing the graph...")
-def drawing(key: str, _spec: ResNetSpec, view: str, direction: str, fold: str) -> Drawing:
-    """The network's graph for a view; `fold` is 'auto', 'on' or 'off'."""
+def drawing(key: str, _spec: ResNetSpec, view: str, direction: str, fold: str,
+            folded: tuple[int, ...] = ()) -> Drawing:
+    """The network's graph for a view; `fold` is 'auto', 'on' or 'off' (runs of identical
+    blocks); `folded` lists whole stages drawn as one node each."""
     graph = trace_graph(_spec, view)
+    stages = tuple((s, stage_name(s)) for s in stages_of(graph))
+    graph, owners = fold_stages(graph, folded)
     note = None
     folding: bool | None = {"auto": None, "on": True, "off": False}[fold]
     if folding is False and len(graph.nodes) > MAX_UNFOLDED_NODES:
         folding = True
         note = (f"This {view} graph has {len(graph.nodes):,} nodes, too many to draw unfolded "
                 f"(limit {MAX_UNFOLDED_NODES}); runs of identical blocks are folded.")
-    return _drawing(render_graph(graph, direction=direction, fold=folding), note)
+    digraph = render_graph(graph, direction=direction, fold=folding)
+    details = viewer_payload(graph, layers(key, _spec), owners)
+    return _drawing(digraph, note, details, direction, stages, tuple(sorted(owners.values())))
 
 
 @st.cache_data(max_entries=CACHE_ENTRIES, show_spinner=False)
 def block_drawing(_inspection: BlockInspection, key: str, direction: str) -> Drawing:
-    return _drawing(render_graph(_inspection.graph, direction=direction, fold=False), None)
+    graph: ArchGraph = _inspection.graph
+    details = viewer_payload(graph, pd.DataFrame(columns=["layer", "output_shape"]))
+    return _drawing(render_graph(graph, direction=direction, fold=False), None, details,
+                    direction)
 
 
-def _drawing(digraph: graphviz.Digraph, note: str | None) -> Drawing:
+def _drawing(digraph: graphviz.Digraph, note: str | None, details: dict[str, Any],
+             direction: str, stages: tuple[tuple[int, str], ...] = (),
+             folded: tuple[int, ...] = ()) -> Drawing:
     svg = _svg_markup(export_graph(digraph, "svg")) if dot_available() else None
-    return Drawing(digraph.source, svg, note)
+    return Drawing(digraph.source, svg, note, details, direction, stages, folded)
 
 
 def graph_file(spec: ResNetSpec, view: str, direction: str, fmt: str) -> bytes:
@@ -244,8 +264,15 @@ def show_error(message: object) -> None:
     st.error(escape_markdown(str(message)))
 
 
-def show_drawing(drawing_: Drawing, height: int = 720) -> None:
-    """The SVG in a scrolling frame (so a tall network does not push the page away)."""
+def folded_stages(key: str, graph_key: str) -> tuple[int, ...]:
+    """The stages the viewer `key` asked to fold for this graph (see `show_drawing`)."""
+    return graph_viewer.folded_stages(key, graph_key)
+
+
+def show_drawing(drawing_: Drawing, key: str, graph_key: str = "",
+                 height: int = graph_viewer.DEFAULT_HEIGHT) -> None:
+    """The graph in the interactive viewer, across the page's width: pan, zoom, search, node
+    details, overlays; stages fold when `graph_key` names the graph they belong to."""
     if drawing_.note:
         st.warning(drawing_.note)
     if drawing_.svg is None:
@@ -253,16 +280,11 @@ def show_drawing(drawing_: Drawing, height: int = 720) -> None:
                 "(install Graphviz for SVG, PNG and PDF export).")
         st.graphviz_chart(drawing_.dot)
         return
-    # st.html's sanitiser keeps only HTML elements and would drop the SVG; the graph is our
-    # own Graphviz output, so it goes in as markdown with HTML allowed (on one line, since
-    # markdown would read blank or indented lines inside it as text).
-    svg = drawing_.svg.replace("\n", " ")
-    st.markdown(
-        f'<div class="resnet-graph" style="overflow:auto; max-height:{height}px; '
-        f'border:1px solid #e6e6e6; border-radius:6px; padding:8px; background:white;">'
-        f"{svg}</div>",
-        unsafe_allow_html=True,
-    )
+    drawing_key = hashlib.blake2b(drawing_.svg.encode(), digest_size=8).hexdigest()
+    graph_viewer.show_viewer(
+        drawing_.svg, drawing_.details, key=key, graph_key=graph_key, drawing_key=drawing_key,
+        direction=drawing_.direction, stages=list(drawing_.stages) if graph_key else [],
+        folded=drawing_.folded, height=height)
 
 
 def count(value: int) -> str:

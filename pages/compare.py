@@ -86,12 +86,13 @@ def main() -> None:
     common.number_table(result.totals.reset_index(names="measure"))
 
     st.subheader("Block graphs")
-    cols = st.columns(2)
-    for column, name, spec in ((cols[0], names[0], spec_a), (cols[1], names[1], spec_b)):
-        with column:
-            st.markdown(f"**{name}**")
-            common.show_drawing(common.drawing(spec.spec_hash(), spec, "block", "TB", "auto"),
-                                height=900)
+    for side, name, spec in (("a", names[0], spec_a), ("b", names[1], spec_b)):
+        # One graph per row, each the page's width: two half-width columns cut the labels.
+        st.markdown(f"**{name}**")
+        key, graph_key = f"compare_graph_{side}", spec.spec_hash()
+        folded = common.folded_stages(key, graph_key)
+        common.show_drawing(common.drawing(graph_key, spec, "block", "TB", "auto", folded),
+                            key=key, graph_key=graph_key)
 
 
 common.require_navigation()

@@ -239,7 +239,10 @@ def graph_section(spec: ResNetSpec) -> None:
                               "large graphs only")
     st.caption("Solid shortcuts are identities; dashed ones change the shape (zero-padding or "
                "a projection), as in the paper's figure 3.")
-    common.show_drawing(common.drawing(spec.spec_hash(), spec, view, direction, fold))
+    key, graph_key = "designer_graph", spec.spec_hash()
+    folded = common.folded_stages(key, graph_key)
+    common.show_drawing(common.drawing(graph_key, spec, view, direction, fold, folded), key=key,
+                        graph_key=graph_key)
 
 
 def stages_section(spec: ResNetSpec) -> None:
@@ -301,11 +304,9 @@ def main() -> None:
     spec = common.current_design()
     describe(spec, preset)
     common.show_metrics(spec)
-    left, right = st.columns([5, 8], gap="large")
-    with left:
-        graph_section(spec)
-    with right:
-        stages_section(spec)
+    # The graph gets the page's width: a deep network is long, and a narrow column hid it.
+    graph_section(spec)
+    stages_section(spec)
     layers_section(spec)
 
 

@@ -8,6 +8,7 @@ that the page shows what the core computes.
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 from pathlib import Path
 
@@ -40,7 +41,9 @@ def metric(at: AppTest, label: str) -> str:
 
 
 def graphs(at: AppTest) -> list[str]:
-    return [m.value for m in at.markdown if 'class="resnet-graph"' in m.value]
+    """The SVGs handed to the graph viewer component."""
+    return [json.loads(c.proto.json_args)["svg"] for c in at.get("component_instance")
+            if c.proto.component_name.endswith("graph_viewer")]
 
 
 def assert_clean(at: AppTest, where: str) -> None:

@@ -104,7 +104,7 @@ def test_folding_keeps_every_block_accounted_for():
     assert all(e.src in ids and e.dst in ids for e in folded.edges)
     source = render_graph(graph).source  # folds by default at this size
     assert "x 199 identical blocks" in source
-    assert "conv3_x: 200 blocks, output 32 x 16 x 16" in source
+    assert "conv3_x: 200 blocks\\loutput 32 x 16 x 16" in source
     assert source.count("[label=") < 60
     assert render_graph(trace_graph(get_preset("resnet34"))).source.count("identical") == 0
 

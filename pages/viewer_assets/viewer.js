@@ -1,0 +1,331 @@
+// The graph viewer's page side. Pan and zoom come from svg-pan-zoom; this file wires its buttons,
+// node details, search, stage folding and overlays, and speaks Streamlit's component messages.
+"use strict";
+
+const Message = {
+  READY: "streamlit:componentReady",
+  RENDER: "streamlit:render",
+  VALUE: "streamlit:setComponentValue",
+  HEIGHT: "streamlit:setFrameHeight",
+};
+// Moving the pointer less than this between press and release is a click, not a drag.
+const CLICK_SLOP_PX = 4;
+// Searching zooms in to at least this scale, so the match can be read.
+const READABLE_SCALE = 0.9;
+const MAX_ROWS = 200;
+const HINT = "Click a node to see its module path, shapes, costs and its rows of the layer " +
+  "table. Drag to pan, scroll to zoom.";
+
+const state = {
+  key: null, args: null, panZoom: null, matches: [], matchIndex: -1, overlay: "", selected: null,
+  focusStage: null,
+};
+const $ = (id) => document.getElementById(id);
+
+function send(type, data) {
+  window.parent.postMessage({isStreamlitMessage: true, type, ...data}, "*");
+}
+
+function setHeight() {
+  send(Message.HEIGHT, {height: document.body.scrollHeight});
+}
+
+// ----- numbers as the app writes them ---------------------------------------------------------
+
+function count(value) { return value == null ? "" : Number(value).toLocaleString("en-US"); }
+
+function compact(value, measure) {
+  if (value == null) return "";
+  if (measure === "activation_bytes") {
+    return value >= 1e6 ? `${(value / 1e6).toFixed(1)} MB` : `${(value / 1e3).toFixed(1)} kB`;
+  }
+  if (value >= 1e9) return `${(value / 1e9).toFixed(2)} G`;
+  if (value >= 1e6) return `${(value / 1e6).toFixed(2)} M`;
+  if (value >= 1e3) return `${(value / 1e3).toFixed(1)} k`;
+  return String(value);
+}
+
+function shape(value) { return Array.isArray(value) ? value.join(" x ") : ""; }
+
+// A row's output as the graph's labels write it: without the batch dimension.
+function perImage(value) { return Array.isArray(value) ? shape(value.slice(1)) : ""; }
+
+// ----- views: built on svg-pan-zoom's own fit, center and zoom --------------------------------
+
+function sizes() { return state.panZoom.getSizes(); }
+
+// Scale the drawing to `scale` screen pixels per drawing unit, then show its start: the top
+// centre going down the page, the left middle going across.
+function showAt(scale) {
+  const pz = state.panZoom;
+  const s = sizes();
+  pz.zoom(pz.getZoom() * scale / s.realZoom);
+  const vb = s.viewBox;
+  const across = state.args.direction === "LR";
+  const x = across ? 8 - scale * vb.x : (s.width - scale * vb.width) / 2 - scale * vb.x;
+  const y = across ? (s.height - scale * vb.height) / 2 - scale * vb.y : 8 - scale * vb.y;
+  pz.pan({x, y});
+}
+
+function fitWidth() { const s = sizes(); showAt(s.width / s.viewBox.width); }
+function fitHeight() { const s = sizes(); showAt(s.height / s.viewBox.height); }
+function fitPage() { state.panZoom.fit(); state.panZoom.center(); }
+
+// Actual size, unless the drawing's narrow side would then overflow the frame.
+function actualSize() {
+  const s = sizes();
+  const limit = state.args.direction === "LR" ? s.height / s.viewBox.height
+                                               : s.width / s.viewBox.width;
+  showAt(Math.min(1, limit));
+}
+
+// ----- overlays -------------------------------------------------------------------------------
+
+function nodeShapes(group) {
+  return group.querySelectorAll(":scope > path, :scope > polygon, :scope > ellipse, " +
+                                ":scope > g > a > path, :scope > g > a > polygon, " +
+                                ":scope > g > a > ellipse");
+}
+
+function applyOverlay() {
+  const measure = state.overlay;
+  const nodes = state.args.details.nodes;
+  for (const group of $("graph").querySelectorAll("g.node")) {
+    const info = nodes[group.id];
+    for (const element of nodeShapes(group)) {
+      if (!element.hasAttribute("data-fill")) {
+        element.setAttribute("data-fill", element.getAttribute("fill") || "none");
+      }
+      const original = element.getAttribute("data-fill");
+      const color = measure && info && info.colors[measure];
+      element.setAttribute("fill", color || (measure && original !== "none" ? "#ffffff" : original));
+    }
+  }
+  const legend = measure ? state.args.details.legends[measure] : null;
+  $("legend").hidden = !legend;
+  if (legend) {
+    $("legend-low").textContent = compact(legend.low, measure);
+    $("legend-high").textContent = compact(legend.high, measure);
+    $("legend-bar").style.background = `linear-gradient(to right, ${legend.ramp.join(", ")})`;
+    $("legend-scale").textContent = `${legend.scale} scale, ${legend.title}`;
+    $("legend-zero-swatch").style.background = legend.zero_color;
+  }
+}
+
+// ----- details --------------------------------------------------------------------------------
+
+function element(tag, text, className) {
+  const node = document.createElement(tag);
+  if (text != null) node.textContent = text;
+  if (className) node.className = className;
+  return node;
+}
+
+function clearDetails() {
+  state.selected = null;
+  $("details").replaceChildren(element("p", HINT, "muted"));
+}
+
+function showDetails(id) {
+  const panel = $("details");
+  const info = state.args.details.nodes[id];
+  for (const group of $("graph").querySelectorAll("g.node.selected")) {
+    group.classList.remove("selected");
+  }
+  const group = document.getElementById(id);
+  if (group) group.classList.add("selected");
+  state.selected = id;
+  panel.replaceChildren();
+  if (!info) {
+    panel.append(element("p", "No details for this node.", "muted"));
+    return;
+  }
+  panel.append(element("h3", info.label.split("\n").join(" / ")));
+  const list = element("dl");
+  const facts = [
+    ["module", info.module || "(none: computed in forward)"], ["kind", info.kind],
+    ["stage", info.rows.length ? info.rows[0].stage : ""], ["output", shape(info.shape)],
+    ["params", count(info.params)], ["mult-adds", count(info.mult_adds)],
+    ["activations", info.activation_bytes == null ? "" : `${count(info.activation_bytes)} bytes`],
+  ];
+  for (const [name, value] of facts) {
+    if (value === "") continue;
+    list.append(element("dt", name), element("dd", value));
+  }
+  panel.append(list);
+  if (info.folded_stage != null) {
+    const open = element("button", "Unfold this stage");
+    open.addEventListener("click", () => toggleStage(info.folded_stage));
+    panel.append(open);
+  }
+  if (!info.rows.length) return;
+  panel.append(element("p", `${info.rows.length} row${info.rows.length === 1 ? "" : "s"} of the layer table`, "muted"));
+  const table = element("table");
+  const head = element("tr");
+  for (const title of ["layer", "type", "output", "params", "mult-adds"]) head.append(element("th", title));
+  table.append(head);
+  for (const row of info.rows.slice(0, MAX_ROWS)) {
+    const tr = element("tr");
+    tr.append(element("td", row.layer), element("td", row.type), element("td", perImage(row.output_shape)),
+              element("td", count(row.params), "num"), element("td", count(row.mult_adds), "num"));
+    table.append(tr);
+  }
+  panel.append(table);
+  if (info.rows.length > MAX_ROWS) panel.append(element("p", `first ${MAX_ROWS} shown`, "muted"));
+}
+
+// ----- search ---------------------------------------------------------------------------------
+
+function search(text) {
+  const query = text.trim().toLowerCase();
+  for (const group of $("graph").querySelectorAll("g.node.match")) group.classList.remove("match");
+  state.matches = [];
+  state.matchIndex = -1;
+  if (query) {
+    const nodes = state.args.details.nodes;
+    for (const group of $("graph").querySelectorAll("g.node")) {
+      const info = nodes[group.id];
+      const haystack = info ? `${info.id}\n${info.label}\n${info.module || ""}` : group.textContent;
+      if (haystack.toLowerCase().includes(query)) {
+        group.classList.add("match");
+        state.matches.push(group);
+      }
+    }
+  }
+  $("search-count").textContent = query ? `${state.matches.length} match${state.matches.length === 1 ? "" : "es"}` : "";
+  step(1);
+}
+
+function step(direction) {
+  if (!state.matches.length) return;
+  state.matchIndex = (state.matchIndex + direction + state.matches.length) % state.matches.length;
+  centreOn(state.matches[state.matchIndex]);
+  $("search-count").textContent = `${state.matchIndex + 1} of ${state.matches.length}`;
+}
+
+// Pan so the group's centre sits in the frame's centre. The group's place is read in the
+// drawing's own coordinates (its matrix relative to svg-pan-zoom's viewport, which does not depend
+// on the current zoom), and the pan is absolute, so repeated calls land in the same place even
+// before svg-pan-zoom has redrawn.
+function centreOn(group) {
+  const pz = state.panZoom;
+  if (sizes().realZoom < READABLE_SCALE) pz.zoom(pz.getZoom() * READABLE_SCALE / sizes().realZoom);
+  const viewport = $("graph").querySelector(".svg-pan-zoom_viewport");
+  const toViewport = viewport.getCTM().inverse().multiply(group.getCTM());
+  const box = group.getBBox();
+  const svg = $("graph").querySelector("svg");
+  const centre = svg.createSVGPoint();
+  centre.x = box.x + box.width / 2;
+  centre.y = box.y + box.height / 2;
+  const at = centre.matrixTransform(toViewport);
+  const s = sizes();
+  pz.pan({x: s.width / 2 - s.realZoom * at.x, y: s.height / 2 - s.realZoom * at.y});
+}
+
+// ----- folding: the only action that needs Python (a new layout) ------------------------------
+
+function toggleStage(stage) {
+  state.focusStage = stage;  // after the new drawing arrives, show where the stage went
+  const folded = new Set(state.args.folded);
+  if (folded.has(stage)) folded.delete(stage); else folded.add(stage);
+  send(Message.VALUE, {value: {graph: state.args.graph_key, folded: [...folded].sort((a, b) => a - b)},
+                       dataType: "json"});
+}
+
+function drawStageButtons() {
+  const bar = $("stages");
+  bar.replaceChildren();
+  if (!state.args.stages.length) return;
+  bar.append(element("span", "Fold stages:", "muted"));
+  for (const [stage, name] of state.args.stages) {
+    const folded = state.args.folded.includes(stage);
+    const button = element("button", folded ? `${name} (folded)` : name, folded ? "on" : "");
+    button.title = folded ? `Unfold ${name}` : `Fold ${name} into one node`;
+    button.dataset.stage = stage;
+    button.addEventListener("click", () => toggleStage(stage));
+    bar.append(button);
+  }
+  bar.append(element("span", "or click a stage's title in the graph", "muted"));
+}
+
+// ----- drawing --------------------------------------------------------------------------------
+
+function onGraphClick(event, start) {
+  if (!start || Math.hypot(event.clientX - start.x, event.clientY - start.y) > CLICK_SLOP_PX) return;
+  const node = event.target.closest("g.node");
+  const title = node && /^stage-title-(\d+)$/.exec(node.id);
+  if (title) toggleStage(Number(title[1]));
+  else if (node) showDetails(node.id);
+}
+
+function draw(args) {
+  const frame = $("graph");
+  frame.style.height = `${args.height}px`;
+  if (state.panZoom) state.panZoom.destroy();
+  frame.innerHTML = args.svg;  // Graphviz's own output for our graph; labels are escaped by it
+  const svg = frame.querySelector("svg");
+  svg.removeAttribute("width");
+  svg.removeAttribute("height");
+  state.panZoom = svgPanZoom(svg, {
+    zoomEnabled: true, panEnabled: true, controlIconsEnabled: false, dblClickZoomEnabled: false,
+    mouseWheelZoomEnabled: true, preventMouseEventsDefault: true, zoomScaleSensitivity: 0.25,
+    minZoom: 0.01, maxZoom: 200, fit: true, center: true,
+  });
+  for (const title of frame.querySelectorAll('g.node[id^="stage-title-"] a')) {
+    title.setAttributeNS("http://www.w3.org/1999/xlink", "title", "Click to fold this stage into one node");
+  }
+  actualSize();
+  focusStage(args);
+  applyOverlay();
+  if (state.selected && document.getElementById(state.selected)) showDetails(state.selected);
+  else clearDetails();
+  if ($("search").value) search($("search").value);
+}
+
+// The stage just folded (its node) or unfolded (its title), centred in the frame.
+function focusStage(args) {
+  const stage = state.focusStage;
+  state.focusStage = null;
+  if (stage == null) return;
+  const folded = Object.entries(args.details.nodes).find(([, info]) => info.folded_stage === stage);
+  const target = document.getElementById(folded ? folded[0] : `stage-title-${stage}`);
+  if (target) centreOn(target);
+}
+
+function render(args) {
+  state.args = args;
+  const key = `${args.graph_key}|${args.drawing_key}`;
+  if (key !== state.key) {
+    state.key = key;
+    draw(args);
+  }
+  drawStageButtons();
+  setHeight();
+}
+
+function wire() {
+  let start = null;
+  const frame = $("graph");
+  frame.addEventListener("pointerdown", (event) => { start = {x: event.clientX, y: event.clientY}; });
+  frame.addEventListener("click", (event) => onGraphClick(event, start));
+  $("zoom-in").addEventListener("click", () => state.panZoom.zoomIn());
+  $("zoom-out").addEventListener("click", () => state.panZoom.zoomOut());
+  $("fit-width").addEventListener("click", fitWidth);
+  $("fit-height").addEventListener("click", fitHeight);
+  $("fit-page").addEventListener("click", fitPage);
+  $("actual").addEventListener("click", actualSize);
+  $("search").addEventListener("input", (event) => search(event.target.value));
+  $("search").addEventListener("keydown", (event) => {
+    if (event.key === "Enter") step(event.shiftKey ? -1 : 1);
+  });
+  $("search-next").addEventListener("click", () => step(1));
+  $("search-prev").addEventListener("click", () => step(-1));
+  $("overlay").addEventListener("change", (event) => { state.overlay = event.target.value; applyOverlay(); });
+  window.addEventListener("message", (event) => {
+    if (event.data && event.data.type === Message.RENDER) render(event.data.args);
+  });
+  window.addEventListener("resize", () => { if (state.panZoom) { state.panZoom.resize(); } });
+  send(Message.READY, {apiVersion: 1});
+}
+
+wire();
