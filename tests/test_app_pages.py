@@ -257,6 +257,20 @@ def test_block_page_identity_is_solid_and_bad_blocks_are_messages():
     assert any("multiple of 4" in e.value for e in at.error)
 
 
+def test_block_page_speaks_of_the_blocks_own_input():
+    at = open_page("pages/block.py")
+    at.number_input(key="b_height").set_value(1).run()  # a 1x32 input to a stride-2 block
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert errors == ["A 1x32 input is too small for this block: its stride-2 convs need at "
+                      "least 2x2."]
+    at.number_input(key="b_height").set_value(32)
+    at.number_input(key="b_groups").set_value(3).run()
+    assert not at.exception
+    (error,) = [e.value for e in at.error]
+    assert "conv2" not in error and "The block has 64 channels" in error
+
+
 def test_export_runs_every_preset():
     at = open_page("pages/export.py")
     for name, preset in PRESETS.items():
