@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from inspector.paper_table import TableFormat
+from inspector.render import DEFAULT_DPI
 from inspector.spec import ResNetSpec, SpecError
 
 EXIT_BAD_INPUT = 2
@@ -164,7 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     graph.add_argument("--direction", choices=("TB", "LR"), default="TB")
     graph.add_argument("--fold", choices=("auto", "on", "off"), default="auto",
                        help="fold runs of identical blocks into one node marked x N")
-    graph.add_argument("--dpi", type=int, default=150, help="PNG resolution")
+    graph.add_argument("--dpi", type=int, default=DEFAULT_DPI,
+                       help=f"PNG resolution (default {DEFAULT_DPI})")
     graph.set_defaults(handler=_graph)
 
     comparison = sub.add_parser("compare", help="differences between two designs, explained")

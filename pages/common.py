@@ -17,7 +17,7 @@ from streamlit.runtime.pages_manager import PagesManager
 
 from inspector import PRESETS, Facts, ResNetSpec, SpecError, compute_facts, get_preset
 from inspector.compare import Comparison, compare
-from inspector.render import dot_available, export_graph, render_graph
+from inspector.render import DEFAULT_DPI, dot_available, export_graph, render_graph
 from inspector.spec import parse_field
 from inspector.table import layer_table, stage_table
 from inspector.trace import BlockInspection, inspect_block, trace_graph
@@ -180,17 +180,23 @@ def _svg_markup(data: bytes) -> str:
     return text[text.index("<svg"):]
 
 
-@st.cache_data(max_entries=CACHE_ENTRIES, show_spinner="Drawing the graph...")
-def drawing(key: str, _spec: ResNetSpec, view: str, direction: str, fold: str) -> Drawing:
-    """The network's graph for a view; `fold` is 'auto', 'on' or 'off'."""
-    graph = trace_graph(_spec, view)
+def _digraph(spec: ResNetSpec, view: str, direction: str,
+             fold: str) -> tuple[graphviz.Digraph, str | None]:
+    """The laid-out graph and why it differs from what was asked; screen and files share it."""
+    graph = trace_graph(spec, view)
     note = None
     folding: bool | None = {"auto": None, "on": True, "off": False}[fold]
     if folding is False and len(graph.nodes) > MAX_UNFOLDED_NODES:
         folding = True
         note = (f"This {view} graph has {len(graph.nodes):,} nodes, too many to draw unfolded "
                 f"(limit {MAX_UNFOLDED_NODES}); runs of identical blocks are folded.")
-    return _drawing(render_graph(graph, direction=direction, fold=folding), note)
+    return render_graph(graph, direction=direction, fold=folding), note
+
+
+@st.cache_data(max_entries=CACHE_ENTRIES, show_spinner="Drawing the graph...")
+def drawing(key: str, _spec: ResNetSpec, view: str, direction: str, fold: str) -> Drawing:
+    """The network's graph for a view; `fold` is 'auto', 'on' or 'off'."""
+    return _drawing(*_digraph(_spec, view, direction, fold))
 
 
 @st.cache_data(max_entries=CACHE_ENTRIES, show_spinner=False)
@@ -203,13 +209,14 @@ def _drawing(digraph: graphviz.Digraph, note: str | None) -> Drawing:
     return Drawing(digraph.source, svg, note)
 
 
-def graph_file(spec: ResNetSpec, view: str, direction: str, fmt: str) -> bytes:
-    """The graph as a file (DOT, SVG, PNG or PDF), folded as on screen.
+def graph_file(spec: ResNetSpec, view: str, direction: str, fmt: str, fold: str = "auto",
+               dpi: int = DEFAULT_DPI) -> bytes:
+    """The graph as a file (DOT, SVG, PNG at `dpi`, or PDF), folded as on screen.
 
     Not cached: the Export page hands it to a download button that calls it on click only.
     """
-    digraph = render_graph(trace_graph(spec, view), direction=direction)
-    return export_graph(digraph, fmt)
+    digraph, _ = _digraph(spec, view, direction, fold)
+    return export_graph(digraph, fmt, dpi)
 
 
 # ----- display --------------------------------------------------------------------------------

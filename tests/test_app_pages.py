@@ -8,6 +8,8 @@ that the page shows what the core computes.
 from __future__ import annotations
 
 import importlib.util
+import re
+import zlib
 from pathlib import Path
 
 import pytest
@@ -308,3 +310,59 @@ def test_graph_downloads_are_real_files(name, view):
     svg = graph_file(spec, view, "LR", "svg")
     assert b"<svg" in svg and b"stroke-dasharray" in svg
     assert graph_file(spec, view, "TB", "dot").startswith(b"digraph")
+
+
+def png_width(png: bytes) -> int:
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR"
+    return int.from_bytes(png[16:20], "big")
+
+
+def svg_points(svg: bytes) -> tuple[float, float]:
+    match = re.search(rb'<svg width="([0-9.]+)pt" height="([0-9.]+)pt"', svg)
+    return float(match[1]), float(match[2])
+
+
+def test_print_exports_png_at_200_dpi_and_vector_text(tmp_path):
+    from inspector.cli import main
+    from pages.common import graph_file
+
+    spec = get_preset("resnet50")
+    wide = graph_file(spec, "block", "LR", "png")  # the default resolution
+    assert png_width(wide) >= 1000
+    # Top-down the drawing is 330 pt wide: 917 px at 200 dpi, as points x dpi / 72 gives.
+    tall = graph_file(spec, "block", "TB", "png")
+    points = svg_points(graph_file(spec, "block", "TB", "svg"))[0]
+    assert abs(png_width(tall) - points * 200 / 72) <= 1
+    assert png_width(graph_file(spec, "block", "TB", "png", dpi=300)) > png_width(tall)
+    target = tmp_path / "r50.png"
+    assert main(["graph", "resnet50", "--format", "png", "-o", str(target)]) == 0
+    assert png_width(target.read_bytes()) == png_width(tall)  # the CLI's default is 200 too
+    # Folding as asked: folded, ResNet-152's layer view draws fewer text labels.
+    deep = get_preset("resnet152")
+    folded = graph_file(deep, "layer", "TB", "svg", fold="on").count(b"<text")
+    assert folded < graph_file(deep, "layer", "TB", "svg", fold="off").count(b"<text")
+    svg = graph_file(spec, "block", "TB", "svg")
+    assert svg.count(b"<text") > 20 and b"<image" not in svg
+    pdf = graph_file(spec, "block", "TB", "pdf")
+    assert b"/Font" in pdf and b"/Image" not in pdf
+    operators = b""
+    for stream in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S):
+        try:
+            operators += zlib.decompress(stream)
+        except zlib.error:
+            operators += stream
+    assert b"BT" in operators and (b"Tj" in operators or b"TJ" in operators)  # text, drawn
+
+
+def test_export_page_previews_the_drawing_and_its_print_size():
+    at = open_page("pages/export.py", {"preset": "resnet50"})
+    assert_clean(at, "export")
+    assert at.select_slider(key="e_dpi").value == 200
+    (svg,) = graphs(at)
+    assert "<svg" in svg
+    assert any("PNG at 200 dpi" in c.value for c in at.caption)
+    at.select_slider(key="e_dpi").set_value(300)
+    at.radio(key="e_direction").set_value("LR").run()
+    assert_clean(at, "export LR")
+    assert any("PNG at 300 dpi" in c.value for c in at.caption)
+
