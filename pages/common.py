@@ -59,27 +59,34 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def spec_to_query(spec: ResNetSpec, preset: str) -> dict[str, str]:
-    """The preset's name plus only the fields that differ from it, so links stay short."""
+def spec_to_query(spec: ResNetSpec, preset: str, prefix: str = "") -> dict[str, str]:
+    """The preset's name plus only the fields that differ from it, so links stay short.
+
+    `prefix` (e.g. 'a.') lets one URL carry several designs, as the Compare page's does.
+    """
     base = get_preset(preset).to_dict()
-    query = {"preset": preset}
+    query = {f"{prefix}preset": preset}
     for name, value in spec.to_dict().items():
         if value != base[name]:
-            query[name] = _text(value)
+            query[f"{prefix}{name}"] = _text(value)
     return query
 
 
-def spec_from_query(params: Mapping[str, str]) -> tuple[ResNetSpec, str, list[str]]:
+def spec_from_query(params: Mapping[str, str], prefix: str = "",
+                    default: str = DEFAULT_PRESET) -> tuple[ResNetSpec, str, list[str]]:
     """(design, preset name, messages) from URL parameters.
 
     A bad preset or value is reported in `messages` and left out; what remains is still a valid
-    design, so a mistyped link opens something rather than nothing.
+    design, so a mistyped link opens something rather than nothing. Only keys under `prefix`
+    are read; dotted keys belong to another prefixed design, so they are not reported.
     """
+    params = {key[len(prefix):]: value for key, value in params.items()
+              if key.startswith(prefix) and "." not in key[len(prefix):]}
     messages: list[str] = []
-    preset = params.get("preset", DEFAULT_PRESET)
+    preset = params.get("preset", default)
     if preset not in PRESETS:
-        messages.append(f"Link: unknown preset {preset!r}; showing {DEFAULT_PRESET} instead.")
-        preset = DEFAULT_PRESET
+        messages.append(f"Link: unknown preset {preset!r}; showing {default} instead.")
+        preset = default
     spec = get_preset(preset)
     values = {}
     for key, text in params.items():

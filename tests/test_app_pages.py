@@ -221,6 +221,10 @@ def test_compare_defaults_to_resnet34_against_resnet50():
     assert len(graphs(at)) == 2
     assert any("bottleneck" in i.value for i in at.info)  # the generated explanation
     assert len(at.get("plotly_chart")) == 2
+    # Per-stage tables are named after the designs, not _a/_b.
+    (columns, *_) = [list(f.value.columns) for f in at.dataframe]
+    assert columns == ["stage", "resnet34", "resnet50", "difference"]
+    assert dict(at.query_params) == {"a.preset": "resnet34", "b.preset": "resnet50"}
 
 
 def test_compare_runs_every_preset_and_the_current_design():
@@ -232,7 +236,57 @@ def test_compare_runs_every_preset_and_the_current_design():
     for name in PRESETS:
         at.selectbox(key="c_B").set_value(name).run()
         assert_clean(at, name)
-        assert len(graphs(at)) == 2, name
+        assert at.session_state["cmp_spec_B"] == PRESETS[name].spec, name
+        if name == "resnet18":  # resnet34 with two blocks per stage is resnet18
+            assert any("Both sides are the same design" in i.value for i in at.info)
+        else:
+            assert len(graphs(at)) == 2, name
+
+
+def test_a_compare_link_with_two_custom_designs_reopens_both():
+    at = open_page("pages/compare.py")
+    at.text_input(key="c_A_layers").set_value("2,2,2,2")
+    at.selectbox(key="c_A_stem").set_value("deep")
+    at.selectbox(key="c_B").set_value("resnext50_32x4d").run()
+    at.number_input(key="c_B_groups").set_value(16)
+    at.radio(key="c_B_stride_in").set_value("1x1")
+    at.number_input(key="c_B_input").set_value(160).run()
+    assert_clean(at, "two custom designs")
+    design_a, design_b = at.session_state["cmp_spec_A"], at.session_state["cmp_spec_B"]
+    assert design_a == get_preset("resnet34").replace(layers=(2, 2, 2, 2), stem="deep")
+    assert design_b == get_preset("resnext50_32x4d").replace(groups=16, stride_in="1x1",
+                                                             input_size=160)
+    link = dict(at.query_params)
+    assert link["a.layers"] == "2,2,2,2" and link["b.groups"] == "16"
+    again = open_page(None, link)  # a new session, opened from the link
+    assert_clean(again, "reopened, first page")  # the Designer ignores the a./b. keys
+    again.switch_page("pages/compare.py").run()
+    assert_clean(again, "reopened")
+    assert (again.session_state["cmp_spec_A"], again.session_state["cmp_spec_B"]) == (
+        design_a, design_b)
+    names = [f.value.columns[1:3].tolist() for f in again.dataframe][0]
+    assert names == ["resnet34 (modified)", "resnext50_32x4d (modified)"]
+
+
+def test_compare_a_design_with_itself_and_bad_edits():
+    at = open_page("pages/compare.py", {"a.preset": "resnet50", "b.preset": "resnet50"})
+    assert_clean(at, "same")
+    assert any("Both sides are the same design" in i.value for i in at.info)
+    at.text_input(key="c_B_layers").set_value("3,0,6,3").run()
+    assert not at.exception
+    assert any(e.value.startswith("Design B: Stage conv3_x needs at least one block")
+               for e in at.error)
+    at.text_area(key="c_B_json").set_value("{not json")
+    at.button(key="c_B_apply").click().run()
+    assert any("Design B: The spec is not valid JSON" in e.value for e in at.error)
+    at.text_area(key="c_B_json").set_value(get_preset("resnet20").to_json())
+    at.button(key="c_B_apply").click().run()
+    assert_clean(at, "json applied")
+    assert at.session_state["cmp_spec_B"] == get_preset("resnet20")
+    bad = open_page("pages/compare.py", {"a.preset": "nonesuch", "b.layers": "x"})
+    assert not bad.exception
+    errors = " ".join(e.value for e in bad.error)
+    assert "Design A: Link: unknown preset 'nonesuch'" in errors and "Design B: Link:" in errors
 
 
 @pytest.mark.parametrize("stride, size", [(1, "32"), (2, "16"), (4, "8")])
