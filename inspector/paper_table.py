@@ -270,8 +270,13 @@ def grid(table: PaperTable) -> tuple[list[str], list[list[tuple[str, ...]]]]:
 
 
 def notes(table: PaperTable) -> list[str]:
-    """Footnotes: what each column's cells and figures mean."""
-    return [f"{column.label}: {note}" for column in table.columns for note in column.notes]
+    """Footnotes: what each column's cells and figures mean, a note shared by several columns
+    written once with all their labels."""
+    owners: dict[str, list[str]] = {}
+    for column in table.columns:
+        for note in column.notes:
+            owners.setdefault(note, []).append(column.label)
+    return [f"{', '.join(labels)}: {note}" for note, labels in owners.items()]
 
 
 # ----- writers ----------------------------------------------------------------------------------

@@ -18,8 +18,9 @@ FILES = {
     TableFormat.HTML: ("HTML", "html", "text/html"),
     TableFormat.CSV: ("CSV", "csv", "text/csv"),
 }
-STYLE = ("<style>.paper-table td, .paper-table th {vertical-align: top; padding: 4px 10px; "
-         "white-space: nowrap;} .paper-table {border-collapse: collapse;} "
+STYLE = ("<style>.paper-table td, .paper-table th {vertical-align: top; padding: 4px 8px;} "
+         ".paper-table td:first-child, .paper-table td:nth-child(2) {white-space: nowrap;} "
+         ".paper-table {border-collapse: collapse; font-size: 0.9em;} "
          ".paper-table thead {border-bottom: 1px solid #999;}</style>")
 
 
