@@ -186,8 +186,8 @@ def _notes(spec: ResNetSpec, conventions: FlopConventions) -> tuple[str, ...]:
     if spec.block == "basic" and conventions.without_projections != conventions.paper:
         notes.append(
             f"With parameter-free shortcuts (option A, the nets of the paper's Table 2, whose "
-            f"count its Table 1 gives for 18 and 34 layers): {scientific(conventions.without_projections)} "
-            f"multiply-adds."
+            f"count its Table 1 gives for 18 and 34 layers): "
+            f"{scientific(conventions.without_projections)} multiply-adds."
         )
     return tuple(notes)
 

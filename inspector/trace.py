@@ -626,8 +626,8 @@ def inspect_block(
                         f"a multiple of 4.")
     height, width = input_shape[2:]
     if min(height, width) < stride:
-        raise SpecError(f"A {height}x{width} input is too small for this block: its stride-{stride} "
-                        f"convs need at least {stride}x{stride}.")
+        raise SpecError(f"A {height}x{width} input is too small for this block: its "
+                        f"stride-{stride} convs need at least {stride}x{stride}.")
     # A one-block network behind a size-keeping stem: the spec's own checks then cover the block.
     try:
         spec = ResNetSpec(

@@ -16,8 +16,9 @@ import streamlit as st
 
 from inspector import PRESETS, ResNetSpec, SpecError, get_preset
 from inspector.compare import StageMeasure, stage_measure
-from inspector.spec import BLOCKS, SHORTCUT_DESCRIPTIONS, SHORTCUTS, STEMS, STRIDE_PLACEMENTS
-from inspector.spec import parse_field
+from inspector.spec import (
+    BLOCKS, SHORTCUT_DESCRIPTIONS, SHORTCUTS, STEMS, STRIDE_PLACEMENTS, parse_field,
+)
 from pages import common
 
 CURRENT = "current design (Designer)"

@@ -14,6 +14,8 @@ from pages import common
 
 #: Screen (72-150), print (200-300) and poster (600) resolutions.
 DPI_CHOICES = (72, 100, 150, 200, 300, 600)
+#: Cairo's limit for one side of a bitmap; Graphviz shrinks larger drawings to fit it.
+MAX_BITMAP_SIDE = 32767
 _SVG_SIZE = re.compile(r'<svg width="([0-9.]+)pt" height="([0-9.]+)pt"')
 MIME = {"svg": "image/svg+xml", "png": "image/png", "pdf": "application/pdf",
         "dot": "text/vnd.graphviz"}
@@ -67,8 +69,10 @@ def main() -> None:
     size = png_size(preview.svg, dpi) if preview.svg else None
     with st.expander("Preview: the files hold this drawing", expanded=True):
         if size:
-            st.caption(f"PNG at {dpi} dpi: about {size[0]:,} x {size[1]:,} pixels. SVG and PDF "
-                       "keep the text as text, for any print size.")
+            scaled = (" Graphviz scales a bitmap down to fit 32,767 pixels a side, so use SVG "
+                      "or PDF for this one." if max(size) > MAX_BITMAP_SIDE else "")
+            st.caption(f"PNG at {dpi} dpi: about {size[0]:,} x {size[1]:,} pixels.{scaled} SVG "
+                       "and PDF keep the text as text, for any print size.")
         common.show_drawing(preview, height=600)
 
     st.subheader("Tables")

@@ -44,7 +44,8 @@ def paper_designs() -> list[tuple[str, object]]:
     designs = []
     for name in RESNETS:
         spec = get_preset(name)
-        spec = spec.replace(shortcut="A") if spec.block == "basic" else spec.replace(stride_in="1x1")
+        changes = {"shortcut": "A"} if spec.block == "basic" else {"stride_in": "1x1"}
+        spec = spec.replace(**changes)
         designs.append((name, spec))
     return designs
 
