@@ -13,12 +13,14 @@ from html.parser import HTMLParser
 
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from torch.utils.flop_counter import FlopCounterMode
 
-from inspector import SpecError, build_model, get_preset
+from inspector import ResNetSpec, SpecError, build_model, get_preset
 from inspector.cli import main
 from inspector.paper_table import (
-    FLOPS_ROW, TORCHVISION_ROW, TableFormat, grid, latex_escape, paper_table, to_csv, to_html,
+    FLOPS_ROW, POOL_ROW, TORCHVISION_ROW, TableFormat, grid, latex_escape, paper_table, to_csv, to_html,
     to_latex, to_markdown, write,
 )
 from tests.published import RESNETS, TORCHVISION
@@ -86,7 +88,7 @@ def test_cells_are_the_papers(table):
 
 def independent_mult_adds(spec) -> float:
     """Conv and fc multiply-adds counted by PyTorch's own FLOP counter on the built model."""
-    model = build_model(spec)  # meta: no weights allocated
+    model = build_model(spec).eval()  # meta: no weights allocated
     with FlopCounterMode(display=False) as counter:
         model(torch.empty(1, 3, spec.input_size, spec.input_size, device="meta"))
     return counter.get_total_flops() / 2  # it counts a multiply-add as two
@@ -233,3 +235,54 @@ def test_cli_paper_table(capsys, tmp_path):
     assert main(["paper-table", "resnet18", "nope"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Unknown preset 'nope'" in err
+
+
+@st.composite
+def designs(draw) -> ResNetSpec:
+    """Small designs of every kind: both blocks, all stems, groups, strides up to 3."""
+    stages = draw(st.integers(1, 5))
+    spec = ResNetSpec(
+        block=draw(st.sampled_from(["basic", "bottleneck"])),
+        layers=tuple(draw(st.integers(1, 3)) for _ in range(stages)),
+        widths=tuple(draw(st.sampled_from([8, 16, 32])) for _ in range(stages)),
+        strides=tuple(draw(st.integers(1, 3)) for _ in range(stages)),
+        stem=draw(st.sampled_from(["imagenet", "cifar", "deep", "patchify"])),
+        stem_width=draw(st.sampled_from([8, 16])),
+        stride_in=draw(st.sampled_from(["1x1", "3x3"])),
+        shortcut=draw(st.sampled_from(["A", "B", "C", "D"])),
+        preact=draw(st.booleans()),
+        residual=draw(st.booleans()),
+        groups=draw(st.sampled_from([1, 2, 4])),
+        num_classes=draw(st.integers(2, 20)),
+        input_size=draw(st.integers(24, 96)),
+    )
+    try:
+        return spec.validate()
+    except SpecError:
+        return get_preset("resnet20")
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(designs())
+def test_any_design_gets_a_table_that_agrees_with_its_model(spec):
+    table = paper_table([("mine", spec)])
+    found = cells(table)
+    label = table.columns[0].label
+    model = build_model(spec)
+    stages = [model.get_submodule(f"layer{s + 1}") for s in range(spec.num_stages)]
+    for stage, module in enumerate(stages):
+        text = found[(label, f"conv{stage + 2}_x")][-1]
+        first = module[0]
+        shortcut = list(first.downsample.modules()) if first.downsample is not None else []
+        main_path = [m for m in first.modules()
+                     if isinstance(m, torch.nn.Conv2d) and not any(m is s for s in shortcut)]
+        assert text.startswith("[") and f"] x {len(module)}" in text, text
+        last = re.search(r", (\d+)(?:, C=\d+)?\] x", text)
+        assert int(last[1]) == main_path[-1].out_channels, text  # the block's output channels
+        assert ("C=" in text) == any(m.groups > 1 for m in main_path), text
+    assert found[(label, POOL_ROW)] == (f"average pool, {spec.num_classes}-d fc, softmax",)
+    mantissa, exponent = found[(label, FLOPS_ROW)][0].split("x10^")
+    v1 = independent_mult_adds(spec.replace(stride_in="1x1"))
+    assert abs(float(mantissa) * 10 ** int(exponent) - v1) <= 0.05 * 10 ** int(exponent) + 0.01 * v1
+    check_latex_structure(to_latex(table), len(grid(table)[0]))
+
