@@ -61,6 +61,8 @@ def load(side: str, spec: ResNetSpec, preset: str) -> None:
     ss[_key(side, "groups")] = spec.groups
     ss[_key(side, "wpg")] = spec.width_per_group
     ss[_key(side, "input")] = spec.input_size
+    ss[_key(side, "preact")] = spec.preact
+    ss[_key(side, "residual")] = spec.residual
     ss[_key(side, "json")] = spec.to_json()
 
 
@@ -117,7 +119,8 @@ def editor(column, side: str) -> Side | None:
         cols = st.columns(3)
         stem = cols[0].selectbox("Stem", STEMS, key=_key(side, "stem"))
         shortcut = cols[1].selectbox("Shortcut", SHORTCUTS, key=_key(side, "shortcut"),
-                                     format_func=lambda s: f"{s}: {SHORTCUT_DESCRIPTIONS[s]}")
+                                     format_func=lambda s: f"{s}: {SHORTCUT_DESCRIPTIONS[s]}",
+                                     disabled=not ss[_key(side, "residual")])
         stride_in = cols[2].radio("Stride on", STRIDE_PLACEMENTS, key=_key(side, "stride_in"),
                                   horizontal=True, disabled=block != "bottleneck",
                                   help="v1 (the paper): the first 1x1; v1.5: the 3x3")
@@ -126,6 +129,11 @@ def editor(column, side: str) -> Side | None:
         width_per_group = cols[1].number_input("Width per group", 1, 4096, key=_key(side, "wpg"),
                                                disabled=block != "bottleneck")
         input_size = cols[2].number_input("Input size", 1, 4096, key=_key(side, "input"))
+        cols = st.columns(3)
+        residual = cols[0].toggle("Shortcuts", key=_key(side, "residual"),
+                                  help="Off: the plain counterpart, as in the degradation study")
+        preact = cols[1].toggle("Pre-activation", key=_key(side, "preact"),
+                                help="BN and ReLU before each conv (He et al. 2016)")
         st.text_area("Spec (JSON): paste one and apply it", key=_key(side, "json"), height=150)
         st.button("Apply JSON", key=_key(side, "apply"), on_click=_on_json, args=(side,))
     if f"cmp_json_error_{side}" in ss:
@@ -136,7 +144,7 @@ def editor(column, side: str) -> Side | None:
             widths=parse_field("widths", widths), stem=stem, shortcut=shortcut,
             stride_in=stride_in, groups=int(groups),
             width_per_group=int(width_per_group) if block == "bottleneck" else 64,
-            input_size=int(input_size),
+            input_size=int(input_size), residual=residual, preact=preact,
         ).validate()
     except SpecError as error:
         column.error(f"Design {side}: {error}")

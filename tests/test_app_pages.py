@@ -249,13 +249,14 @@ def test_a_compare_link_with_two_custom_designs_reopens_both():
     at.selectbox(key="c_A_stem").set_value("deep")
     at.selectbox(key="c_B").set_value("resnext50_32x4d").run()
     at.number_input(key="c_B_groups").set_value(16)
+    at.toggle(key="c_B_preact").set_value(True)
     at.radio(key="c_B_stride_in").set_value("1x1")
     at.number_input(key="c_B_input").set_value(160).run()
     assert_clean(at, "two custom designs")
     design_a, design_b = at.session_state["cmp_spec_A"], at.session_state["cmp_spec_B"]
     assert design_a == get_preset("resnet34").replace(layers=(2, 2, 2, 2), stem="deep")
     assert design_b == get_preset("resnext50_32x4d").replace(groups=16, stride_in="1x1",
-                                                             input_size=160)
+                                                             input_size=160, preact=True)
     link = dict(at.query_params)
     assert link["a.layers"] == "2,2,2,2" and link["b.groups"] == "16"
     again = open_page(None, link)  # a new session, opened from the link
