@@ -12,6 +12,7 @@ from pages import common
 DESIGNER = st.Page("pages/designer.py", title="Designer", icon=":material/architecture:")
 COMPARE = st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:")
 BLOCK = st.Page("pages/block.py", title="Block", icon=":material/view_module:")
+PAPER_TABLE = st.Page("pages/paper_table.py", title="Paper table", icon=":material/table:")
 EXPORT = st.Page("pages/export.py", title="Export", icon=":material/download:")
 TRAIN = st.Page("pages/train.py", title="Train", icon=":material/monitoring:")
 INFERENCE = st.Page("pages/inference.py", title="Inference", icon=":material/image_search:")
@@ -24,6 +25,8 @@ PAGE_SUMMARIES = (
               "differences per stage and in words"),
     (BLOCK, "one residual block on its own: its shapes for an input you choose, its parameters "
             "and why its shortcut is solid or dashed"),
+    (PAPER_TABLE, "the ResNet paper's Table 1 for any designs, with FLOPs under each "
+                  "convention, as Markdown, LaTeX, HTML or CSV"),
     (EXPORT, "the graph as SVG, PNG, PDF or DOT, the tables as CSV, the spec as JSON and a "
              "standalone PyTorch file"),
     (TRAIN, "train the design on a small dataset and watch the curves"),
@@ -49,7 +52,7 @@ def home() -> None:
 HOME = st.Page(home, title="Home", icon=":material/home:", default=True)
 
 st.set_page_config(page_title="ResNet Inspector", page_icon=":material/hub:", layout="wide")
-navigation = st.navigation({"Inspect": [HOME, DESIGNER, COMPARE, BLOCK, EXPORT],
+navigation = st.navigation({"Inspect": [HOME, DESIGNER, COMPARE, BLOCK, PAPER_TABLE, EXPORT],
                             "Run": [TRAIN, INFERENCE]})
 for message in common.ensure_design():
     common.show_error(message)

@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from inspector.paper_table import TableFormat
+from inspector.render import DEFAULT_DPI
 from inspector.spec import ResNetSpec, SpecError, quote
 
 EXIT_BAD_INPUT = 2
@@ -170,6 +172,14 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _paper_table(args: argparse.Namespace) -> int:
+    from inspector.paper_table import paper_table, write
+
+    designs = [load_design(target) for target in args.designs]
+    sys.stdout.write(write(paper_table(designs), args.format))
+    return 0
+
+
 def _add_design(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("design", help="a preset name (see `presets`) or a JSON spec file")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE",
@@ -196,7 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     graph.add_argument("--direction", choices=("TB", "LR"), default="TB")
     graph.add_argument("--fold", choices=("auto", "on", "off"), default="auto",
                        help="fold runs of identical blocks into one node marked x N")
-    graph.add_argument("--dpi", type=int, default=150, help="PNG resolution")
+    graph.add_argument("--dpi", type=int, default=DEFAULT_DPI,
+                       help=f"PNG resolution (default {DEFAULT_DPI})")
     graph.set_defaults(handler=_graph)
 
     comparison = sub.add_parser("compare", help="differences between two designs, explained")
@@ -205,6 +216,13 @@ def build_parser() -> argparse.ArgumentParser:
     comparison.add_argument("--set-a", action="append", metavar="KEY=VALUE")
     comparison.add_argument("--set-b", action="append", metavar="KEY=VALUE")
     comparison.set_defaults(handler=_compare)
+
+    table = sub.add_parser("paper-table", help="the paper's Table 1 for one or more designs")
+    table.add_argument("designs", nargs="+", metavar="design",
+                       help="preset names or JSON spec files, one column each")
+    table.add_argument("--format", choices=[f.value for f in TableFormat],
+                       default=TableFormat.MARKDOWN.value)
+    table.set_defaults(handler=_paper_table)
 
     from inspector import train_cli  # train and infer; imported here to keep `presets` quick
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from enum import StrEnum
 
 import pandas as pd
 
@@ -205,3 +206,26 @@ def compare(spec_a: ResNetSpec, spec_b: ResNetSpec,
         explanation=_explain(spec_a, spec_b, facts_a, facts_b, names),
         names=names,
     )
+
+
+class StageMeasure(StrEnum):
+    """The per-stage quantities a comparison holds for both designs."""
+
+    PARAMS = "params"
+    MULT_ADDS = "mult_adds"
+    BLOCKS = "blocks"
+    OUT_CHANNELS = "out_channels"
+    OUT_SIZE = "out_size"
+
+
+def stage_measure(result: Comparison, measure: StageMeasure) -> pd.DataFrame:
+    """One measure per stage with the columns named after the designs (and their difference
+    where one is kept): narrow enough to read side by side, unlike the full stage table."""
+    measure = StageMeasure(measure)
+    table = result.stages
+    columns = {"stage": table["stage"], result.names[0]: table[f"{measure}_a"],
+               result.names[1]: table[f"{measure}_b"]}
+    if f"{measure}_diff" in table.columns:
+        columns["difference"] = table[f"{measure}_diff"]
+    return pd.DataFrame(columns)
+

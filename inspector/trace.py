@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import operator
+import re
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -588,6 +589,19 @@ def _reason(layout: _BlockLayout, stride: int) -> str:
             f"({weights}).")
 
 
+_NETWORK_WORDS = ((re.compile(r"\bBlock conv2_(?:x_)?1\b"), "The block"),
+                  (re.compile(r"\bblock conv2_(?:x_)?1\b"), "the block"),
+                  (re.compile(r"\bStage conv2_x's\b"), "The block's"),
+                  (re.compile(r"\bstage conv2_x\b"), "the block"))
+
+
+def _about_the_block(message: str) -> str:
+    """The spec's message for the one-block network, reworded: the page has no stages."""
+    for pattern, words in _NETWORK_WORDS:
+        message = pattern.sub(words, message)
+    return message
+
+
 def inspect_block(
     block: str, in_channels: int, out_channels: int, stride: int, shortcut: str,
     input_shape: tuple[int, int, int, int], *, stride_in: str = "3x3", preact: bool = False,
@@ -611,13 +625,21 @@ def inspect_block(
     if out_channels % expansion:
         raise SpecError(f"A bottleneck's output channels are 4x its width: {out_channels} is not "
                         f"a multiple of 4.")
+    height, width = input_shape[2:]
+    if min(height, width) < stride:
+        raise SpecError(f"A {height}x{width} input is too small for this block: its "
+                        f"stride-{stride} convs need at least {stride}x{stride}.")
     # A one-block network behind a size-keeping stem: the spec's own checks then cover the block.
-    spec = ResNetSpec(
-        block=block, layers=(1,), widths=(max(out_channels // expansion, 1),), strides=(stride,),
-        stem="cifar", stem_width=in_channels, stride_in=stride_in, shortcut=shortcut,
-        preact=preact, relu_after_add=not preact, groups=groups, width_per_group=width_per_group,
-        num_classes=1, in_channels=in_channels, input_size=min(input_shape[2:]),
-    ).validate()
+    try:
+        spec = ResNetSpec(
+            block=block, layers=(1,), widths=(max(out_channels // expansion, 1),),
+            strides=(stride,), stem="cifar", stem_width=in_channels, stride_in=stride_in,
+            shortcut=shortcut, preact=preact, relu_after_add=not preact, groups=groups,
+            width_per_group=width_per_group, num_classes=1, in_channels=in_channels,
+            input_size=min(input_shape[2:]),
+        ).validate()
+    except SpecError as error:
+        raise SpecError(_about_the_block(str(error))) from None
     plan = spec.blocks()[0]
     with torch.device("meta"):
         module = ResidualBlock(spec, plan).eval()

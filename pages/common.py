@@ -21,7 +21,7 @@ from streamlit.runtime.pages_manager import PagesManager
 from inspector import PRESETS, Facts, ResNetSpec, SpecError, compute_facts, get_preset
 from inspector.compare import Comparison, compare
 from inspector.node_details import viewer_payload
-from inspector.render import dot_available, export_graph, render_graph
+from inspector.render import DEFAULT_DPI, dot_available, export_graph, render_graph
 from inspector.spec import parse_field, quote, stage_name
 from inspector.stage_fold import fold_stages, stages_of
 from inspector.table import layer_table, stage_table
@@ -67,27 +67,34 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def spec_to_query(spec: ResNetSpec, preset: str) -> dict[str, str]:
-    """The preset's name plus only the fields that differ from it, so links stay short."""
+def spec_to_query(spec: ResNetSpec, preset: str, prefix: str = "") -> dict[str, str]:
+    """The preset's name plus only the fields that differ from it, so links stay short.
+
+    `prefix` (e.g. 'a.') lets one URL carry several designs, as the Compare page's does.
+    """
     base = get_preset(preset).to_dict()
-    query = {"preset": preset}
+    query = {f"{prefix}preset": preset}
     for name, value in spec.to_dict().items():
         if value != base[name]:
-            query[name] = _text(value)
+            query[f"{prefix}{name}"] = _text(value)
     return query
 
 
-def spec_from_query(params: Mapping[str, str]) -> tuple[ResNetSpec, str, list[str]]:
+def spec_from_query(params: Mapping[str, str], prefix: str = "",
+                    default: str = DEFAULT_PRESET) -> tuple[ResNetSpec, str, list[str]]:
     """(design, preset name, messages) from URL parameters.
 
     A bad preset or value is reported in `messages` and left out; what remains is still a valid
-    design, so a mistyped link opens something rather than nothing.
+    design, so a mistyped link opens something rather than nothing. Only keys under `prefix`
+    are read; dotted keys belong to another prefixed design, so they are not reported.
     """
+    params = {key[len(prefix):]: value for key, value in params.items()
+              if key.startswith(prefix) and "." not in key[len(prefix):]}
     messages: list[str] = []
-    preset = params.get("preset", DEFAULT_PRESET)
+    preset = params.get("preset", default)
     if preset not in PRESETS:
-        messages.append(f"Link: unknown preset {quote(preset)}; showing {DEFAULT_PRESET} instead.")
-        preset = DEFAULT_PRESET
+        messages.append(f"Link: unknown preset {quote(preset)}; showing {default} instead.")
+        preset = default
     spec = get_preset(preset)
     values = {}
     unknown = []
@@ -199,21 +206,29 @@ def _svg_markup(data: bytes) -> str:
     return text[text.index("<svg"):]
 
 
-@st.cache_data(max_entries=CACHE_ENTRIES, show_spinner="Drawing the graph...")
-def drawing(key: str, _spec: ResNetSpec, view: str, direction: str, fold: str,
-            folded: tuple[int, ...] = ()) -> Drawing:
-    """The network's graph for a view; `fold` is 'auto', 'on' or 'off' (runs of identical
-    blocks); `folded` lists whole stages drawn as one node each."""
-    graph = trace_graph(_spec, view)
-    stages = tuple((s, stage_name(s)) for s in stages_of(graph))
-    graph, owners = fold_stages(graph, folded)
+def _digraph(spec: ResNetSpec, view: str, direction: str, fold: str,
+             folded: tuple[int, ...] = ()) -> tuple[graphviz.Digraph, str | None, ArchGraph,
+                                                    dict[str, int]]:
+    """The laid-out graph, why it differs from what was asked, the graph drawn and which
+    stage each folded node stands for; screen and files share it."""
+    graph, owners = fold_stages(trace_graph(spec, view), folded)
     note = None
     folding: bool | None = {"auto": None, "on": True, "off": False}[fold]
     if folding is False and len(graph.nodes) > MAX_UNFOLDED_NODES:
         folding = True
         note = (f"This {view} graph has {len(graph.nodes):,} nodes, too many to draw unfolded "
                 f"(limit {MAX_UNFOLDED_NODES}); runs of identical blocks are folded.")
-    digraph = render_graph(graph, direction=direction, fold=folding)
+    return render_graph(graph, direction=direction, fold=folding), note, graph, owners
+
+
+@st.cache_data(max_entries=CACHE_ENTRIES, show_spinner="Drawing the graph...")
+def drawing(key: str, _spec: ResNetSpec, view: str, direction: str, fold: str,
+            folded: tuple[int, ...] = ()) -> Drawing:
+    """The network's graph for a view; `fold` is 'auto', 'on' or 'off' (runs of identical
+    blocks); `folded` lists whole stages drawn as one node each."""
+    digraph, note, graph, owners = _digraph(_spec, view, direction, fold, folded)
+    # Folded stages have left the graph as stage-less nodes; the viewer still lists them.
+    stages = tuple((s, stage_name(s)) for s in sorted({*stages_of(graph), *owners.values()}))
     details = viewer_payload(graph, layers(key, _spec), owners)
     return _drawing(digraph, note, details, direction, stages, tuple(sorted(owners.values())))
 
@@ -233,13 +248,14 @@ def _drawing(digraph: graphviz.Digraph, note: str | None, details: dict[str, Any
     return Drawing(digraph.source, svg, note, details, direction, stages, folded)
 
 
-def graph_file(spec: ResNetSpec, view: str, direction: str, fmt: str) -> bytes:
-    """The graph as a file (DOT, SVG, PNG or PDF), folded as on screen.
+def graph_file(spec: ResNetSpec, view: str, direction: str, fmt: str, fold: str = "auto",
+               dpi: int = DEFAULT_DPI) -> bytes:
+    """The graph as a file (DOT, SVG, PNG at `dpi`, or PDF), folded as on screen.
 
     Not cached: the Export page hands it to a download button that calls it on click only.
     """
-    digraph = render_graph(trace_graph(spec, view), direction=direction)
-    return export_graph(digraph, fmt)
+    digraph = _digraph(spec, view, direction, fold)[0]
+    return export_graph(digraph, fmt, dpi)
 
 
 # ----- display --------------------------------------------------------------------------------

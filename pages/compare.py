@@ -1,27 +1,163 @@
-"""Compare: two designs side by side, with the differences explained from the numbers."""
+"""Compare: any two designs side by side, both editable, the whole comparison in the URL.
+
+Each side starts from a preset, the Designer's design, a JSON spec or a link, and its key fields
+can be changed in place. The page's address holds both designs (`a.preset=...&a.layers=...&
+b.preset=...`), written with the same functions that put the Designer's design in its URL, so a
+link reproduces the comparison.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from inspector import PRESETS, ResNetSpec, get_preset
+from inspector import PRESETS, ResNetSpec, SpecError, get_preset
+from inspector.compare import StageMeasure, stage_measure
+from inspector.spec import (
+    BLOCKS, SHORTCUT_DESCRIPTIONS, SHORTCUTS, STEMS, STRIDE_PLACEMENTS, parse_field,
+)
 from pages import common
 
 CURRENT = "current design (Designer)"
-DEFAULTS = ("resnet34", "resnet50")
+DEFAULTS = {"A": "resnet34", "B": "resnet50"}
+PREFIXES = {"A": "a.", "B": "b."}
+STAGE_TABS = {
+    StageMeasure.PARAMS: "Parameters", StageMeasure.MULT_ADDS: "Mult-adds",
+    StageMeasure.BLOCKS: "Blocks", StageMeasure.OUT_CHANNELS: "Channels",
+    StageMeasure.OUT_SIZE: "Output size",
+}
 
 
-def pick(column, side: str, default: str) -> tuple[str, ResNetSpec]:
+@dataclass(frozen=True)
+class Side:
+    """One side of the comparison as the page holds it."""
+
+    name: str
+    spec: ResNetSpec
+    preset: str
+
+
+def _key(side: str, field: str) -> str:
+    return f"c_{side}_{field}"
+
+
+# ----- loading a design into one side's editor ------------------------------------------------
+
+
+def load(side: str, spec: ResNetSpec, preset: str) -> None:
+    """Put a design in a side's state and its editor's widgets (before they are drawn)."""
+    ss = st.session_state
+    ss[f"cmp_spec_{side}"], ss[f"cmp_preset_{side}"] = spec, preset
+    ss[f"c_{side}"] = preset
+    ss[_key(side, "block")] = spec.block
+    ss[_key(side, "layers")] = ",".join(map(str, spec.layers))
+    ss[_key(side, "widths")] = ",".join(map(str, spec.widths))
+    ss[_key(side, "stem")] = spec.stem
+    ss[_key(side, "shortcut")] = spec.shortcut
+    ss[_key(side, "stride_in")] = spec.stride_in
+    ss[_key(side, "groups")] = spec.groups
+    ss[_key(side, "wpg")] = spec.width_per_group
+    ss[_key(side, "input")] = spec.input_size
+    ss[_key(side, "preact")] = spec.preact
+    ss[_key(side, "residual")] = spec.residual
+    ss[_key(side, "json")] = spec.to_json()
+
+
+def _on_pick(side: str) -> None:
+    choice = st.session_state[f"c_{side}"]
+    if choice == CURRENT:
+        load(side, common.current_design(), common.current_preset())
+    else:
+        load(side, get_preset(choice), choice)
+
+
+def _on_json(side: str) -> None:
+    text = st.session_state[_key(side, "json")]
+    try:
+        spec = ResNetSpec.from_json(text).validate()
+    except SpecError as error:
+        st.session_state[f"cmp_json_error_{side}"] = f"Design {side}: {error}"
+        return
+    st.session_state.pop(f"cmp_json_error_{side}", None)
+    load(side, spec, st.session_state[f"cmp_preset_{side}"])
+
+
+def ensure_sides() -> list[str]:
+    """Both sides from the URL on a first visit; editors re-seeded after visiting another page
+    (Streamlit forgets a widget's state once a run goes without it)."""
+    messages = []
+    params = {key: st.query_params[key] for key in st.query_params}
+    for side, prefix in PREFIXES.items():
+        if f"cmp_spec_{side}" not in st.session_state:
+            spec, preset, found = common.spec_from_query(params, prefix, DEFAULTS[side])
+            messages += [f"Design {side}: {message}" for message in found]
+            load(side, spec, preset)
+        elif _key(side, "layers") not in st.session_state:
+            load(side, st.session_state[f"cmp_spec_{side}"],
+                 st.session_state[f"cmp_preset_{side}"])
+    return messages
+
+
+# ----- the editor -----------------------------------------------------------------------------
+
+
+def editor(column, side: str) -> Side | None:
+    """A side's preset picker and compact editor; None (with a message) while it is invalid."""
+    ss = st.session_state
     options = [CURRENT, *PRESETS]
-    name = column.selectbox(f"Design {side}", options, index=options.index(default),
-                            key=f"c_{side}")
-    if name == CURRENT:
-        spec, preset = common.current_design(), common.current_preset()
-        return (f"{preset} (modified)" if common.is_modified(spec, preset) else preset), spec
-    column.caption(PRESETS[name].description)
-    return name, get_preset(name)
+    column.selectbox(f"Design {side}: start from", options, key=f"c_{side}",
+                     on_change=_on_pick, args=(side,))
+    preset = ss[f"cmp_preset_{side}"]
+    with column.expander(f"Edit design {side}"):
+        cols = st.columns(3)
+        block = cols[0].radio("Block", BLOCKS, key=_key(side, "block"), horizontal=True)
+        layers = cols[1].text_input("Blocks per stage", key=_key(side, "layers"))
+        widths = cols[2].text_input("Widths", key=_key(side, "widths"))
+        cols = st.columns(3)
+        stem = cols[0].selectbox("Stem", STEMS, key=_key(side, "stem"))
+        shortcut = cols[1].selectbox("Shortcut", SHORTCUTS, key=_key(side, "shortcut"),
+                                     format_func=lambda s: f"{s}: {SHORTCUT_DESCRIPTIONS[s]}",
+                                     disabled=not ss[_key(side, "residual")])
+        stride_in = cols[2].radio("Stride on", STRIDE_PLACEMENTS, key=_key(side, "stride_in"),
+                                  horizontal=True, disabled=block != "bottleneck",
+                                  help="v1 (the paper): the first 1x1; v1.5: the 3x3")
+        cols = st.columns(3)
+        groups = cols[0].number_input("Groups", 1, 1024, key=_key(side, "groups"))
+        width_per_group = cols[1].number_input("Width per group", 1, 4096, key=_key(side, "wpg"),
+                                               disabled=block != "bottleneck")
+        input_size = cols[2].number_input("Input size", 1, 4096, key=_key(side, "input"))
+        cols = st.columns(3)
+        residual = cols[0].toggle("Shortcuts", key=_key(side, "residual"),
+                                  help="Off: the plain counterpart, as in the degradation study")
+        preact = cols[1].toggle("Pre-activation", key=_key(side, "preact"),
+                                help="BN and ReLU before each conv (He et al. 2016)")
+        st.text_area("Spec (JSON): paste one and apply it", key=_key(side, "json"), height=150)
+        st.button("Apply JSON", key=_key(side, "apply"), on_click=_on_json, args=(side,))
+    if f"cmp_json_error_{side}" in ss:
+        column.error(ss[f"cmp_json_error_{side}"])
+    try:
+        spec = ss[f"cmp_spec_{side}"].replace(
+            block=block, layers=parse_field("layers", layers),
+            widths=parse_field("widths", widths), stem=stem, shortcut=shortcut,
+            stride_in=stride_in, groups=int(groups),
+            width_per_group=int(width_per_group) if block == "bottleneck" else 64,
+            input_size=int(input_size), residual=residual, preact=preact,
+        ).validate()
+    except SpecError as error:
+        column.error(f"Design {side}: {error}")
+        return None
+    ss[f"cmp_spec_{side}"] = spec
+    name = f"{preset} (modified)" if common.is_modified(spec, preset) else preset
+    column.caption(PRESETS[preset].description if name == preset else
+                   "Changed: " + ", ".join(k for k in common.spec_to_query(spec, preset)
+                                           if k != "preset") + f" (from {preset}).")
+    return Side(name, spec, preset)
+
+
+# ----- what is shown --------------------------------------------------------------------------
 
 
 def metrics(column, spec: ResNetSpec, baseline: ResNetSpec | None) -> None:
@@ -47,10 +183,10 @@ def metrics(column, spec: ResNetSpec, baseline: ResNetSpec | None) -> None:
     column.caption(f"Depth {mine.depth_explanation}.")
 
 
-def bars(stages: pd.DataFrame, names: tuple[str, str], measure: str, title: str) -> go.Figure:
+def bars(table: pd.DataFrame, names: tuple[str, str], title: str) -> go.Figure:
     figure = go.Figure()
-    for suffix, name in zip(("a", "b"), names):
-        figure.add_bar(x=stages["stage"], y=stages[f"{measure}_{suffix}"], name=name)
+    for name in names:
+        figure.add_bar(x=table["stage"], y=table[name], name=name)
     figure.update_layout(title=title, barmode="group", height=360,
                          margin=dict(l=10, r=10, t=50, b=10),
                          legend=dict(orientation="h", y=-0.15, x=0.5, xanchor="center",
@@ -58,35 +194,49 @@ def bars(stages: pd.DataFrame, names: tuple[str, str], measure: str, title: str)
     return figure
 
 
+def publish(a: Side, b: Side) -> None:
+    """Both designs in the address, so the link reopens this comparison."""
+    query = {**common.spec_to_query(a.spec, a.preset, PREFIXES["A"]),
+             **common.spec_to_query(b.spec, b.preset, PREFIXES["B"])}
+    current = {key: st.query_params[key] for key in st.query_params}
+    if current != query:
+        st.query_params.from_dict(query)
+
+
 def main() -> None:
     st.title("Compare")
+    for message in ensure_sides():
+        st.error(message)
     cols = st.columns(2)
-    name_a, spec_a = pick(cols[0], "A", DEFAULTS[0])
-    name_b, spec_b = pick(cols[1], "B", DEFAULTS[1])
-    if name_a == name_b:
-        names = (f"{name_a} (A)", f"{name_b} (B)")
-    else:
-        names = (name_a, name_b)
-    metrics(cols[0], spec_a, None)
-    metrics(cols[1], spec_b, spec_a)
+    a, b = editor(cols[0], "A"), editor(cols[1], "B")
+    if a is None or b is None:
+        return
+    publish(a, b)
+    metrics(cols[0], a.spec, None)
+    metrics(cols[1], b.spec, a.spec)
+    if a.spec.spec_hash() == b.spec.spec_hash():
+        st.info(f"Both sides are the same design ({a.name}): there is no difference to show. "
+                "Change one side to compare.")
+        return
 
-    result = common.comparison(spec_a.spec_hash() + spec_b.spec_hash(), spec_a, spec_b, names)
+    result = common.comparison(a.spec.spec_hash() + b.spec.spec_hash(), a.spec, b.spec,
+                               (a.name, b.name))
     st.info(result.explanation)
 
     st.subheader("Per stage")
-    common.number_table(result.stages)
+    for tab, measure in zip(st.tabs(list(STAGE_TABS.values())), STAGE_TABS):
+        with tab:
+            common.number_table(stage_measure(result, measure))
     cols = st.columns(2)
-    cols[0].plotly_chart(bars(result.stages, names, "params", "Parameters per stage"),
-                         key="bars_params",
-                         config={"displayModeBar": False})
-    cols[1].plotly_chart(bars(result.stages, names, "mult_adds", "Mult-adds per stage"),
-                         key="bars_mult_adds",
-                         config={"displayModeBar": False})
+    for column, measure in zip(cols, (StageMeasure.PARAMS, StageMeasure.MULT_ADDS)):
+        column.plotly_chart(bars(stage_measure(result, measure), result.names,
+                                 f"{STAGE_TABS[measure]} per stage"),
+                            key=f"bars_{measure}", config={"displayModeBar": False})
     st.subheader("Totals")
     common.number_table(result.totals.reset_index(names="measure"))
 
     st.subheader("Block graphs")
-    for side, name, spec in (("a", names[0], spec_a), ("b", names[1], spec_b)):
+    for side, name, spec in zip("ab", result.names, (a.spec, b.spec)):
         # One graph per row, each the page's width: two half-width columns cut the labels.
         st.markdown(f"**{name}**")
         key, graph_key = f"compare_graph_{side}", spec.spec_hash()

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import functools
+import re
 
 import streamlit as st
 
 from inspector.codegen import standalone_source
-from inspector.render import dot_available
+from inspector.render import DEFAULT_DPI, dot_available
 from inspector.table import to_csv, to_markdown
 from pages import common
 
+#: Screen (72-150), print (200-300) and poster (600) resolutions.
+DPI_CHOICES = (72, 100, 150, 200, 300, 600)
+#: Cairo's limit for one side of a bitmap; Graphviz shrinks larger drawings to fit it.
+MAX_BITMAP_SIDE = 32767
+_SVG_SIZE = re.compile(r'<svg width="([0-9.]+)pt" height="([0-9.]+)pt"')
 MIME = {"svg": "image/svg+xml", "png": "image/png", "pdf": "application/pdf",
         "dot": "text/vnd.graphviz"}
 
@@ -18,6 +24,14 @@ MIME = {"svg": "image/svg+xml", "png": "image/png", "pdf": "application/pdf",
 @st.cache_data(max_entries=common.CACHE_ENTRIES, show_spinner=False)
 def source(key: str, _spec) -> str:
     return standalone_source(_spec)
+
+
+def png_size(svg: str, dpi: int) -> tuple[int, int] | None:
+    """The PNG's pixels at `dpi`, from the drawing's size in points (1/72 inch)."""
+    match = _SVG_SIZE.search(svg)
+    if match is None:
+        return None
+    return tuple(round(float(points) * dpi / 72) for points in match.groups())  # type: ignore
 
 
 def main() -> None:
@@ -31,10 +45,14 @@ def main() -> None:
                "parameters). Change it in the Designer.")
 
     st.subheader("Graph")
-    cols = st.columns(2)
+    cols = st.columns(4)
     view = cols[0].radio("View", ("block", "layer"), key="e_view", horizontal=True)
     direction = cols[1].radio("Direction", ("TB", "LR"), key="e_direction", horizontal=True,
                               format_func={"TB": "top-down", "LR": "left-right"}.get)
+    fold = cols[2].radio("Fold repeats", ("auto", "on", "off"), key="e_fold", horizontal=True,
+                         help="As in the Designer: a run of identical blocks drawn once, 'x N'.")
+    dpi = cols[3].select_slider("PNG resolution (dpi)", DPI_CHOICES, value=DEFAULT_DPI,
+                                key="e_dpi")
     formats = ("svg", "png", "pdf", "dot") if dot_available() else ("dot",)
     if not dot_available():
         st.warning("Graphviz's `dot` program is not installed: only DOT source can be exported "
@@ -43,9 +61,19 @@ def main() -> None:
     for column, fmt in zip(cols, formats):
         # Drawn on click: a PDF of ResNet-1202 should not slow every visit to this page.
         column.download_button(f"Graph as {fmt.upper()}",
-                               functools.partial(common.graph_file, spec, view, direction, fmt),
+                               functools.partial(common.graph_file, spec, view, direction, fmt,
+                                                 fold, dpi),
                                f"{name}_{view}.{fmt}", MIME[fmt], key=f"e_graph_{fmt}",
                                width="stretch")
+    preview = common.drawing(key, spec, view, direction, fold)
+    size = png_size(preview.svg, dpi) if preview.svg else None
+    with st.expander("Preview: the files hold this drawing", expanded=True):
+        if size:
+            scaled = (" Graphviz scales a bitmap down to fit 32,767 pixels a side, so use SVG "
+                      "or PDF for this one." if max(size) > MAX_BITMAP_SIDE else "")
+            st.caption(f"PNG at {dpi} dpi: about {size[0]:,} x {size[1]:,} pixels.{scaled} SVG "
+                       "and PDF keep the text as text, for any print size.")
+        common.show_drawing(preview, key="export_preview", height=600)
 
     st.subheader("Tables")
     stages = common.stages(key, spec)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import zlib
 from pathlib import Path
 
 import pytest
@@ -228,6 +229,10 @@ def test_compare_defaults_to_resnet34_against_resnet50():
     assert len(graphs(at)) == 2
     assert any("bottleneck" in i.value for i in at.info)  # the generated explanation
     assert len(at.get("plotly_chart")) == 2
+    # Per-stage tables are named after the designs, not _a/_b.
+    (columns, *_) = [list(f.value.columns) for f in at.dataframe]
+    assert columns == ["stage", "resnet34", "resnet50", "difference"]
+    assert dict(at.query_params) == {"a.preset": "resnet34", "b.preset": "resnet50"}
 
 
 def test_compare_runs_every_preset_and_the_current_design():
@@ -239,7 +244,58 @@ def test_compare_runs_every_preset_and_the_current_design():
     for name in PRESETS:
         at.selectbox(key="c_B").set_value(name).run()
         assert_clean(at, name)
-        assert len(graphs(at)) == 2, name
+        assert at.session_state["cmp_spec_B"] == PRESETS[name].spec, name
+        if name == "resnet18":  # resnet34 with two blocks per stage is resnet18
+            assert any("Both sides are the same design" in i.value for i in at.info)
+        else:
+            assert len(graphs(at)) == 2, name
+
+
+def test_a_compare_link_with_two_custom_designs_reopens_both():
+    at = open_page("pages/compare.py")
+    at.text_input(key="c_A_layers").set_value("2,2,2,2")
+    at.selectbox(key="c_A_stem").set_value("deep")
+    at.selectbox(key="c_B").set_value("resnext50_32x4d").run()
+    at.number_input(key="c_B_groups").set_value(16)
+    at.toggle(key="c_B_preact").set_value(True)
+    at.radio(key="c_B_stride_in").set_value("1x1")
+    at.number_input(key="c_B_input").set_value(160).run()
+    assert_clean(at, "two custom designs")
+    design_a, design_b = at.session_state["cmp_spec_A"], at.session_state["cmp_spec_B"]
+    assert design_a == get_preset("resnet34").replace(layers=(2, 2, 2, 2), stem="deep")
+    assert design_b == get_preset("resnext50_32x4d").replace(groups=16, stride_in="1x1",
+                                                             input_size=160, preact=True)
+    link = dict(at.query_params)
+    assert link["a.layers"] == "2,2,2,2" and link["b.groups"] == "16"
+    again = open_page(None, link)  # a new session, opened from the link
+    assert_clean(again, "reopened, first page")  # the Designer ignores the a./b. keys
+    again.switch_page("pages/compare.py").run()
+    assert_clean(again, "reopened")
+    assert (again.session_state["cmp_spec_A"], again.session_state["cmp_spec_B"]) == (
+        design_a, design_b)
+    names = [f.value.columns[1:3].tolist() for f in again.dataframe][0]
+    assert names == ["resnet34 (modified)", "resnext50_32x4d (modified)"]
+
+
+def test_compare_a_design_with_itself_and_bad_edits():
+    at = open_page("pages/compare.py", {"a.preset": "resnet50", "b.preset": "resnet50"})
+    assert_clean(at, "same")
+    assert any("Both sides are the same design" in i.value for i in at.info)
+    at.text_input(key="c_B_layers").set_value("3,0,6,3").run()
+    assert not at.exception
+    assert any(e.value.startswith("Design B: Stage conv3_x needs at least one block")
+               for e in at.error)
+    at.text_area(key="c_B_json").set_value("{not json")
+    at.button(key="c_B_apply").click().run()
+    assert any("Design B: The spec is not valid JSON" in e.value for e in at.error)
+    at.text_area(key="c_B_json").set_value(get_preset("resnet20").to_json())
+    at.button(key="c_B_apply").click().run()
+    assert_clean(at, "json applied")
+    assert at.session_state["cmp_spec_B"] == get_preset("resnet20")
+    bad = open_page("pages/compare.py", {"a.preset": "nonesuch", "b.layers": "x"})
+    assert not bad.exception
+    errors = " ".join(e.value for e in bad.error)
+    assert "Design A: Link: unknown preset 'nonesuch'" in errors and "Design B: Link:" in errors
 
 
 @pytest.mark.parametrize("stride, size", [(1, "32"), (2, "16"), (4, "8")])
@@ -264,6 +320,42 @@ def test_block_page_identity_is_solid_and_bad_blocks_are_messages():
     at.number_input(key="b_out").set_value(130).run()
     assert not at.exception
     assert any("multiple of 4" in e.value for e in at.error)
+
+
+def test_block_page_speaks_of_the_blocks_own_input():
+    at = open_page("pages/block.py")
+    at.number_input(key="b_height").set_value(1).run()  # a 1x32 input to a stride-2 block
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert errors == ["A 1x32 input is too small for this block: its stride-2 convs need at "
+                      "least 2x2."]
+    at.number_input(key="b_height").set_value(32)
+    at.number_input(key="b_groups").set_value(3).run()
+    assert not at.exception
+    (error,) = [e.value for e in at.error]
+    assert "conv2" not in error and "The block has 64 channels" in error
+
+
+def paper_html(at: AppTest) -> str:
+    (element,) = at.get("html")
+    return element.proto.body
+
+
+def test_paper_table_page_shows_table_1_for_the_designers_design_and_the_papers():
+    at = open_page("pages/paper_table.py", {"preset": "resnet34", "layers": "2,2,2,2",
+                                            "stem": "cifar", "input_size": "32"})
+    assert_clean(at, "paper table")
+    text = paper_html(at)
+    assert "<th>resnet34 (modified)</th>" in text  # 18 layers deep, like resnet18: names
+    assert "[1x1, 256; 3x3, 256; 1x1, 1024] x 36" in text and "11.3&times;10<sup>9</sup>" in text
+    assert "output size (resnet34 (modified))" in text  # a 32x32 input: its own sizes
+    assert {b.label for b in at.get("download_button")} == {
+        "Table as Markdown", "Table as LaTeX", "Table as HTML", "Table as CSV"}
+    at.multiselect(key="p_designs").set_value(["resnet18", "resnet34"]).run()
+    assert_clean(at, "two presets")
+    text = paper_html(at)
+    assert "<th>18-layer</th>" in text and "<th>34-layer</th>" in text
+    assert "[3x3, 512; 3x3, 512] x 3" in text and "<th>output size</th>" in text
 
 
 def test_export_runs_every_preset():
@@ -303,3 +395,59 @@ def test_graph_downloads_are_real_files(name, view):
     svg = graph_file(spec, view, "LR", "svg")
     assert b"<svg" in svg and b"stroke-dasharray" in svg
     assert graph_file(spec, view, "TB", "dot").startswith(b"digraph")
+
+
+def png_width(png: bytes) -> int:
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR"
+    return int.from_bytes(png[16:20], "big")
+
+
+def svg_points(svg: bytes) -> tuple[float, float]:
+    match = re.search(rb'<svg width="([0-9.]+)pt" height="([0-9.]+)pt"', svg)
+    return float(match[1]), float(match[2])
+
+
+def test_print_exports_png_at_200_dpi_and_vector_text(tmp_path):
+    from inspector.cli import main
+    from pages.common import graph_file
+
+    spec = get_preset("resnet50")
+    wide = graph_file(spec, "block", "LR", "png")  # the default resolution
+    assert png_width(wide) >= 1000
+    # Top-down the drawing is 330 pt wide: 917 px at 200 dpi, as points x dpi / 72 gives.
+    tall = graph_file(spec, "block", "TB", "png")
+    points = svg_points(graph_file(spec, "block", "TB", "svg"))[0]
+    assert abs(png_width(tall) - points * 200 / 72) <= 1
+    assert png_width(graph_file(spec, "block", "TB", "png", dpi=300)) > png_width(tall)
+    target = tmp_path / "r50.png"
+    assert main(["graph", "resnet50", "--format", "png", "-o", str(target)]) == 0
+    assert png_width(target.read_bytes()) == png_width(tall)  # the CLI's default is 200 too
+    # Folding as asked: folded, ResNet-152's layer view draws fewer text labels.
+    deep = get_preset("resnet152")
+    folded = graph_file(deep, "layer", "TB", "svg", fold="on").count(b"<text")
+    assert folded < graph_file(deep, "layer", "TB", "svg", fold="off").count(b"<text")
+    svg = graph_file(spec, "block", "TB", "svg")
+    assert svg.count(b"<text") > 20 and b"<image" not in svg
+    pdf = graph_file(spec, "block", "TB", "pdf")
+    assert b"/Font" in pdf and b"/Image" not in pdf
+    operators = b""
+    for stream in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S):
+        try:
+            operators += zlib.decompress(stream)
+        except zlib.error:
+            operators += stream
+    assert b"BT" in operators and (b"Tj" in operators or b"TJ" in operators)  # text, drawn
+
+
+def test_export_page_previews_the_drawing_and_its_print_size():
+    at = open_page("pages/export.py", {"preset": "resnet50"})
+    assert_clean(at, "export")
+    assert at.select_slider(key="e_dpi").value == 200
+    (svg,) = graphs(at)
+    assert "<svg" in svg
+    assert any("PNG at 200 dpi" in c.value for c in at.caption)
+    at.select_slider(key="e_dpi").set_value(300)
+    at.radio(key="e_direction").set_value("LR").run()
+    assert_clean(at, "export LR")
+    assert any("PNG at 300 dpi" in c.value for c in at.caption)
+

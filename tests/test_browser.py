@@ -236,3 +236,24 @@ def test_block_export_train_and_inference_in_a_browser(server, browser):
     _wait(browser, _settled, "the Inference page to finish running")
     assert "Trained in this session" in _body(browser)
     browser.save_screenshot(str(ARTIFACTS / "inference.png"))
+
+
+def test_a_compare_link_opens_both_designs_without_horizontal_overflow(server, browser):
+    """Two custom designs from one link, laid out within a 1600 px window."""
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{server}/compare?a.preset=resnet34&a.layers=2,2,2,2&a.stem=deep"
+                f"&b.preset=resnext50_32x4d&b.groups=16&b.input_size=160")
+    _wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "div.resnet-graph svg")) == 2,
+          "the Compare page's two graphs")
+    _wait(browser, _settled, "the Compare page to finish running")
+    text = _body(browser)
+    assert "resnet34 (modified)" in text and "resnext50_32x4d (modified)" in text
+    assert "a.layers=2" in browser.current_url and "b.groups=16" in browser.current_url
+    widths = browser.execute_script(
+        "const main = document.querySelector('[data-testid=\"stMain\"]');"
+        "return [main.scrollWidth, main.clientWidth, document.documentElement.scrollWidth,"
+        " window.innerWidth];")
+    assert widths[0] <= widths[1] and widths[2] <= widths[3], widths
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "compare_custom.png"))

@@ -74,3 +74,18 @@ def test_equal_names_are_told_apart_and_bad_specs_raise():
     assert "the same parameters" in result.explanation
     with pytest.raises(SpecError):
         compare(spec, spec.replace(layers=(0, 2, 2, 2)))
+
+
+def test_one_measure_per_stage_is_named_after_the_designs():
+    from inspector.compare import StageMeasure, stage_measure
+
+    spec_a, spec_b = get_preset("resnet34"), get_preset("resnet50")
+    result = compare(spec_a, spec_b, ("resnet34", "resnet50"))
+    params = stage_measure(result, StageMeasure.PARAMS)
+    assert list(params.columns) == ["stage", "resnet34", "resnet50", "difference"]
+    assert params["resnet34"].sum() == RESNET34[0] and params["resnet50"].sum() == RESNET50[0]
+    sizes = stage_measure(result, StageMeasure.OUT_SIZE)
+    assert list(sizes.columns) == ["stage", "resnet34", "resnet50"]  # no difference kept
+    assert list(sizes["resnet50"][1:5]) == [56, 28, 14, 7]  # conv2_x .. conv5_x (REFERENCE.md)
+    with pytest.raises(ValueError):
+        stage_measure(result, "flops")

@@ -1,0 +1,288 @@
+"""The paper's Table 1 for any design: cells, sizes and FLOPs against the paper and an
+independent count, and the four written forms (LaTeX checked by a TeX engine when one is
+installed, by its structure always)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from torch.utils.flop_counter import FlopCounterMode
+
+from inspector import ResNetSpec, SpecError, build_model, get_preset
+from inspector.cli import main
+from inspector.paper_table import (
+    FLOPS_ROW, POOL_ROW, TORCHVISION_ROW, TableFormat, grid, latex_escape, paper_table, to_csv, to_html,
+    to_latex, to_markdown, write,
+)
+from tests.published import RESNETS, TORCHVISION
+
+# He et al. 2015, Table 1 (REFERENCE.md): cells as users read them.
+PAPER_CELLS = {
+    ("18-layer", "conv2_x"): "[3x3, 64; 3x3, 64] x 2",
+    ("34-layer", "conv5_x"): "[3x3, 512; 3x3, 512] x 3",
+    ("50-layer", "conv5_x"): "[1x1, 512; 3x3, 512; 1x1, 2048] x 3",
+    ("152-layer", "conv4_x"): "[1x1, 256; 3x3, 256; 1x1, 1024] x 36",
+    ("101-layer", "conv4_x"): "[1x1, 256; 3x3, 256; 1x1, 1024] x 23",
+    ("34-layer", "conv3_x"): "[3x3, 128; 3x3, 128] x 4",
+}
+PAPER_SIZES = ["112x112", "56x56", "28x28", "14x14", "7x7", "1x1"]
+#: Table 1's FLOPs row (multiply-adds, x10^9).
+PAPER_FLOPS = {"resnet18": 1.8, "resnet34": 3.6, "resnet50": 3.8, "resnet101": 7.6,
+               "resnet152": 11.3}
+
+
+def paper_designs() -> list[tuple[str, object]]:
+    """The paper's five nets: v1 bottlenecks; 18/34 with its parameter-free shortcuts (option A,
+    the nets of its Table 2)."""
+    designs = []
+    for name in RESNETS:
+        spec = get_preset(name)
+        changes = {"shortcut": "A"} if spec.block == "basic" else {"stride_in": "1x1"}
+        spec = spec.replace(**changes)
+        designs.append((name, spec))
+    return designs
+
+
+@pytest.fixture(scope="module")
+def table():
+    return paper_table(paper_designs())
+
+
+def cells(table) -> dict[tuple[str, str], tuple[str, ...]]:
+    header, rows = grid(table)
+    found = {}
+    for row in rows:
+        name = row[0][0] if row[0] else ""
+        for label, cell in zip(header[1:], row[1:]):
+            found[(label, name)] = cell
+    return found
+
+
+def test_columns_and_rows_are_the_papers(table):
+    header, rows = grid(table)
+    assert header == ["layer name", "output size", "18-layer", "34-layer", "50-layer",
+                      "101-layer", "152-layer"]
+    names = [row[0][0] if row[0] else "" for row in rows]
+    assert names[:7] == ["conv1", "conv2_x", "conv3_x", "conv4_x", "conv5_x", "", FLOPS_ROW]
+    assert [row[1][0] for row in rows[:6]] == PAPER_SIZES
+
+
+def test_cells_are_the_papers(table):
+    found = cells(table)
+    for (label, row), text in PAPER_CELLS.items():
+        assert found[(label, row)][-1] == text, (label, row)
+    for label in ("18-layer", "50-layer", "152-layer"):
+        assert found[(label, "conv1")] == ("7x7, 64, stride 2",)
+        assert found[(label, "conv2_x")][0] == "3x3 max pool, stride 2"  # the paper's place for it
+        assert found[(label, "")] == ("average pool, 1000-d fc, softmax",)
+
+
+def independent_mult_adds(spec) -> float:
+    """Conv and fc multiply-adds counted by PyTorch's own FLOP counter on the built model."""
+    model = build_model(spec).eval()  # meta: no weights allocated
+    with FlopCounterMode(display=False) as counter:
+        model(torch.empty(1, 3, spec.input_size, spec.input_size, device="meta"))
+    return counter.get_total_flops() / 2  # it counts a multiply-add as two
+
+
+@pytest.mark.parametrize("name, spec", paper_designs(), ids=RESNETS)
+def test_flops_row_is_the_papers(table, name, spec):
+    label = f"{dict(zip(RESNETS, (18, 34, 50, 101, 152)))[name]}-layer"
+    cell = cells(table)[(label, FLOPS_ROW)][0]
+    count = independent_mult_adds(spec)
+    assert cell == f"{count / 1e9:.1f}x10^9"  # our figure is PyTorch's count, rounded
+    if name == "resnet50":
+        # Known difference, not fudged: the exact v1 count is 3.86e9 (3.9 rounded) where the
+        # paper prints 3.8 (truncated?); 101 and 152 round to the paper's 7.6 and 11.3.
+        assert 0 < count / 1e9 - PAPER_FLOPS[name] < 0.07
+    else:
+        assert cell == f"{PAPER_FLOPS[name]}x10^9"
+
+
+def test_torchvision_column_and_the_projection_note():
+    table = paper_table([(n, get_preset(n)) for n in RESNETS])
+    found = cells(table)
+    for label, name in zip(("18", "34", "50", "101", "152"), RESNETS):
+        assert found[(f"{label}-layer", TORCHVISION_ROW)] == (f"{TORCHVISION[name][1]:.2f}",)
+    # With option B projections the 34-layer's v1 count rounds to 3.7; the note gives the 3.6.
+    assert found[("34-layer", FLOPS_ROW)] == ("3.7x10^9",)
+    text = to_markdown(table)
+    assert "34-layer: With parameter-free shortcuts" in text and "3.6x10^9 multiply-adds" in text
+
+
+def test_grouped_preact_and_other_stems_are_marked():
+    designs = [(n, get_preset(n)) for n in ("resnext50_32x4d", "preact_resnet18", "resnet50d",
+                                             "tutorial_resnet10", "resnet20")]
+    table = paper_table(designs)
+    assert not table.shared_sizes  # CIFAR and ImageNet sizes differ: one size column each
+    header, _ = grid(table)
+    assert header[1:3] == ["output size (resnext50_32x4d)", "resnext50_32x4d"]
+    found = cells(table)
+    assert found[("resnext50_32x4d", "conv2_x")][-1] == "[1x1, 128; 3x3, 128, C=32; 1x1, 256] x 3"
+    assert found[("preact_resnet18", "conv2_x")] == ("[3x3, 64; 3x3, 64] x 2, pre-act",)
+    assert found[("preact_resnet18", "conv1")] == ("3x3, 64",)
+    assert found[("resnet50d", "conv1")] == ("3x3, 32, stride 2", "3x3, 32", "3x3, 64")
+    assert found[("resnet50d", "conv2_x")][0] == "3x3 max pool, stride 2"
+    assert found[("tutorial_resnet10", "conv1")] == ("3x3, 64, stride 3, padding 0",)
+    assert found[("output size (tutorial_resnet10)", "conv1")] == ("10x10",)  # REFERENCE.md
+    assert found[("resnet20", "conv5_x")] == ()  # three stages: no conv5_x
+    assert found[("resnet20", "")] == ("average pool, 10-d fc, softmax",)
+
+
+def test_same_depth_columns_take_the_designs_names_and_bad_input_is_a_sentence():
+    table = paper_table([("resnet50", get_preset("resnet50")),
+                         ("resnet50_v1", get_preset("resnet50_v1"))])
+    assert [c.label for c in table.columns] == ["resnet50", "resnet50_v1"]
+    assert "on the first 1x1 conv (v1)" in to_markdown(table)
+    with pytest.raises(SpecError, match="at most 8"):
+        paper_table([("r", get_preset("resnet18"))] * 9)
+    with pytest.raises(SpecError, match="format must be one of"):
+        write(table, "docx")
+    with pytest.raises(SpecError):
+        paper_table([("bad", get_preset("resnet18").replace(layers=(0, 2, 2, 2)))])
+
+
+def test_csv_and_html_read_back(table):
+    rows = list(csv.reader(io.StringIO(to_csv(table))))
+    assert rows[0][2] == "18-layer"
+    assert rows[2][2].splitlines() == ["3x3 max pool, stride 2", "[3x3, 64; 3x3, 64] x 2"]
+
+    class Cells(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.count = 0
+
+        def handle_starttag(self, tag, attrs):
+            self.count += tag in ("td", "th")
+
+    parser = Cells()
+    parser.feed(to_html(table))
+    header, body = grid(table)
+    assert parser.count == len(header) * (len(body) + 1)
+    assert "11.3&times;10<sup>9</sup>" in to_html(table)
+
+
+def test_text_is_escaped_in_every_form(tmp_path):
+    table = paper_table([("<b>a|b</b>_&%", get_preset("resnet50")),
+                         ("x", get_preset("resnet50_v1"))])
+    assert "<b>" not in to_html(table) and "&lt;b&gt;" in to_html(table)
+    assert "<b>" not in to_markdown(table) and "a\\|b" in to_markdown(table)
+    check_latex_structure(to_latex(table), len(grid(table)[0]))
+    assert latex_escape("a_b&c%d$e#f{g}h~i^j\\") == (
+        r"a\_b\&c\%d\$e\#f\{g\}h\textasciitilde{}i\textasciicircum{}j\textbackslash{}")
+
+
+def check_latex_structure(text: str, columns: int) -> None:
+    """Balanced braces, no unescaped special character, every row with the tabular's columns."""
+    depth = 0
+    for position, char in enumerate(text):
+        escaped = position > 0 and text[position - 1] == "\\"
+        if char == "{" and not escaped:
+            depth += 1
+        elif char == "}" and not escaped:
+            depth -= 1
+        assert depth >= 0, text[:position]
+    assert depth == 0
+    plain = re.sub(r"\$[^$]*\$", "", text)  # math: ^ and { } belong there
+    plain = re.sub(r"\\[_%#&${}]", "", plain).replace(" & ", " ")
+    assert not set("_%#&$^~") & set(plain), "an unescaped special character"
+    body = text[text.index(r"\hline") + len(r"\hline"):text.rindex(r"\hline")]
+    for line in body.strip().splitlines():
+        if line == r"\hline":
+            continue
+        outer = re.sub(r"\\begin\{tabular\}.*?\\end\{tabular\}", "", line)
+        assert outer.count(" & ") == columns - 1, line
+
+
+@pytest.mark.parametrize("names", [RESNETS, ("resnext50_32x4d", "resnet20", "resnet50d")])
+def test_latex_is_well_formed(names):
+    table = paper_table([(n, get_preset(n)) for n in names])
+    text = to_latex(table)
+    header, _ = grid(table)
+    assert text.startswith(r"\begin{tabular}{" + "l" * len(header) + "}")
+    check_latex_structure(text, len(header))
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="no TeX engine installed")
+def test_latex_compiles(tmp_path):
+    table = paper_table([(n, get_preset(n)) for n in ("resnet18", "resnext50_32x4d", "resnet20")])
+    document = ("\\documentclass{article}\n\\usepackage[landscape,margin=1cm]{geometry}\n"
+                "\\begin{document}\n\\tiny\n" + to_latex(table) + "\\end{document}\n")
+    (tmp_path / "table.tex").write_text(document)
+    result = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error",
+                             "table.tex"], cwd=tmp_path, capture_output=True, timeout=120)
+    assert result.returncode == 0, result.stdout.decode(errors="replace")[-2000:]
+
+
+def test_cli_paper_table(capsys, tmp_path):
+    spec_file = tmp_path / "mine.json"
+    spec_file.write_text(get_preset("resnet34").replace(layers=(2, 2, 2, 2)).to_json())
+    assert main(["paper-table", "resnet34", str(spec_file), "--format", "markdown"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("| layer name | output size | 34-layer | 18-layer |")
+    for fmt in TableFormat:
+        assert main(["paper-table", "resnet18", "--format", fmt.value]) == 0
+        assert "[3x3, 64; 3x3, 64]" in capsys.readouterr().out.replace("$\\times$", "x")
+    assert main(["paper-table", "resnet18", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Unknown preset 'nope'" in err
+
+
+@st.composite
+def designs(draw) -> ResNetSpec:
+    """Small designs of every kind: both blocks, all stems, groups, strides up to 3."""
+    stages = draw(st.integers(1, 5))
+    spec = ResNetSpec(
+        block=draw(st.sampled_from(["basic", "bottleneck"])),
+        layers=tuple(draw(st.integers(1, 3)) for _ in range(stages)),
+        widths=tuple(draw(st.sampled_from([8, 16, 32])) for _ in range(stages)),
+        strides=tuple(draw(st.integers(1, 3)) for _ in range(stages)),
+        stem=draw(st.sampled_from(["imagenet", "cifar", "deep", "patchify"])),
+        stem_width=draw(st.sampled_from([8, 16])),
+        stride_in=draw(st.sampled_from(["1x1", "3x3"])),
+        shortcut=draw(st.sampled_from(["A", "B", "C", "D"])),
+        preact=draw(st.booleans()),
+        residual=draw(st.booleans()),
+        groups=draw(st.sampled_from([1, 2, 4])),
+        num_classes=draw(st.integers(2, 20)),
+        input_size=draw(st.integers(24, 96)),
+    )
+    try:
+        return spec.validate()
+    except SpecError:
+        return get_preset("resnet20")
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(designs())
+def test_any_design_gets_a_table_that_agrees_with_its_model(spec):
+    table = paper_table([("mine", spec)])
+    found = cells(table)
+    label = table.columns[0].label
+    model = build_model(spec)
+    stages = [model.get_submodule(f"layer{s + 1}") for s in range(spec.num_stages)]
+    for stage, module in enumerate(stages):
+        text = found[(label, f"conv{stage + 2}_x")][-1]
+        first = module[0]
+        shortcut = list(first.downsample.modules()) if first.downsample is not None else []
+        main_path = [m for m in first.modules()
+                     if isinstance(m, torch.nn.Conv2d) and not any(m is s for s in shortcut)]
+        assert text.startswith("[") and f"] x {len(module)}" in text, text
+        last = re.search(r", (\d+)(?:, C=\d+)?\] x", text)
+        assert int(last[1]) == main_path[-1].out_channels, text  # the block's output channels
+        assert ("C=" in text) == any(m.groups > 1 for m in main_path), text
+    assert found[(label, POOL_ROW)] == (f"average pool, {spec.num_classes}-d fc, softmax",)
+    mantissa, exponent = found[(label, FLOPS_ROW)][0].split("x10^")
+    v1 = independent_mult_adds(spec.replace(stride_in="1x1"))
+    assert abs(float(mantissa) * 10 ** int(exponent) - v1) <= 0.05 * 10 ** int(exponent) + 0.01 * v1
+    check_latex_structure(to_latex(table), len(grid(table)[0]))
+
