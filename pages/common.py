@@ -275,9 +275,10 @@ def escape_markdown(text: str) -> str:
     return _MARKUP_CHARACTERS.sub(r"\\\1", " ".join(str(text).split()))
 
 
-def show_error(message: object) -> None:
-    """An error box whose text, often quoting user input, is never read as markup."""
-    st.error(escape_markdown(str(message)))
+def show_error(message: object, where: Any = st) -> None:
+    """An error box (in `where`: the page, a column, the sidebar) whose text, often quoting
+    user input, is never read as markup."""
+    where.error(escape_markdown(str(message)))
 
 
 def folded_stages(key: str, graph_key: str) -> tuple[int, ...]:

@@ -137,7 +137,7 @@ def editor(column, side: str) -> Side | None:
         st.text_area("Spec (JSON): paste one and apply it", key=_key(side, "json"), height=150)
         st.button("Apply JSON", key=_key(side, "apply"), on_click=_on_json, args=(side,))
     if f"cmp_json_error_{side}" in ss:
-        column.error(ss[f"cmp_json_error_{side}"])
+        common.show_error(ss[f"cmp_json_error_{side}"], column)
     try:
         spec = ss[f"cmp_spec_{side}"].replace(
             block=block, layers=parse_field("layers", layers),
@@ -147,7 +147,7 @@ def editor(column, side: str) -> Side | None:
             input_size=int(input_size), residual=residual, preact=preact,
         ).validate()
     except SpecError as error:
-        column.error(f"Design {side}: {error}")
+        common.show_error(f"Design {side}: {error}", column)
         return None
     ss[f"cmp_spec_{side}"] = spec
     name = f"{preset} (modified)" if common.is_modified(spec, preset) else preset
@@ -206,7 +206,7 @@ def publish(a: Side, b: Side) -> None:
 def main() -> None:
     st.title("Compare")
     for message in ensure_sides():
-        st.error(message)
+        common.show_error(message)
     cols = st.columns(2)
     a, b = editor(cols[0], "A"), editor(cols[1], "B")
     if a is None or b is None:

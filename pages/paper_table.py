@@ -51,7 +51,7 @@ def main() -> None:
     try:
         table = paper_table(designs(chosen))
     except SpecError as error:
-        st.error(str(error))
+        common.show_error(error)
         return
     st.html(STYLE + '<div style="overflow-x:auto">' + write(table, TableFormat.HTML) + "</div>")
     if not table.shared_sizes:

@@ -49,7 +49,7 @@ def graphs(at: AppTest) -> list[str]:
 
 def assert_clean(at: AppTest, where: str) -> None:
     assert not at.exception, f"{where}: {at.exception}"
-    assert not at.error, f"{where}: {[e.value for e in at.error]}"
+    assert not at.error, f"{where}: {[shown_text(e.value) for e in at.error]}"
 
 
 def shown_text(markdown: str) -> str:
@@ -147,7 +147,7 @@ def test_impossible_input_size_shows_an_error_and_keeps_the_last_design():
     at.selectbox(key="d_preset").set_value("resnet50").run()
     at.number_input(key="d_input_size").set_value(16).run()
     assert not at.exception
-    assert any("too small" in e.value for e in at.error), [e.value for e in at.error]
+    assert any("too small" in shown_text(e.value) for e in at.error), [shown_text(e.value) for e in at.error]
     assert metric(at, "Parameters") == "25,557,032"
     assert at.session_state["design"].input_size == 224
     at.number_input(key="d_input_size").set_value(64).run()  # the page stays usable
@@ -160,7 +160,7 @@ def test_an_impossible_combination_of_controls_is_a_message():
     at.selectbox(key="d_preset").set_value("resnet20").run()
     at.number_input(key="d_stem_width").set_value(128).run()  # A cannot pad 128 down to 16
     assert not at.exception
-    assert any("Shortcut A" in e.value for e in at.error), [e.value for e in at.error]
+    assert any("Shortcut A" in shown_text(e.value) for e in at.error), [shown_text(e.value) for e in at.error]
     assert at.session_state["design"] == get_preset("resnet20")
 
 
@@ -283,18 +283,18 @@ def test_compare_a_design_with_itself_and_bad_edits():
     assert any("Both sides are the same design" in i.value for i in at.info)
     at.text_input(key="c_B_layers").set_value("3,0,6,3").run()
     assert not at.exception
-    assert any(e.value.startswith("Design B: Stage conv3_x needs at least one block")
+    assert any(shown_text(e.value).startswith("Design B: Stage conv3_x needs at least one block")
                for e in at.error)
     at.text_area(key="c_B_json").set_value("{not json")
     at.button(key="c_B_apply").click().run()
-    assert any("Design B: The spec is not valid JSON" in e.value for e in at.error)
+    assert any("Design B: The spec is not valid JSON" in shown_text(e.value) for e in at.error)
     at.text_area(key="c_B_json").set_value(get_preset("resnet20").to_json())
     at.button(key="c_B_apply").click().run()
     assert_clean(at, "json applied")
     assert at.session_state["cmp_spec_B"] == get_preset("resnet20")
     bad = open_page("pages/compare.py", {"a.preset": "nonesuch", "b.layers": "x"})
     assert not bad.exception
-    errors = " ".join(e.value for e in bad.error)
+    errors = " ".join(shown_text(e.value) for e in bad.error)
     assert "Design A: Link: unknown preset 'nonesuch'" in errors and "Design B: Link:" in errors
 
 
@@ -319,20 +319,20 @@ def test_block_page_identity_is_solid_and_bad_blocks_are_messages():
     at.radio(key="b_block").set_value("bottleneck")
     at.number_input(key="b_out").set_value(130).run()
     assert not at.exception
-    assert any("multiple of 4" in e.value for e in at.error)
+    assert any("multiple of 4" in shown_text(e.value) for e in at.error)
 
 
 def test_block_page_speaks_of_the_blocks_own_input():
     at = open_page("pages/block.py")
     at.number_input(key="b_height").set_value(1).run()  # a 1x32 input to a stride-2 block
     assert not at.exception
-    errors = [e.value for e in at.error]
+    errors = [shown_text(e.value) for e in at.error]
     assert errors == ["A 1x32 input is too small for this block: its stride-2 convs need at "
                       "least 2x2."]
     at.number_input(key="b_height").set_value(32)
     at.number_input(key="b_groups").set_value(3).run()
     assert not at.exception
-    (error,) = [e.value for e in at.error]
+    (error,) = [shown_text(e.value) for e in at.error]
     assert "conv2" not in error and "The block has 64 channels" in error
 
 
