@@ -91,7 +91,10 @@ def infer_spec(structure: Structure) -> dict[str, Any]:
     stages = sorted({b.stage for b in blocks})
     fields["layers"] = tuple(sum(1 for b in blocks if b.stage == s) for s in stages)
     firsts = [next(b for b in blocks if b.stage == s) for s in stages]
-    fields["strides"] = tuple(_stride(b.input_shape[2], b.main_shape[2]) for b in firsts)
+    lasts = [[b for b in blocks if b.stage == s][-1] for s in stages]
+    sizes_in = [_stem_ops(structure)[-1].shape[2] if _stem_ops(structure) else
+                structure.input_shape[2]] + [b.output_shape[2] for b in lasts[:-1]]
+    fields["strides"] = tuple(_stride(size, b.output_shape[2]) for size, b in zip(sizes_in, lasts))
     by_id = structure.by_id
     fields["preact"] = any(
         by_id[next(i for i in b.ops if i not in b.shortcut_ops)].kind == "bn" for b in blocks)
@@ -103,8 +106,8 @@ def infer_spec(structure: Structure) -> dict[str, Any]:
         fields["shortcut"] = "D"
     elif kinds[PROJECTION] and all(b.shortcut_kind == PROJECTION for b in blocks):
         fields["shortcut"] = "C" if any(not b.changes_shape for b in blocks) else "B"
-    else:
-        fields["shortcut"] = "B"
+    elif kinds[PROJECTION]:
+        fields["shortcut"] = "B"  # all identities: options A, B and D build the same network
     if per_block == {2}:
         fields["block"] = "basic"
         fields["widths"] = tuple(b.output_shape[1] for b in firsts)

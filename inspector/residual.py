@@ -404,6 +404,8 @@ def assemble(name: str, input_shape: Shape, ops: list[Op], params: int) -> Struc
             stages[op.id] = stage_number
             plain_body.append(op)
             roles[op.id] = "main"
+    if any(by_id[b.ops[0]].kind == "bn" for b in blocks):  # pre-activated blocks
+        _hand_preactivation_to_first_stage(stem, between, roles, stages, blocks[0])
     main_path = [op for op in stem + [by_id[i] for i in sorted(
         (i for i in stages if i not in shortcut_ids), key=position.__getitem__)]]
     facts = _facts(stem, head, blocks, between, plain_body, stages, by_id, params, ops,
@@ -421,6 +423,19 @@ def assemble(name: str, input_shape: Shape, ops: list[Op], params: int) -> Struc
                          f"none of the paper's options.")
     return Structure(name, input_shape, tuple(ops), tuple(blocks), facts, tuple(notes),
                      tuple(roles.items()), tuple(stages.items()))
+
+
+def _hand_preactivation_to_first_stage(stem: list[Op], between: list[Op], roles: dict[str, str],
+                                       stages: dict[str, int], first: Block) -> None:
+    """A pre-activated block's projection reads its BN-ReLU output, so that BN-ReLU lies before
+    the block's fork; it is the block's own (the paper's stem ends with its conv)."""
+    if not stem or stem[-1].id != first.fork or stem[-1].kind not in ("bn", "relu"):
+        return
+    while stem and stem[-1].kind in ("bn", "relu"):
+        op = stem.pop()
+        between.insert(0, op)
+        roles[op.id] = "main"
+        stages[op.id] = first.stage
 
 
 def _facts(stem: list[Op], head: list[Op], blocks: list[Block], between: list[Op],
