@@ -74,10 +74,38 @@ def _presets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _summary_of_file_model(args: argparse.Namespace) -> int:
+    """`summary path/to/file.py:NAME`: the same lines as for a preset, from the analysis."""
+    from inspector.table import to_csv, to_markdown
+    from inspector.user_model import analyze_file_model
+
+    result = analyze_file_model(args.design, args.input)
+    table = result.layer_table()
+    if args.csv:
+        sys.stdout.write(to_csv(table))
+        return 0
+    facts, size = result.facts, result.input_shape
+    print(result.name)
+    print(f"  depth      {facts.depth_explanation}")
+    print(f"  params     {facts.params:,}")
+    print(f"  mult-adds  {facts.mult_adds:,} (batch 1, {size[2]}x{size[3]})")
+    print(f"  memory     {facts.activation_bytes / 1e6:.1f} MB of activations per image")
+    print(f"  output     {facts.output_shape}")
+    print(f"  closest    {result.closest().sentence}")
+    for note in result.notes:
+        print(f"  note       {note}")
+    print()
+    sys.stdout.write(to_markdown(table))
+    return 0
+
+
 def _summary(args: argparse.Namespace) -> int:
     from inspector.facts import compute_facts
     from inspector.table import layer_table, stage_table, to_csv, to_markdown
+    from inspector.user_model import is_file_model
 
+    if is_file_model(args.design):
+        return _summary_of_file_model(args)
     name, spec = load_design(args.design, args.set)
     layers = layer_table(spec)
     table = layers if args.layers else stage_table(spec, layers)
@@ -99,12 +127,16 @@ def _summary(args: argparse.Namespace) -> int:
 def _graph(args: argparse.Namespace) -> int:
     from inspector.render import export_graph, render_graph
     from inspector.trace import trace_graph
+    from inspector.user_model import analyze_file_model, is_file_model
 
-    _, spec = load_design(args.design, args.set)
     if args.output is None and args.format in ("png", "pdf"):
         raise SpecError(f"{args.format.upper()} is binary: give a file with -o FILE.")
+    if is_file_model(args.design):
+        graph = analyze_file_model(args.design, args.input).graph(args.view)
+    else:
+        graph = trace_graph(load_design(args.design, args.set)[1], args.view)
     fold = {"auto": None, "on": True, "off": False}[args.fold]
-    digraph = render_graph(trace_graph(spec, args.view), args.direction, fold)
+    digraph = render_graph(graph, args.direction, fold)
     data = export_graph(digraph, args.format, args.dpi)
     if args.output is None:
         sys.stdout.write(data.decode())
@@ -130,9 +162,12 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _add_design(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("design", help="a preset name (see `presets`) or a JSON spec file")
+    parser.add_argument("design", help="a preset name (see `presets`), a JSON spec file, or "
+                        "path/to/file.py:NAME (a module class or a function returning one)")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE",
                         help="change one field, e.g. --set stride_in=1x1 --set input_size=32")
+    parser.add_argument("--input", default="3x224x224", metavar="CxHxW",
+                        help="input shape for a file.py:NAME model (default 3x224x224)")
 
 
 def build_parser() -> argparse.ArgumentParser:
