@@ -44,6 +44,12 @@ class Analysis(Structure):
     def layer_table(self) -> pd.DataFrame:
         return layer_table(self)
 
+    def stage_table(self) -> pd.DataFrame:
+        """The paper's architecture table: the stem (conv1), then one row per stage."""
+        rows = [self.facts.stem, *self.facts.stages]
+        return pd.DataFrame([{f: getattr(row, f) for f in row.__dataclass_fields__}
+                             for row in rows])
+
     def svg(self, view: str = "block") -> str:
         from inspector.render import export_graph, render_graph
 
