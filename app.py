@@ -15,6 +15,7 @@ BLOCK = st.Page("pages/block.py", title="Block", icon=":material/view_module:")
 EXPORT = st.Page("pages/export.py", title="Export", icon=":material/download:")
 TRAIN = st.Page("pages/train.py", title="Train", icon=":material/monitoring:")
 INFERENCE = st.Page("pages/inference.py", title="Inference", icon=":material/image_search:")
+OWN_MODEL = st.Page("pages/own_model.py", title="Your model", icon=":material/upload_file:")
 
 #: What each page is for, as the home page lists it.
 PAGE_SUMMARIES = (
@@ -26,6 +27,8 @@ PAGE_SUMMARIES = (
             "and why its shortcut is solid or dashed"),
     (EXPORT, "the graph as SVG, PNG, PDF or DOT, the tables as CSV, the spec as JSON and a "
              "standalone PyTorch file"),
+    (OWN_MODEL, "your own network, uploaded as a torch.export program: the same graph, "
+                "tables and depth count, the closest preset and how it differs"),
     (TRAIN, "train the design on a small dataset and watch the curves"),
     (INFERENCE, "predictions, feature maps and latency of a trained model"),
 )
@@ -49,7 +52,7 @@ def home() -> None:
 HOME = st.Page(home, title="Home", icon=":material/home:", default=True)
 
 st.set_page_config(page_title="ResNet Inspector", page_icon=":material/hub:", layout="wide")
-navigation = st.navigation({"Inspect": [HOME, DESIGNER, COMPARE, BLOCK, EXPORT],
+navigation = st.navigation({"Inspect": [HOME, DESIGNER, COMPARE, BLOCK, EXPORT, OWN_MODEL],
                             "Run": [TRAIN, INFERENCE]})
 for message in common.ensure_design():
     st.error(message)

@@ -9,7 +9,9 @@ allocated.
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 import torch
@@ -19,6 +21,8 @@ from inspector.analysis import Analysis, analyze, check_size
 from inspector.op_trace import ModelError
 
 FILE_MODEL_SUFFIX = ".py:"
+#: The app accepts Python files only when the server was started with this set to 1.
+ALLOW_CODE_VARIABLE = "RESNET_INSPECTOR_ALLOW_CODE"
 
 
 def is_file_model(target: str) -> bool:
@@ -75,3 +79,22 @@ def analyze_file_model(target: str, input_text: str = "3x224x224") -> Analysis:
     """`file.py:NAME` analysed on an input of `input_text` (CxHxW)."""
     name = target.rpartition(":")[2]
     return analyze(load_module(target), parse_input(input_text), name)
+
+
+def code_allowed() -> bool:
+    """Whoever started the server chose to run uploaded Python code (off by default)."""
+    return os.environ.get(ALLOW_CODE_VARIABLE, "") == "1"
+
+
+def analyze_uploaded_code(source: bytes, name: str, input_text: str = "3x224x224") -> Analysis:
+    """An uploaded Python file's NAME, analysed. This runs the file's code, so it is refused
+    unless the server was started with RESNET_INSPECTOR_ALLOW_CODE=1."""
+    if not code_allowed():
+        raise ModelError(f"This server does not run uploaded Python code; start it with "
+                         f"{ALLOW_CODE_VARIABLE}=1 to allow it, or upload a .pt2 program.")
+    if not name.isidentifier():
+        raise ModelError(f"{name!r} is not a Python name.")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "uploaded_model.py"
+        path.write_bytes(source)
+        return analyze_file_model(f"{path}:{name}", input_text)

@@ -20,7 +20,7 @@ from inspector.compare import Comparison, compare
 from inspector.render import dot_available, export_graph, render_graph
 from inspector.spec import parse_field
 from inspector.table import layer_table, stage_table
-from inspector.trace import BlockInspection, inspect_block, trace_graph
+from inspector.trace import ArchGraph, BlockInspection, inspect_block, trace_graph
 
 DEFAULT_PRESET = "resnet50"
 SPEC_FIELDS = tuple(f.name for f in dataclasses.fields(ResNetSpec))
@@ -196,6 +196,11 @@ def drawing(key: str, _spec: ResNetSpec, view: str, direction: str, fold: str) -
 @st.cache_data(max_entries=CACHE_ENTRIES, show_spinner=False)
 def block_drawing(_inspection: BlockInspection, key: str, direction: str) -> Drawing:
     return _drawing(render_graph(_inspection.graph, direction=direction, fold=False), None)
+
+
+def graph_drawing(graph: ArchGraph, direction: str = "TB") -> Drawing:
+    """Any traced graph drawn as the Designer draws presets (runs of identical blocks folded)."""
+    return _drawing(render_graph(graph, direction=direction), None)
 
 
 def _drawing(digraph: graphviz.Digraph, note: str | None) -> Drawing:
