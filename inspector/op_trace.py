@@ -325,6 +325,11 @@ class _Expander:
                     self._inline(node, module, _join(path, node.target), node_args, node_kwargs,
                                  values, refs, ops)
                     continue
+                if isinstance(module, nn.Identity) and node.args:
+                    # A placeholder (timm's stride-1 avg-down slot), not a layer: it passes on
+                    # its input's tensor, so the shortcut reads as the paper draws it.
+                    values[node], refs[node] = node_args[0], refs.get(node.args[0])
+                    continue
                 value = self._call(node, path, lambda: _run_layer(module, node_args, node_kwargs))
                 kind, label = _module_kind(module)
                 shape = _shape_of(value)
