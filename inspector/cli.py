@@ -146,10 +146,41 @@ def _graph(args: argparse.Namespace) -> int:
     return 0
 
 
+def _analysis_of(target: str, sets: Sequence[str] | None, input_text: str):
+    """Either side of `compare` as an analysis: a file model traced, a design built on meta."""
+    from inspector.analysis import analyze
+    from inspector.model import build_model
+    from inspector.user_model import analyze_file_model, is_file_model
+
+    if is_file_model(target):
+        return analyze_file_model(target, input_text)
+    name, spec = load_design(target, sets)
+    size = spec.input_size
+    return analyze(build_model(spec), (spec.in_channels, size, size), name)
+
+
+def _compare_with_file_model(args: argparse.Namespace) -> int:
+    """`compare` where a side is path/to/file.py:NAME: both analysed the same way."""
+    from inspector.table import to_markdown
+
+    first = _analysis_of(args.a, args.set_a, args.input)
+    second = _analysis_of(args.b, args.set_b, args.input)
+    names = (first.name, second.name) if first.name != second.name else \
+        (f"{first.name} (A)", f"{second.name} (B)")
+    for name, result in zip(names, (first, second)):
+        print(f"{name}: depth {result.facts.depth_explanation}; {result.closest().sentence}")
+    print()
+    sys.stdout.write(to_markdown(first.compare(second, names).totals.reset_index(names="")))
+    return 0
+
+
 def _compare(args: argparse.Namespace) -> int:
     from inspector.compare import compare
     from inspector.table import to_markdown
+    from inspector.user_model import is_file_model
 
+    if is_file_model(args.a) or is_file_model(args.b):
+        return _compare_with_file_model(args)
     name_a, spec_a = load_design(args.a, args.set_a)
     name_b, spec_b = load_design(args.b, args.set_b)
     result = compare(spec_a, spec_b, (name_a, name_b))
@@ -194,10 +225,12 @@ def build_parser() -> argparse.ArgumentParser:
     graph.set_defaults(handler=_graph)
 
     comparison = sub.add_parser("compare", help="differences between two designs, explained")
-    comparison.add_argument("a", help="preset name or JSON spec file")
-    comparison.add_argument("b", help="preset name or JSON spec file")
+    comparison.add_argument("a", help="preset name, JSON spec file or path/to/file.py:NAME")
+    comparison.add_argument("b", help="preset name, JSON spec file or path/to/file.py:NAME")
     comparison.add_argument("--set-a", action="append", metavar="KEY=VALUE")
     comparison.add_argument("--set-b", action="append", metavar="KEY=VALUE")
+    comparison.add_argument("--input", default="3x224x224", metavar="CxHxW",
+                            help="input shape for a file.py:NAME model (default 3x224x224)")
     comparison.set_defaults(handler=_compare)
 
     from inspector import train_cli  # train and infer; imported here to keep `presets` quick

@@ -48,3 +48,31 @@ def test_a_file_that_does_not_import(capsys, tmp_path):
     broken.write_text("import not_a_module_anywhere\n")
     code, _, err = run(capsys, "summary", f"{broken}:Net")
     assert code == 2 and err.count("\n") == 1 and "does not import: ModuleNotFoundError" in err
+
+
+def test_compare_a_file_model_with_a_preset(capsys):
+    """The tutorial "ResNet18" of the first source post against the real one (torchvision)."""
+    code, out, _ = run(capsys, "compare", f"{NETWORKS}:TutorialResNet18", "resnet18",
+                       "--input", "3x32x32")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].startswith("TutorialResNet18: depth 10 = ")
+    assert "like tutorial_resnet10, with: " in lines[0]  # the post's net is ten layers deep
+    assert lines[1].startswith("resnet18: depth 18 = ") and "equivalent to resnet18" in lines[1]
+    params = next(line for line in lines if line.startswith("| params"))
+    assert "11,689,512" in params  # torchvision's resnet18
+
+
+def test_compare_two_file_models(capsys):
+    code, out, _ = run(capsys, "compare", f"{NETWORKS}:CifarResNet20",
+                       f"{NETWORKS}:CifarResNet20", "--input", "3x32x32")
+    assert code == 0
+    assert "CifarResNet20 (A)" in out and "CifarResNet20 (B)" in out
+    depth = next(line for line in out.splitlines() if line.startswith("| depth"))
+    assert depth.split("|")[2:5] == [" 20 ", " 20 ", " 0 "]
+
+
+def test_compare_with_a_file_model_that_does_not_trace_exits_2(capsys):
+    code, out, err = run(capsys, "compare", f"{NETWORKS}:DataDependent", "resnet18",
+                         "--input", "3x8x8")
+    assert code == 2 and out == "" and err.count("\n") == 1 and "cannot trace" in err
