@@ -86,9 +86,9 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def check_size(model: nn.Module) -> int:
+def check_size(model: nn.Module, params: int | None = None) -> int:
     """The parameter count, or ModelError when it is beyond what this tool takes."""
-    params = count_params(model)
+    params = count_params(model) if params is None else params
     if params > MAX_PARAMS:
         raise ModelError(f"This model has {params / 1e9:.1f} billion parameters; the limit is "
                          f"{MAX_PARAMS / 1e9:.0f} billion.")
@@ -105,9 +105,10 @@ def analyze(model: nn.Module, input_shape: Iterable[int] = DEFAULT_INPUT,
     if not isinstance(model, nn.Module):
         raise ModelError(f"Expected a torch.nn.Module, got {type(model).__name__}.")
     shape = check_input(input_shape)
-    params = check_size(model)
+    parameters = list(model.parameters())  # walking the module tree is slow: once
+    params = check_size(model, sum(p.numel() for p in parameters))
     ops = flatten_model(model, torch.empty((1, *shape), device="meta"))
     structure = assemble(name or type(model).__name__, (1, *shape), ops, params)
     fields = {f: getattr(structure, f) for f in Structure.__dataclass_fields__}
-    fields["parameter_shapes"] = tuple(sorted(tuple(p.shape) for p in model.parameters()))
+    fields["parameter_shapes"] = tuple(sorted(tuple(p.shape) for p in parameters))
     return Analysis(**fields)

@@ -12,6 +12,9 @@ Why this way:
 
 from __future__ import annotations
 
+import dis
+import functools
+import inspect
 import math
 import operator
 import traceback
@@ -152,15 +155,52 @@ def _plain(value: Any) -> bool:
     return isinstance(value, (bool, int, float, str, type(None)))
 
 
+@functools.lru_cache(maxsize=None)
+def _names_in_code(cls: type) -> frozenset[str]:
+    """Every attribute read and string constant in the methods of `cls` and its user-defined
+    bases (`__init__` aside: it has run before `forward`), and in the functions of the files
+    that define them (helpers such as `def shortcut(block, x)`).
+
+    An attribute that no method reads (ResNet blocks often carry a stage or an index for
+    bookkeeping) cannot change what `forward` computes, so it stays out of the module's key and
+    identical blocks share one trace.
+    """
+    names: set[str] = set()
+    classes = [k for k in cls.__mro__
+               if k.__module__.split(".")[0] not in ("torch", "builtins")]
+    members = [value for klass in classes for value in vars(klass).values()]
+    functions = [f for value in members for f in (
+        (value.fget, value.fset) if isinstance(value, property)
+        else (getattr(value, "__func__", value),)) if inspect.isfunction(f)]
+    codes = [f.__code__ for f in functions if f.__name__ != "__init__"]
+    files = {id(f.__globals__): f.__globals__ for f in functions}  # imported or not
+    for namespace in files.values():
+        codes += [value.__code__ for value in namespace.values() if inspect.isfunction(value)
+                  and value.__globals__ is namespace]
+    while codes:
+        code = codes.pop()
+        for instruction in dis.get_instructions(code):
+            if instruction.opname in ("LOAD_ATTR", "LOAD_METHOD"):
+                names.add(instruction.argval)
+        for constant in code.co_consts:
+            if isinstance(constant, str):
+                names.add(constant)
+            elif hasattr(constant, "co_names"):
+                codes.append(constant)
+    return frozenset(names)
+
+
 def _module_key(module: nn.Module) -> tuple:
-    """Everything a module's `forward` can depend on: class, submodules and attributes.
+    """Everything a module's `forward` can depend on: class, submodules and the attributes its
+    code reads.
 
     Attributes that are not plain values (a lambda, a tensor) are keyed by identity, so two
     modules holding different lambdas are never mistaken for each other.
     """
+    read = _names_in_code(type(module))
     attributes = tuple(sorted(
         (name, value if _plain(value) else ("object", id(value)))
-        for name, value in vars(module).items() if not name.startswith("_")
+        for name, value in vars(module).items() if not name.startswith("_") and name in read
     ))
     return type(module), repr(module), attributes
 
@@ -194,9 +234,11 @@ def _meta_like(tensor: torch.Tensor) -> torch.Tensor:
 
 
 def _meta_state(module: nn.Module) -> dict[str, torch.Tensor]:
-    state = {name: _meta_like(p) for name, p in module.named_parameters()}
-    state.update({name: _meta_like(b) for name, b in module.named_buffers()})
-    return state
+    if not module._modules:  # a single layer: its own tensors, without walking a tree
+        tensors = [*module._parameters.items(), *module._buffers.items()]
+    else:
+        tensors = [*module.named_parameters(), *module.named_buffers()]
+    return {name: _meta_like(t) for name, t in tensors if t is not None}
 
 
 def _run_layer(module: nn.Module, args: tuple, kwargs: dict) -> Any:
