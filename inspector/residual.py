@@ -288,8 +288,28 @@ def _cost(ops: Iterable[Op]) -> tuple[int, int]:
     return sum(op.params for op in ops), sum(op.mult_adds for op in ops)
 
 
+def _plain_layers(plain_body: list[Op], stages: dict[str, int]) -> str | None:
+    """A plain network's convs as the paper pairs them, e.g. '2 x (3+3+3)' for plain-20: in
+    threes where every stage repeats 1x1, 3x3, 1x1 (bottleneck style), else in twos where every
+    stage has an even count (basic style); None when neither fits."""
+    kernels: dict[int, list[int]] = {}
+    for op in plain_body:
+        if op.weighted:
+            kernels.setdefault(stages[op.id], []).append(op.kernel)
+    if not kernels:
+        return None
+    per_stage = [kernels[s] for s in sorted(kernels)]
+    if all(len(k) % 3 == 0 and k == [1, 3, 1] * (len(k) // 3) for k in per_stage):
+        per = 3
+    elif all(len(k) % 2 == 0 for k in per_stage):
+        per = 2
+    else:
+        return None
+    return f"{per} x ({'+'.join(str(len(k) // per) for k in per_stage)}) (block convs)"
+
+
 def _depth(stem: list[Op], blocks: list[Block], between: list[Op], head: list[Op],
-           layers: list[int], plain_body: list[Op]) -> tuple[int, str]:
+           layers: list[int], plain_body: list[Op], stages: dict[str, int]) -> tuple[int, str]:
     """The paper's count: one for the stem, the convs on each block's main path, the weighted
     layers between blocks and in the head; shortcut projections are not counted."""
     stem_convs = sum(op.weighted for op in stem)
@@ -309,10 +329,11 @@ def _depth(stem: list[Op], blocks: list[Block], between: list[Op], head: list[Op
         else:
             parts.append(f"({'+'.join(map(str, per_block))}) (block convs)")
     body = sum(op.weighted for op in between + plain_body)
+    grouped = None if blocks else _plain_layers(plain_body, stages)
     if body:
         depth += body
         where = "convs between blocks" if blocks else "convs"
-        parts.append(f"{body} ({where})")
+        parts.append(grouped or f"{body} ({where})")
     if head_layers:
         depth += head_layers
         parts.append(f"{head_layers} ({'fc' if head_layers == 1 else 'head layers'})")
@@ -442,7 +463,7 @@ def _facts(stem: list[Op], head: list[Op], blocks: list[Block], between: list[Op
            plain_body: list[Op], stages: dict[str, int], by_id: dict[str, Op], params: int,
            ops: list[Op], main_path: list[Op]) -> Facts:
     layers = [sum(1 for b in blocks if b.stage == s) for s in range(_stage_count(stages))]
-    depth, explanation = _depth(stem, blocks, between, head, layers, plain_body)
+    depth, explanation = _depth(stem, blocks, between, head, layers, plain_body, stages)
     stage_facts = []
     path_so_far: list[Op] = list(stem)
     main_ids = {op.id for op in main_path}

@@ -38,8 +38,8 @@ def test_every_preset_gives_the_specs_facts(name):
     assert result.shortcut_kinds() == [p.shortcut for p in spec.blocks() if p.shortcut != "none"]
     assert [(s.out_channels, s.out_size) for s in result.facts.stages] == \
         [(s.out_channels, s.out_size) for s in facts.stages]
+    assert result.explanation == facts.depth_explanation  # plain nets: "2 x (3+3+3)" too
     if spec.residual:
-        assert result.explanation == facts.depth_explanation
         assert [(s.params, s.mult_adds, s.receptive_field) for s in result.facts.stages] == \
             [(s.params, s.mult_adds, s.receptive_field) for s in facts.stages]
         match = result.closest()
