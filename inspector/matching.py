@@ -193,7 +193,8 @@ def _numbers(values: tuple[int, ...]) -> str:
     return ", ".join(map(str, values))
 
 
-def _score(fields: dict[str, Any], spec: ResNetSpec, params: int, depth: int) -> tuple:
+def _score(fields: dict[str, Any], spec: ResNetSpec, depth: int) -> tuple:
+    """(differing design choices, depth gap, input size gap): lower is closer."""
     keys = ("stem", "block", "layers", "widths", "strides", "stride_in", "preact", "shortcut",
             "relu_after_add", "residual", "num_classes", "groups", "width_per_group")
     mismatches = sum(1 for k in keys if k in fields and fields[k] != getattr(spec, k))
@@ -204,8 +205,7 @@ def _score(fields: dict[str, Any], spec: ResNetSpec, params: int, depth: int) ->
 def match(structure: Structure) -> Match:
     """The closest preset by differing design choices (then depth), and how it differs."""
     fields = infer_spec(structure)
-    best = min(PRESETS.values(), key=lambda p: _score(fields, p.spec, structure.params,
-                                                      structure.depth))
+    best = min(PRESETS.values(), key=lambda p: _score(fields, p.spec, structure.depth))
     differences = _differences(fields, best.spec, structure)
     spec = _recover(fields, structure)
     if spec is not None and spec.replace(input_size=best.spec.input_size).spec_hash() \
