@@ -140,14 +140,17 @@ def _check_program(program: dict) -> None:
 
 
 
-def _meta_tensors(config: dict, kind: str) -> tuple[dict[str, torch.Tensor], int]:
-    """Meta tensors of the declared shapes, and their element count; no payload is read."""
+def _meta_tensors(config: Any, kind: str) -> dict[str, torch.Tensor]:
+    """Meta tensors of the declared shapes; no payload is read."""
     from torch._export.serde import schema
     from torch._export.serde.serialize import deserialize_scalar_type
 
+    entries = config.get("config") if isinstance(config, dict) else None
+    if not isinstance(entries, dict):
+        raise ModelError(f"{_NO_PROGRAM}: its {kind} list is malformed.")
     tensors: dict[str, torch.Tensor] = {}
     elements = 0
-    for name, entry in config.get("config", {}).items():
+    for name, entry in entries.items():
         try:
             if entry["use_pickle"] or not re.fullmatch(r"(weight|tensor)_\d+",
                                                         entry["path_name"]):
@@ -170,7 +173,7 @@ def _meta_tensors(config: dict, kind: str) -> tuple[dict[str, torch.Tensor], int
         tensor = torch.empty(shape, dtype=dtype, device="meta")
         tensors[name] = (nn.Parameter(tensor, requires_grad=bool(meta.get("requires_grad")))
                          if entry.get("is_param") else tensor)
-    return tensors, elements
+    return tensors
 
 
 def load_program(data: bytes) -> torch.export.ExportedProgram:
@@ -184,9 +187,9 @@ def load_program(data: bytes) -> torch.export.ExportedProgram:
         raise ModelError(f"{_NO_PROGRAM}: its archive format is not pt2.")
     program = _json(archive, f"{top}/models/model.json")
     _check_program(program)
-    weights, _ = _meta_tensors(_json(archive, f"{top}/data/weights/model_weights_config.json"),
-                               "weight")
-    constants, _ = _meta_tensors(
+    weights = _meta_tensors(_json(archive, f"{top}/data/weights/model_weights_config.json"),
+                            "weight")
+    constants = _meta_tensors(
         _json(archive, f"{top}/data/constants/model_constants_config.json"), "constant")
     try:
         serialized = _dict_to_dataclass(schema.ExportedProgram, program)
@@ -204,7 +207,7 @@ def load_program(data: bytes) -> torch.export.ExportedProgram:
 _aten = torch.ops.aten
 
 
-def _conv(w: torch.Tensor, b: Any, stride=1, padding=0, dilation=1, groups=1, *_) -> nn.Module:
+def _conv(w: torch.Tensor, b: Any, stride=1, padding=0, dilation=1, groups=1) -> nn.Module:
     return nn.Conv2d(w.shape[1] * groups, w.shape[0], tuple(w.shape[2:]), stride, padding,
                      dilation, groups, bias=b is not None)
 
@@ -228,14 +231,13 @@ class _Rebuilder:
         self.attributes: dict[fx.Node, str] = {}
         self.used: set[str] = set()
         self.input_shape: tuple[int, ...] | None = None
+        self.tensors = {**dict(source.named_parameters()), **dict(source.named_buffers())}
 
     def _attr(self, node: Any) -> str | None:
         return self.attributes.get(node) if isinstance(node, fx.Node) else None
 
     def _tensor(self, node: Any) -> torch.Tensor | None:
-        name = self._attr(node)
-        return self.source.get_parameter(name) if name and name in dict(
-            self.source.named_parameters()) else (self.source.get_buffer(name) if name else None)
+        return self.tensors.get(self._attr(node) or "")
 
     def _path(self, node: fx.Node, weight: Any) -> str:
         """The layer's name in the user's model: its weight's path, else its module stack's."""
@@ -268,9 +270,9 @@ class _Rebuilder:
             return _conv(weight, args[2] if len(args) > 2 else None, *args[3:]) \
                 if weight is not None else None
         if target in (_aten.batch_norm.default, _aten._native_batch_norm_legit_no_training.default):
-            channels = node.args[0].meta["val"].shape[1]
+            mean = self._tensor(args[3])
             eps = args[7] if target == _aten.batch_norm.default else args[6]
-            return _norm(channels, args[1], eps)
+            return _norm(mean.shape[0], args[1], eps) if mean is not None else None
         if target == _aten.linear.default:
             weight = self._tensor(args[1])
             return nn.Linear(weight.shape[1], weight.shape[0],
@@ -364,7 +366,14 @@ def program_module(program: torch.export.ExportedProgram) -> tuple[nn.Module, tu
                 isinstance(node.target, torch._ops.OpOverload)
                 and node.target.namespace == "aten"):
             raise ModelError(f"The program calls {node.target}, which is not an ATen operator.")
-    return _Rebuilder(source).rebuild()
+    try:
+        return _Rebuilder(source).rebuild()
+    except ModelError:
+        raise
+    except (LookupError, TypeError, ValueError, AttributeError, RuntimeError) as error:
+        raise ModelError(f"The program's graph has a form this analysis does not read "
+                         f"({type(error).__name__}: {' '.join(str(error).split())[:160]}).") \
+            from None
 
 
 def analyze_program(data: bytes, name: str = "exported program") -> Analysis:

@@ -15,6 +15,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 import torch
 
 from inspector.analysis import analyze
@@ -196,3 +198,18 @@ def test_a_saved_module_with_a_plain_dict_is_not_a_program():
     torch.save({"weight": torch.zeros(2)}, buffer)
     with pytest.raises(ModelError, match="not read here"):
         load_program(buffer.getvalue())
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_any_corruption_of_the_graph_is_a_sentence_or_a_result(resnet20_pt2, data):
+    """Random byte changes in the graph's JSON: torch.export.load would be at their mercy."""
+    archive = zipfile.ZipFile(io.BytesIO(resnet20_pt2))
+    name = next(n for n in archive.namelist() if n.endswith("models/model.json"))
+    text = bytearray(archive.read(name))
+    for _ in range(data.draw(st.integers(1, 8))):
+        text[data.draw(st.integers(0, len(text) - 1))] = data.draw(st.integers(32, 126))
+    try:
+        analyze_program(rewrite(resnet20_pt2, {name.split("/", 1)[1]: bytes(text)}))
+    except ModelError as error:
+        assert str(error) and "\n" not in str(error)
