@@ -208,6 +208,7 @@ _aten = torch.ops.aten
 
 
 def _conv(w: torch.Tensor, b: Any, stride=1, padding=0, dilation=1, groups=1) -> nn.Module:
+    """aten.conv2d's arguments as the layer that makes them (its weight gives the channels)."""
     return nn.Conv2d(w.shape[1] * groups, w.shape[0], tuple(w.shape[2:]), stride, padding,
                      dilation, groups, bias=b is not None)
 
@@ -217,6 +218,7 @@ def _norm(channels: int, w: Any, eps: float) -> nn.Module:
 
 
 def _pool_args(args: tuple, defaults: tuple) -> tuple:
+    """An ATen call's trailing arguments, which export leaves out when they are the defaults."""
     return tuple(args) + defaults[len(args):]
 
 

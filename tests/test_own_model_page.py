@@ -6,7 +6,6 @@ AppTest cannot upload files, so the tests put the upload where the page keeps it
 
 from __future__ import annotations
 
-import pytest
 
 from inspector.model import build_model
 from inspector.presets import get_preset
