@@ -16,6 +16,7 @@ PAPER_TABLE = st.Page("pages/paper_table.py", title="Paper table", icon=":materi
 EXPORT = st.Page("pages/export.py", title="Export", icon=":material/download:")
 TRAIN = st.Page("pages/train.py", title="Train", icon=":material/monitoring:")
 INFERENCE = st.Page("pages/inference.py", title="Inference", icon=":material/image_search:")
+OWN_MODEL = st.Page("pages/own_model.py", title="Your model", icon=":material/upload_file:")
 
 #: What each page is for, as the home page lists it.
 PAGE_SUMMARIES = (
@@ -29,6 +30,8 @@ PAGE_SUMMARIES = (
                   "convention, as Markdown, LaTeX, HTML or CSV"),
     (EXPORT, "the graph as SVG, PNG, PDF or DOT, the tables as CSV, the spec as JSON and a "
              "standalone PyTorch file"),
+    (OWN_MODEL, "your own network, uploaded as a torch.export program: the same graph, "
+                "tables and depth count, the closest preset and how it differs"),
     (TRAIN, "train the design on a small dataset and watch the curves"),
     (INFERENCE, "predictions, feature maps and latency of a trained model"),
 )
@@ -52,7 +55,8 @@ def home() -> None:
 HOME = st.Page(home, title="Home", icon=":material/home:", default=True)
 
 st.set_page_config(page_title="ResNet Inspector", page_icon=":material/hub:", layout="wide")
-navigation = st.navigation({"Inspect": [HOME, DESIGNER, COMPARE, BLOCK, PAPER_TABLE, EXPORT],
+navigation = st.navigation({"Inspect": [HOME, DESIGNER, COMPARE, BLOCK, PAPER_TABLE, EXPORT,
+                                        OWN_MODEL],
                             "Run": [TRAIN, INFERENCE]})
 for message in common.ensure_design():
     common.show_error(message)

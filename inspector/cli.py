@@ -117,10 +117,38 @@ def _presets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _summary_of_file_model(args: argparse.Namespace) -> int:
+    """`summary path/to/file.py:NAME`: the same lines as for a preset, from the analysis."""
+    from inspector.table import to_csv, to_markdown
+    from inspector.user_model import analyze_file_model
+
+    result = analyze_file_model(args.design, args.input)
+    table = result.layer_table()
+    if args.csv:
+        sys.stdout.write(to_csv(table))
+        return 0
+    facts, size = result.facts, result.input_shape
+    print(result.name)
+    print(f"  depth      {facts.depth_explanation}")
+    print(f"  params     {facts.params:,}")
+    print(f"  mult-adds  {facts.mult_adds:,} (batch 1, {size[2]}x{size[3]})")
+    print(f"  memory     {facts.activation_bytes / 1e6:.1f} MB of activations per image")
+    print(f"  output     {facts.output_shape}")
+    print(f"  closest    {result.closest().sentence}")
+    for note in result.notes:
+        print(f"  note       {note}")
+    print()
+    sys.stdout.write(to_markdown(table))
+    return 0
+
+
 def _summary(args: argparse.Namespace) -> int:
     from inspector.facts import compute_facts
     from inspector.table import layer_table, stage_table, to_csv, to_markdown
+    from inspector.user_model import is_file_model
 
+    if is_file_model(args.design):
+        return _summary_of_file_model(args)
     name, spec = load_design(args.design, args.set)
     layers = layer_table(spec)
     table = layers if args.layers else stage_table(spec, layers)
@@ -142,12 +170,16 @@ def _summary(args: argparse.Namespace) -> int:
 def _graph(args: argparse.Namespace) -> int:
     from inspector.render import export_graph, render_graph
     from inspector.trace import trace_graph
+    from inspector.user_model import analyze_file_model, is_file_model
 
-    _, spec = load_design(args.design, args.set)
     if args.output is None and args.format in ("png", "pdf"):
         raise SpecError(f"{args.format.upper()} is binary: give a file with -o FILE.")
+    if is_file_model(args.design):
+        graph = analyze_file_model(args.design, args.input).graph(args.view)
+    else:
+        graph = trace_graph(load_design(args.design, args.set)[1], args.view)
     fold = {"auto": None, "on": True, "off": False}[args.fold]
-    digraph = render_graph(trace_graph(spec, args.view), args.direction, fold)
+    digraph = render_graph(graph, args.direction, fold)
     data = export_graph(digraph, args.format, args.dpi)
     if args.output is None:
         sys.stdout.write(data.decode())
@@ -157,10 +189,41 @@ def _graph(args: argparse.Namespace) -> int:
     return 0
 
 
+def _analysis_of(target: str, sets: Sequence[str] | None, input_text: str):
+    """Either side of `compare` as an analysis: a file model traced, a design built on meta."""
+    from inspector.analysis import analyze
+    from inspector.model import build_model
+    from inspector.user_model import analyze_file_model, is_file_model
+
+    if is_file_model(target):
+        return analyze_file_model(target, input_text)
+    name, spec = load_design(target, sets)
+    size = spec.input_size
+    return analyze(build_model(spec), (spec.in_channels, size, size), name)
+
+
+def _compare_with_file_model(args: argparse.Namespace) -> int:
+    """`compare` where a side is path/to/file.py:NAME: both analysed the same way."""
+    from inspector.table import to_markdown
+
+    first = _analysis_of(args.a, args.set_a, args.input)
+    second = _analysis_of(args.b, args.set_b, args.input)
+    names = (first.name, second.name) if first.name != second.name else \
+        (f"{first.name} (A)", f"{second.name} (B)")
+    for name, result in zip(names, (first, second)):
+        print(f"{name}: depth {result.facts.depth_explanation}; {result.closest().sentence}")
+    print()
+    sys.stdout.write(to_markdown(first.compare(second, names).totals.reset_index(names="")))
+    return 0
+
+
 def _compare(args: argparse.Namespace) -> int:
     from inspector.compare import compare
     from inspector.table import to_markdown
+    from inspector.user_model import is_file_model
 
+    if is_file_model(args.a) or is_file_model(args.b):
+        return _compare_with_file_model(args)
     name_a, spec_a = load_design(args.a, args.set_a)
     name_b, spec_b = load_design(args.b, args.set_b)
     result = compare(spec_a, spec_b, (name_a, name_b))
@@ -181,9 +244,12 @@ def _paper_table(args: argparse.Namespace) -> int:
 
 
 def _add_design(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("design", help="a preset name (see `presets`) or a JSON spec file")
+    parser.add_argument("design", help="a preset name (see `presets`), a JSON spec file, or "
+                        "path/to/file.py:NAME (a module class or a function returning one)")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE",
                         help="change one field, e.g. --set stride_in=1x1 --set input_size=32")
+    parser.add_argument("--input", default="3x224x224", metavar="CxHxW",
+                        help="input shape for a file.py:NAME model (default 3x224x224)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -211,10 +277,12 @@ def build_parser() -> argparse.ArgumentParser:
     graph.set_defaults(handler=_graph)
 
     comparison = sub.add_parser("compare", help="differences between two designs, explained")
-    comparison.add_argument("a", help="preset name or JSON spec file")
-    comparison.add_argument("b", help="preset name or JSON spec file")
+    comparison.add_argument("a", help="preset name, JSON spec file or path/to/file.py:NAME")
+    comparison.add_argument("b", help="preset name, JSON spec file or path/to/file.py:NAME")
     comparison.add_argument("--set-a", action="append", metavar="KEY=VALUE")
     comparison.add_argument("--set-b", action="append", metavar="KEY=VALUE")
+    comparison.add_argument("--input", default="3x224x224", metavar="CxHxW",
+                            help="input shape for a file.py:NAME model (default 3x224x224)")
     comparison.set_defaults(handler=_compare)
 
     table = sub.add_parser("paper-table", help="the paper's Table 1 for one or more designs")

@@ -32,8 +32,13 @@ class ZeroPadShortcut(nn.Module):
         return f"stride={self.stride}, extra_channels={self.extra_channels}"
 
 
-def _shortcut(plan: BlockPlan, preact: bool) -> nn.Module | None:
-    """The module on the shortcut path, or None for an identity (and for plain networks)."""
+def _shortcut(plan: BlockPlan, preact: bool, avg_down: bool) -> nn.Module | None:
+    """The module on the shortcut path, or None for an identity (and for plain networks).
+
+    In a ResNet-D design (`avg_down`) every projection is timm's `[pool, conv, norm]`, with an
+    `nn.Identity` for the pool where the stride is 1, so timm's checkpoints load strictly: the
+    conv is always `downsample.1` and the norm `downsample.2`.
+    """
     if plan.shortcut in ("none", "identity"):
         return None
     if plan.shortcut == "identity_pad":
@@ -43,6 +48,8 @@ def _shortcut(plan: BlockPlan, preact: bool) -> nn.Module | None:
     if plan.shortcut == "pooled_projection":
         layers.append(nn.AvgPool2d(plan.stride, plan.stride, ceil_mode=True, count_include_pad=False))
         conv_stride = 1
+    elif avg_down:
+        layers.append(nn.Identity())
     layers.append(nn.Conv2d(plan.in_channels, plan.out_channels, 1, conv_stride, bias=False))
     if not preact:  # a pre-activated input is already normalised
         layers.append(nn.BatchNorm2d(plan.out_channels))
@@ -75,7 +82,7 @@ class ResidualBlock(nn.Module):
         num_acts = self.num_convs if spec.preact else self.num_convs - 1
         for number in range(1, num_acts + 1):
             setattr(self, f"act{number}", nn.ReLU(inplace=True))
-        self.downsample = _shortcut(plan, spec.preact)
+        self.downsample = _shortcut(plan, spec.preact, avg_down=spec.shortcut == "D")
         self.act_out = nn.ReLU(inplace=True) if spec.relu_after_add else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

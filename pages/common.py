@@ -241,6 +241,13 @@ def block_drawing(_inspection: BlockInspection, key: str, direction: str) -> Dra
                     direction)
 
 
+def graph_drawing(graph: ArchGraph, table: pd.DataFrame, direction: str = "TB") -> Drawing:
+    """Any traced graph drawn as the Designer draws presets (runs of identical blocks folded),
+    with `table` (its per-layer table) behind the viewer's node details."""
+    return _drawing(render_graph(graph, direction=direction), None, viewer_payload(graph, table),
+                    direction)
+
+
 def _drawing(digraph: graphviz.Digraph, note: str | None, details: dict[str, Any],
              direction: str, stages: tuple[tuple[int, str], ...] = (),
              folded: tuple[int, ...] = ()) -> Drawing:

@@ -132,3 +132,51 @@ def test_conv_count_includes_projections_that_depth_leaves_out():
         convs = sum(isinstance(m, nn.Conv2d) for m in model.modules())
         facts = compute_facts(get_preset(name))
         assert facts.conv_layers == convs == facts.depth - 1 + extra
+
+
+# ----- timm's checkpoint layout for ResNet-D (REFERENCE.md) ---------------------------------------
+
+#: timm's resnet50d shortcut keys, written out from its layout: [pool, conv, norm] in every block
+#: with a projection, the pool an nn.Identity (no keys) where the stride is 1 (layer1.0).
+TIMM_RESNET50D_SHORTCUT_KEYS = {
+    f"{layer}.0.downsample.{index}.{name}"
+    for layer in ("layer1", "layer2", "layer3", "layer4")
+    for index, names in ((1, ("weight",)),
+                         (2, ("weight", "bias", "running_mean", "running_var",
+                              "num_batches_tracked")))
+    for name in names
+}
+#: timm's deep stem: conv1.0 (3x3, 32, /2), conv1.1 (BN), conv1.3 (3x3, 32), conv1.4 (BN),
+#: conv1.6 (3x3, 64), then bn1.
+TIMM_DEEP_STEM_KEYS = {"conv1.0.weight", "conv1.3.weight", "conv1.6.weight"} | {
+    f"conv1.{index}.{name}" for index in (1, 4)
+    for name in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
+}
+
+
+def test_resnet50d_shortcuts_and_stem_have_timms_keys():
+    state = build_model(get_preset("resnet50d")).state_dict()
+    assert {k for k in state if ".downsample." in k} == TIMM_RESNET50D_SHORTCUT_KEYS
+    assert {k for k in state if k.startswith("conv1.")} == TIMM_DEEP_STEM_KEYS
+    assert tuple(state["layer1.0.downsample.1.weight"].shape) == (256, 64, 1, 1)
+    assert tuple(state["layer2.0.downsample.1.weight"].shape) == (512, 256, 1, 1)
+    model = build_model(get_preset("resnet50d"))
+    assert sum(p.numel() for p in model.parameters()) == 25_576_264  # timm
+
+
+RESNET_D_DESIGNS = {name: p.spec for name, p in PRESETS.items() if p.spec.shortcut == "D"} | {
+    # basic blocks whose first stage narrows 64 -> 32 channels at stride 1
+    "resnet18-D narrow": get_preset("resnet18").replace(shortcut="D", widths=(32, 64, 128, 256)),
+}
+
+
+@pytest.mark.parametrize("name", RESNET_D_DESIGNS)
+def test_every_resnet_d_design_puts_the_shortcut_conv_at_index_1(name):
+    spec = RESNET_D_DESIGNS[name]
+    state = build_model(spec).state_dict()
+    convs = [k for k in state if ".downsample." in k and k.endswith(".weight")
+             and state[k].dim() == 4]
+    assert convs and all(".downsample.1.weight" in k for k in convs), name
+    assert "layer1.0.downsample.1.weight" in state, name  # the stride-1 projection
+    assert sum(v.numel() for k, v in state.items() if "running" not in k and "tracked" not in k) \
+        == compute_facts(spec).params

@@ -1,0 +1,262 @@
+"""Which preset an analysed network is closest to, how it differs, and which spec it is.
+
+The spec is read off the analysed structure (stem layers, blocks per stage, widths, strides,
+shortcut kinds, pre-activation, the ReLU after the sum). It counts as recovered only when the
+model our builder makes from it has exactly the user's parameter shapes and the same mult-adds:
+then the network can open in the Designer, be compared, exported and trained.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from inspector.model import build_model
+from inspector.op_trace import ModelError, Op
+from inspector.presets import PRESETS
+from inspector.residual import IDENTITY_PAD, OTHER, POOLED_PROJECTION, PROJECTION, Structure
+from inspector.spec import ResNetSpec, SpecError
+
+
+@dataclass(frozen=True)
+class Match:
+    preset: str  # the closest preset's name
+    differences: tuple[str, ...]  # in words; empty when the network is that preset
+    spec: ResNetSpec | None  # the equivalent spec, when the builder reproduces the network
+
+    @property
+    def sentence(self) -> str:
+        if not self.differences:
+            return f"equivalent to {self.preset}"
+        return f"like {self.preset}, with: " + "; ".join(self.differences)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    totals: pd.DataFrame  # rows: params, mult_adds, depth, ...; one column per network
+    names: tuple[str, str]
+
+
+def _stem_ops(structure: Structure) -> list[Op]:
+    return [op for op in structure.ops if structure.role_of.get(op.id) == "stem"]
+
+
+def _stem(structure: Structure) -> tuple[str | None, int]:
+    """(stem kind, stem width) of the spec vocabulary, or None when no spec stem matches."""
+    ops = _stem_ops(structure)
+    convs = [op for op in ops if op.kind == "conv"]
+    pools = [op for op in ops if op.kind == "maxpool"]
+    if not convs:
+        return None, 0
+    width = ops[-1].shape[1]
+    shapes = [(c.kernel, c.stride) for c in convs]
+    in_size, stem_size = structure.input_shape[2], convs[0].shape[2]
+    if shapes == [(7, 2)] and len(pools) == 1:
+        return "imagenet", width
+    if shapes == [(3, 2), (3, 1), (3, 1)] and len(pools) == 1:
+        return "deep", width
+    if shapes == [(3, 3)] and not pools and stem_size == (in_size - 3) // 3 + 1:
+        return "patchify", width
+    if shapes == [(3, 1)] and not pools and stem_size == in_size:
+        return "cifar", width
+    return None, width
+
+
+def _describe_stem(structure: Structure) -> str:
+    ops = _stem_ops(structure)
+    convs = [op for op in ops if op.kind == "conv"]
+    text = " then ".join(f"{c.kernel}x{c.kernel} stride-{c.stride}" for c in convs) or "no conv"
+    pool = any(op.kind == "maxpool" for op in ops)
+    return f"a {text} stem" + (" with a max-pool" if pool else " and no max-pool")
+
+
+def infer_spec(structure: Structure) -> dict[str, Any]:
+    """The spec fields this network shows; fields it cannot show are left out."""
+    blocks = structure.blocks
+    fields: dict[str, Any] = {"num_classes": structure.output_shape[-1],
+                              "in_channels": structure.input_shape[1]}
+    if structure.input_shape[2] == structure.input_shape[3]:
+        fields["input_size"] = structure.input_shape[2]
+    stem, width = _stem(structure)
+    fields["stem_width"] = width
+    if stem is not None:
+        fields["stem"] = stem
+    if not blocks:
+        fields["residual"] = False
+        return fields
+    per_block = {len(b.main_convs) for b in blocks}
+    stages = sorted({b.stage for b in blocks})
+    fields["layers"] = tuple(sum(1 for b in blocks if b.stage == s) for s in stages)
+    firsts = [next(b for b in blocks if b.stage == s) for s in stages]
+    lasts = [[b for b in blocks if b.stage == s][-1] for s in stages]
+    sizes_in = [_stem_ops(structure)[-1].shape[2] if _stem_ops(structure) else
+                structure.input_shape[2]] + [b.output_shape[2] for b in lasts[:-1]]
+    fields["strides"] = tuple(_stride(size, b.output_shape[2]) for size, b in zip(sizes_in, lasts))
+    by_id = structure.by_id
+    fields["preact"] = any(
+        by_id[next(i for i in b.ops if i not in b.shortcut_ops)].kind == "bn" for b in blocks)
+    fields["relu_after_add"] = any(b.exit != b.add for b in blocks)
+    kinds = Counter(b.shortcut_kind for b in blocks)
+    if kinds[IDENTITY_PAD]:
+        fields["shortcut"] = "A"
+    elif kinds[POOLED_PROJECTION]:
+        fields["shortcut"] = "D"
+    elif kinds[PROJECTION] and all(b.shortcut_kind == PROJECTION for b in blocks):
+        fields["shortcut"] = "C" if any(not b.changes_shape for b in blocks) else "B"
+    elif kinds[PROJECTION]:
+        fields["shortcut"] = "B"  # all identities: options A, B and D build the same network
+    if per_block == {2}:
+        fields["block"] = "basic"
+        fields["widths"] = tuple(b.output_shape[1] for b in firsts)
+        convs = [by_id[i] for i in blocks[0].ops if by_id[i].kind == "conv"]
+        fields["groups"] = convs[0].groups or 1
+    elif per_block == {3}:
+        fields["block"] = "bottleneck"
+        main = [[by_id[i] for i in b.ops if by_id[i].kind == "conv" and i not in b.shortcut_ops]
+                for b in firsts]
+        fields["widths"] = tuple(b.output_shape[1] // 4 for b in firsts)
+        groups = main[0][1].groups or 1
+        fields["groups"] = groups
+        inner = main[0][1].shape[1]
+        fields["width_per_group"] = inner * 64 // (fields["widths"][0] * groups)
+        strided = next((convs for b, convs in zip(firsts, main)
+                        if b.main_shape[2:] != b.input_shape[2:]), None)
+        if strided is not None:
+            fields["stride_in"] = "1x1" if strided[0].stride > 1 else "3x3"
+    return fields
+
+
+def _stride(size_in: int, size_out: int) -> int:
+    """The stride that takes `size_in` to `size_out` the way padded convs do (ceil division)."""
+    return next((s for s in range(1, 9) if -(-size_in // s) == size_out), 1)
+
+
+def _equivalent(structure: Structure, spec: ResNetSpec, shapes: Counter) -> bool:
+    try:
+        model = build_model(spec)
+    except SpecError:
+        return False
+    return Counter(tuple(p.shape) for p in model.parameters()) == shapes
+
+
+def _differences(fields: dict[str, Any], spec: ResNetSpec, structure: Structure) -> list[str]:
+    words: list[str] = []
+    preset_stem, _ = spec.stem, spec.stem_width
+    if fields.get("stem") != preset_stem:
+        words.append(_describe_stem(structure))
+    if fields.get("residual", True) != spec.residual:
+        words.append("no residual blocks")
+    if "block" in fields and fields["block"] != spec.block:
+        words.append(f"{fields['block']} blocks instead of {spec.block}")
+    elif "block" not in fields and structure.blocks:
+        words.append("blocks of uneven length")
+    if "layers" in fields and fields["layers"] != spec.layers:
+        layers = fields["layers"]
+        if len(set(layers)) == 1 and len(set(spec.layers)) == 1 and len(layers) == len(spec.layers):
+            noun = "block" if layers[0] == 1 else "blocks"
+            words.append(f"{layers[0]} {noun} per stage instead of {spec.layers[0]}")
+        else:
+            words.append(f"blocks per stage {_numbers(layers)} instead of {_numbers(spec.layers)}")
+    if "widths" in fields and fields["widths"] != spec.widths:
+        words.append(f"widths {_numbers(fields['widths'])}")
+    if "strides" in fields and fields["strides"] != spec.strides:
+        words.append(f"stage strides {_numbers(fields['strides'])}")
+    if "stride_in" in fields and fields["stride_in"] != spec.stride_in:
+        words.append("the stride on the first 1x1 (v1)" if fields["stride_in"] == "1x1"
+                     else "the stride on the 3x3 (v1.5)")
+    if fields.get("preact", spec.preact) != spec.preact:
+        words.append("pre-activation" if fields["preact"] else "post-activation")
+    if "shortcut" in fields and fields["shortcut"] != spec.shortcut:
+        words.append(f"shortcut option {fields['shortcut']} instead of {spec.shortcut}")
+    if fields.get("relu_after_add", spec.relu_after_add) != spec.relu_after_add:
+        words.append("no ReLU after the sum" if spec.relu_after_add else "a ReLU after the sum")
+    if fields["num_classes"] != spec.num_classes:
+        words.append(f"{fields['num_classes']} classes")
+    if any(op.bias for op in structure.ops if op.kind == "conv"):
+        words.append("convs with biases")
+    for block in structure.blocks:
+        if block.broadcasts:
+            words.append(f"{block.name}'s sum broadcasts (its shortcut keeps "
+                         f"{'x'.join(map(str, block.shortcut_shape[1:]))})")
+        if block.shortcut_kind == OTHER:
+            words.append(f"{block.name}'s shortcut is none of the paper's options")
+    between = [op for op in structure.ops if op.weighted and structure.role_of.get(op.id) == "main"]
+    if between and structure.blocks:
+        words.append(f"{len(between)} weighted layers between blocks")
+    return words
+
+
+def _numbers(values: tuple[int, ...]) -> str:
+    return ", ".join(map(str, values))
+
+
+def _score(fields: dict[str, Any], spec: ResNetSpec, depth: int) -> tuple:
+    """(differing design choices, depth gap, input size gap): lower is closer."""
+    keys = ("stem", "block", "layers", "widths", "strides", "stride_in", "preact", "shortcut",
+            "relu_after_add", "residual", "num_classes", "groups", "width_per_group")
+    mismatches = sum(1 for k in keys if k in fields and fields[k] != getattr(spec, k))
+    preset_depth = 2 + sum(spec.layers) * (2 if spec.block == "basic" else 3)
+    return mismatches, abs(preset_depth - depth), abs(spec.input_size - fields.get("input_size", 0))
+
+
+def match(structure: Structure) -> Match:
+    """The closest preset by differing design choices (then depth), and how it differs."""
+    fields = infer_spec(structure)
+    best = min(PRESETS.values(), key=lambda p: _score(fields, p.spec, structure.depth))
+    differences = _differences(fields, best.spec, structure)
+    spec = _recover(fields, structure)
+    if spec is not None and spec.replace(input_size=best.spec.input_size).spec_hash() \
+            == best.spec.spec_hash():
+        differences = [] if spec.input_size == best.spec.input_size else [
+            f"input {spec.input_size}x{spec.input_size}"]
+    return Match(best.name, tuple(differences), spec)
+
+
+def _recover(fields: dict[str, Any], structure: Structure) -> ResNetSpec | None:
+    if not structure.blocks or "block" not in fields or "stem" not in fields:
+        return None
+    try:
+        spec = ResNetSpec().replace(**fields).validate()
+    except SpecError:
+        return None
+    shapes = _user_shapes(structure)
+    return spec if shapes is not None and _equivalent(structure, spec, shapes) else None
+
+
+def _user_shapes(structure: Structure) -> Counter | None:
+    return Counter(structure.parameter_shapes) if structure.parameter_shapes else None
+
+
+def compare_analyses(first: Structure, other: Any,
+                     names: tuple[str, str] | None = None) -> Comparison:
+    """Totals side by side: another analysis, a `ResNetSpec` or a preset name."""
+    from inspector.facts import compute_facts
+    from inspector.presets import get_preset
+
+    if isinstance(other, str):
+        other_name, other_facts = other, compute_facts(get_preset(other))
+    elif isinstance(other, ResNetSpec):
+        other_name, other_facts = "design", compute_facts(other)
+    elif isinstance(other, Structure):
+        other_name, other_facts = other.name, other.facts
+    else:
+        raise ModelError("Compare with an analysis, a ResNetSpec or a preset name.")
+    names = names or (first.name, other_name)
+    rows = {}
+    for label, a, b in (
+        ("params", first.facts.params, other_facts.params),
+        ("mult_adds", first.facts.mult_adds, other_facts.mult_adds),
+        ("depth", first.facts.depth, other_facts.depth),
+        ("activation_bytes", first.facts.activation_bytes, other_facts.activation_bytes),
+        ("stages", len(first.facts.stages), len(other_facts.stages)),
+        ("blocks", sum(s.blocks for s in first.facts.stages),
+         sum(s.blocks for s in other_facts.stages)),
+        ("projection_shortcuts", first.facts.projection_shortcuts,
+         other_facts.projection_shortcuts),
+        ("receptive_field", first.facts.receptive_field, other_facts.receptive_field),
+    ):
+        rows[label] = {names[0]: a, names[1]: b, "difference": b - a}
+    return Comparison(pd.DataFrame(rows).T, names)

@@ -1,0 +1,504 @@
+"""Residual blocks, stages and the paper's numbers, read off a flattened network.
+
+A residual block is a sum whose two operands come from a common fork; the block is the region
+between the fork and the sum. The operand with fewer weighted layers is the shortcut, and the ops
+on it decide its kind: none -> identity; weight-free subsampling and zero channels -> option A's
+"identity_pad"; a 1x1 conv (+ norm) -> "projection"; a pool then a 1x1 conv ->
+"pooled_projection" (ResNet-D); anything else -> "other". Nothing here knows our builder, so a
+preset's model and a hand-written one are described by the same rules (a test holds the result
+to `compute_facts`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Callable, Iterable
+
+from inspector.facts import BYTES_PER_FLOAT, Facts, StageFacts
+from inspector.op_trace import Op, Shape
+from inspector.spec import stage_name
+from inspector.trace import DASHED_KINDS
+
+#: Shortcut kinds found in traced graphs; the first four are also the spec's and the graph's.
+IDENTITY, IDENTITY_PAD, PROJECTION, POOLED_PROJECTION, OTHER = (
+    "identity", "identity_pad", "projection", "pooled_projection", "other")
+PROJECTION_KINDS = (PROJECTION, POOLED_PROJECTION)
+NO_BLOCKS_NOTE = "no residual blocks found; shown as a plain network"
+
+
+@dataclass(frozen=True)
+class Block:
+    """One residual block: the ops between a fork and the sum that closes it."""
+
+    name: str  # the paper's name, e.g. conv3_1
+    stage: int
+    index: int
+    fork: str  # the op (or "input") whose output both paths read
+    add: str
+    exit: str  # the sum, or the ReLU right after it
+    ops: tuple[str, ...]  # every op of the block, in order (shortcut ops included)
+    shortcut_ops: tuple[str, ...]
+    tip: str  # what delivers the shortcut into the sum: the fork itself for an identity
+    shortcut_kind: str
+    input_shape: Shape
+    output_shape: Shape
+    shortcut_shape: Shape
+    main_shape: Shape  # what the residual branch delivers into the sum
+    main_convs: tuple[str, ...]  # the paper's table style: "3x3, 128, /2"
+    shortcut_label: str
+    params: int
+    mult_adds: int
+
+    @property
+    def changes_shape(self) -> bool:
+        return self.input_shape != self.output_shape
+
+    @property
+    def dashed(self) -> bool:
+        """The paper's dashed line: the shortcut itself changes the tensor's shape."""
+        if self.shortcut_kind == OTHER:
+            return self.shortcut_shape != self.input_shape
+        return self.shortcut_kind in DASHED_KINDS
+
+    @property
+    def broadcasts(self) -> bool:
+        """The sum's operands differ in shape: PyTorch broadcasts one onto the other."""
+        return self.shortcut_shape != self.main_shape
+
+
+@dataclass(frozen=True)
+class _Sum:
+    add: str
+    fork: str
+    region: frozenset[str]
+    shortcut: frozenset[str]
+    tip: str
+    main_tip: str
+
+
+def _ancestors(start: str, low: int, inputs: dict[str, tuple[str, ...]],
+               position: dict[str, int]) -> set[str]:
+    seen, stack = {start}, [start]
+    while stack:
+        for parent in inputs.get(stack.pop(), ()):
+            if parent not in seen and position[parent] >= low:
+                seen.add(parent)
+                stack.append(parent)
+    return seen
+
+
+def _find_sums(ops: list[Op], weighted: Callable[[Iterable[str]], int]) -> list[_Sum]:
+    """Every sum whose two operands share a fork, with the ops of its region and shortcut."""
+    position = {"input": -1, **{op.id: i for i, op in enumerate(ops)}}
+    inputs = {op.id: op.inputs for op in ops}
+    sums = []
+    for op in ops:
+        if op.kind != "add" or len(op.inputs) != 2:
+            continue
+        left, right = op.inputs
+        low, step = min(position[left], position[right]) - 32, 64
+        while True:
+            left_all = _ancestors(left, low, inputs, position)
+            right_all = _ancestors(right, low, inputs, position)
+            common = left_all & right_all
+            if common or low < -1:
+                break
+            low, step = low - step, step * 2
+        if not common:
+            continue
+        fork = max(common, key=position.__getitem__)
+        after = position[fork]
+        left_own = {n for n in left_all - right_all if position[n] > after}
+        right_own = {n for n in right_all - left_all if position[n] > after}
+        shortcut_side = min(((weighted(left_own), len(left_own), 0, left_own, left),
+                             (weighted(right_own), len(right_own), 1, right_own, right)))
+        own, tip = shortcut_side[3], shortcut_side[4]
+        main_tip = right if tip is left else left
+        region = {n for n in left_all | right_all if position[n] > after} | {op.id}
+        sums.append(_Sum(op.id, fork, frozenset(region), frozenset(own),
+                         tip if own else fork, main_tip))
+    return sums
+
+
+#: Weight-free ops that subsample or add zero channels: option A's zero-padding identity.
+_PADDING_KINDS = frozenset({"zero_pad", "avgpool", "maxpool"})
+_PADDING_LABELS = frozenset({"slice", "concat", "zeros_like", "new_zeros", "mul", "zeros"})
+
+
+def _classify(shortcut: list[Op], fork_shape: Shape, tip_shape: Shape) -> str:
+    """The shortcut kind from the ops on its path (see the module docstring)."""
+    if not shortcut:
+        return IDENTITY
+    weighted = [op for op in shortcut if op.weighted or op.params]
+    if weighted:
+        convs = [op for op in weighted if op.kind == "conv"]
+        norms_only = all(op.kind in ("conv", "bn") for op in weighted)
+        if len(convs) == 1 and convs[0].kernel == 1 and norms_only:
+            pooled = any(op.kind == "avgpool" for op in shortcut
+                         if shortcut.index(op) < shortcut.index(convs[0]))
+            return POOLED_PROJECTION if pooled else PROJECTION
+        return OTHER
+    if fork_shape == tip_shape:
+        return IDENTITY
+    if tip_shape[1] >= fork_shape[1] and all(
+            op.kind in _PADDING_KINDS or op.label in _PADDING_LABELS for op in shortcut):
+        return IDENTITY_PAD
+    return OTHER
+
+
+
+
+# ----- the whole network ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Structure:
+    """A network's ops grouped the paper's way: stem, stages of blocks, head."""
+
+    name: str
+    input_shape: Shape  # batch first
+    ops: tuple[Op, ...]
+    blocks: tuple[Block, ...]
+    facts: Facts
+    notes: tuple[str, ...]
+    roles: tuple[tuple[str, str], ...]  # (op id, stem/main/shortcut/head) for ops outside blocks
+    stages: tuple[tuple[str, int], ...]  # (op id, stage) for every op in a stage
+    parameter_shapes: tuple[Shape, ...] = ()  # sorted; what a recovered spec must reproduce
+
+    @cached_property
+    def by_id(self) -> dict[str, Op]:
+        return {op.id: op for op in self.ops}
+
+    @cached_property
+    def role_of(self) -> dict[str, str]:
+        return dict(self.roles)
+
+    @cached_property
+    def stage_of(self) -> dict[str, int]:
+        return dict(self.stages)
+
+    @cached_property
+    def block_of(self) -> dict[str, Block]:
+        return {op_id: block for block in self.blocks for op_id in block.ops}
+
+    @property
+    def params(self) -> int:
+        return self.facts.params
+
+    @property
+    def mult_adds(self) -> int:
+        return self.facts.mult_adds
+
+    @property
+    def depth(self) -> int:
+        return self.facts.depth
+
+    @property
+    def explanation(self) -> str:
+        return self.facts.depth_explanation
+
+    @property
+    def output_shape(self) -> Shape:
+        return self.ops[-1].shape
+
+    def shortcut_kinds(self) -> list[str]:
+        return [block.shortcut_kind for block in self.blocks]
+
+
+def _exit_relu(add: Op, consumers: dict[str, list[Op]]) -> Op | None:
+    after = consumers.get(add.id, [])
+    if len(after) == 1 and after[0].kind == "relu" and after[0].inputs == (add.id,):
+        return after[0]
+    return None
+
+
+def _weighted_count(ids: Iterable[str], by_id: dict[str, Op]) -> int:
+    return sum(1 for i in ids if i in by_id and (by_id[i].weighted or by_id[i].params))
+
+
+def _label(op: Op) -> str:
+    return op.label.replace(" conv", "")
+
+
+def _build_blocks(ops: list[Op], by_id: dict[str, Op], input_shape: Shape) -> list[dict]:
+    """Raw blocks (without stage names yet), innermost first when sums nest."""
+    consumers: dict[str, list[Op]] = {}
+    for op in ops:
+        for parent in op.inputs:
+            consumers.setdefault(parent, []).append(op)
+    shape = {"input": input_shape, **{op.id: op.shape for op in ops}}
+    position = {op.id: i for i, op in enumerate(ops)}
+    taken: set[str] = set()
+    raw = []
+    for found in _find_sums(ops, lambda ids: _weighted_count(ids, by_id)):
+        add = by_id[found.add]
+        members = set(found.region) - taken
+        exit_op = _exit_relu(add, consumers)
+        if exit_op is not None and exit_op.id not in taken:
+            members.add(exit_op.id)
+        exit_id = exit_op.id if exit_op is not None else add.id
+        taken |= members
+        ordered = tuple(sorted(members, key=position.__getitem__))
+        shortcut = [by_id[i] for i in ordered if i in found.shortcut]
+        kind = _classify(shortcut, shape[found.fork], shape[found.tip])
+        raw.append(dict(
+            fork=found.fork, add=add.id, exit=exit_id, ops=ordered,
+            shortcut_ops=tuple(op.id for op in shortcut), tip=found.tip, shortcut_kind=kind,
+            input_shape=shape[found.fork], output_shape=shape[exit_id],
+            shortcut_shape=shape[found.tip], main_shape=shape[found.main_tip],
+            main_convs=tuple(_label(by_id[i]) for i in ordered
+                             if by_id[i].kind == "conv" and i not in found.shortcut),
+            shortcut_label="; ".join(op.label for op in shortcut
+                                     if op.kind not in ("bn", "relu", "other")),
+            params=sum(by_id[i].params for i in ordered),
+            mult_adds=sum(by_id[i].mult_adds for i in ordered),
+        ))
+    raw.sort(key=lambda b: position[b["add"]])
+    return raw
+
+
+def _starts_stage(block: dict, previous: dict | None) -> bool:
+    """A stage starts where the shape changes: at the first block, at a block whose input is
+    not the previous block's output (a layer between them resized it), and at a block whose
+    residual branch or output has a shape other than its input's."""
+    if previous is None or block["input_shape"] != previous["output_shape"]:
+        return True
+    return block["main_shape"] != block["input_shape"] or \
+        block["output_shape"] != block["input_shape"]
+
+
+def _global(op: Op) -> bool:
+    """A pool to 1x1 or a layer that leaves the image behind: the head starts here."""
+    return len(op.shape) != 4 or (op.kind in ("avgpool", "maxpool") and op.shape[2:] == (1, 1))
+
+
+def _receptive_field(path: list[Op]) -> int:
+    field_px, jump = 1, 1
+    for op in path:
+        if op.kernel and op.kind in ("conv", "maxpool", "avgpool"):
+            field_px += (op.kernel - 1) * jump
+            jump *= op.stride
+    return field_px
+
+
+def _cost(ops: Iterable[Op]) -> tuple[int, int]:
+    ops = list(ops)
+    return sum(op.params for op in ops), sum(op.mult_adds for op in ops)
+
+
+def _plain_layers(plain_body: list[Op], stages: dict[str, int]) -> str | None:
+    """A plain network's convs as the paper pairs them, e.g. '2 x (3+3+3)' for plain-20: in
+    threes where every stage repeats 1x1, 3x3, 1x1 (bottleneck style), else in twos where every
+    stage has an even count (basic style); None when neither fits."""
+    kernels: dict[int, list[int]] = {}
+    for op in plain_body:
+        if op.weighted:
+            kernels.setdefault(stages[op.id], []).append(op.kernel)
+    if not kernels:
+        return None
+    per_stage = [kernels[s] for s in sorted(kernels)]
+    if all(len(k) % 3 == 0 and k == [1, 3, 1] * (len(k) // 3) for k in per_stage):
+        per = 3
+    elif all(len(k) % 2 == 0 for k in per_stage):
+        per = 2
+    else:
+        return None
+    return f"{per} x ({'+'.join(str(len(k) // per) for k in per_stage)}) (block convs)"
+
+
+def _depth(stem: list[Op], blocks: list[Block], between: list[Op], head: list[Op],
+           layers: list[int], plain_body: list[Op], stages: dict[str, int]) -> tuple[int, str]:
+    """The paper's count: one for the stem, the convs on each block's main path, the weighted
+    layers between blocks and in the head; shortcut projections are not counted."""
+    stem_convs = sum(op.weighted for op in stem)
+    head_layers = sum(op.weighted for op in head)
+    parts: list[str] = []
+    depth = 0
+    if stem_convs:
+        depth += 1
+        label = "stem conv" if stem_convs == 1 else f"stem: {stem_convs} convs counted as one"
+        parts.append(f"1 ({label})")
+    if blocks:
+        per_block = [len(b.main_convs) for b in blocks]
+        depth += sum(per_block)
+        counts = "+".join(str(n) for n in layers)
+        if len(set(per_block)) == 1:
+            parts.append(f"{per_block[0]} x ({counts}) (block convs)")
+        else:
+            parts.append(f"({'+'.join(map(str, per_block))}) (block convs)")
+    body = sum(op.weighted for op in between + plain_body)
+    grouped = None if blocks else _plain_layers(plain_body, stages)
+    if body:
+        depth += body
+        where = "convs between blocks" if blocks else "convs"
+        parts.append(grouped or f"{body} ({where})")
+    if head_layers:
+        depth += head_layers
+        parts.append(f"{head_layers} ({'fc' if head_layers == 1 else 'head layers'})")
+    text = f"{depth} = " + " + ".join(parts) if parts else "0 weighted layers"
+    notes = []
+    projections = sum(b.shortcut_kind in PROJECTION_KINDS for b in blocks)
+    pads = sum(b.shortcut_kind == IDENTITY_PAD for b in blocks)
+    others = sum(b.shortcut_kind == OTHER for b in blocks)
+    if not blocks:
+        notes.append("plain network: no shortcuts")
+    if projections:
+        noun = "shortcut" if projections == 1 else "shortcuts"
+        notes.append(f"{projections} projection {noun} not counted")
+    if pads:
+        noun = "shortcut has" if pads == 1 else "shortcuts have"
+        notes.append(f"{pads} zero-padding {noun} no weights")
+    if others:
+        noun = "shortcut" if others == 1 else "shortcuts"
+        notes.append(f"{others} other {noun} not counted")
+    if blocks and not projections and not pads and not others:
+        notes.append("every shortcut is an identity")
+    return depth, "; ".join([text] + notes)
+
+
+def _chw(shape: Shape) -> str:
+    return "x".join(str(d) for d in shape[1:])
+
+
+def assemble(name: str, input_shape: Shape, ops: list[Op], params: int) -> Structure:
+    """Group flat ops into stem, stages of blocks and head, and count them the paper's way."""
+    by_id = {op.id: op for op in ops}
+    raw = _build_blocks(ops, by_id, input_shape)
+    position = {op.id: i for i, op in enumerate(ops)}
+    stage, index, previous = -1, 0, None
+    blocks: list[Block] = []
+    for item in raw:
+        if _starts_stage(item, previous):
+            stage, index = stage + 1, 0
+        blocks.append(Block(name=f"{stage_name(stage)[:-2]}_{index + 1}", stage=stage,
+                            index=index, **item))
+        index, previous = index + 1, item
+    in_block = {op_id for block in blocks for op_id in block.ops}
+    shortcut_ids = {op_id for block in blocks for op_id in block.shortcut_ops}
+    stages: dict[str, int] = {}
+    roles: dict[str, str] = {}
+    stem: list[Op] = []
+    head: list[Op] = []
+    between: list[Op] = []
+    plain_body: list[Op] = []
+    if blocks:
+        first = min(position[i] for i in blocks[0].ops)
+        last = position[blocks[-1].exit]
+        block_at = [(position[b.ops[0]], b) for b in blocks]
+        block_stage = {op_id: b.stage for b in blocks for op_id in b.ops}
+        for op in ops:
+            if op.id in in_block:
+                stages[op.id] = block_stage[op.id]
+                continue
+            at = position[op.id]
+            if at < first:
+                stem.append(op)
+                roles[op.id] = "stem"
+            elif at > last:
+                head.append(op)
+                roles[op.id] = "head"
+            else:  # between blocks: belongs to the stage of the next block
+                following = next(b for start, b in block_at if start > at)
+                stages[op.id] = following.stage
+                between.append(op)
+                roles[op.id] = "main"
+    else:
+        weighted_seen = 0
+        in_head = False
+        stage_shape: Shape | None = None
+        stage_number = -1
+        for op in ops:
+            in_head = in_head or _global(op)
+            if in_head:
+                head.append(op)
+                roles[op.id] = "head"
+                continue
+            weighted_seen += op.weighted
+            if weighted_seen <= 1:
+                stem.append(op)
+                roles[op.id] = "stem"
+                continue
+            if op.shape[2:] != stage_shape:
+                stage_number, stage_shape = stage_number + 1, op.shape[2:]
+            stages[op.id] = stage_number
+            plain_body.append(op)
+            roles[op.id] = "main"
+    if any(by_id[b.ops[0]].kind == "bn" for b in blocks):  # pre-activated blocks
+        _hand_preactivation_to_first_stage(stem, between, roles, stages, blocks[0])
+    main_path = [op for op in stem + [by_id[i] for i in sorted(
+        (i for i in stages if i not in shortcut_ids), key=position.__getitem__)]]
+    facts = _facts(stem, head, blocks, between, plain_body, stages, by_id, params, ops,
+                   main_path)
+    notes = []
+    if not blocks:
+        notes.append(NO_BLOCKS_NOTE)
+    for block in blocks:
+        if block.broadcasts:
+            notes.append(f"{block.name}: the sum broadcasts {_chw(block.main_shape)} from the "
+                         f"residual branch onto {_chw(block.shortcut_shape)} from the shortcut; "
+                         f"the two paths do not have the same shape.")
+        if block.shortcut_kind == OTHER:
+            notes.append(f"{block.name}: the shortcut ({block.shortcut_label or 'its ops'}) is "
+                         f"none of the paper's options.")
+    return Structure(name, input_shape, tuple(ops), tuple(blocks), facts, tuple(notes),
+                     tuple(roles.items()), tuple(stages.items()))
+
+
+def _hand_preactivation_to_first_stage(stem: list[Op], between: list[Op], roles: dict[str, str],
+                                       stages: dict[str, int], first: Block) -> None:
+    """A pre-activated block's projection reads its BN-ReLU output, so that BN-ReLU lies before
+    the block's fork; it is the block's own (the paper's stem ends with its conv)."""
+    if not stem or stem[-1].id != first.fork or stem[-1].kind not in ("bn", "relu"):
+        return
+    while stem and stem[-1].kind in ("bn", "relu"):
+        op = stem.pop()
+        between.insert(0, op)
+        roles[op.id] = "main"
+        stages[op.id] = first.stage
+
+
+def _facts(stem: list[Op], head: list[Op], blocks: list[Block], between: list[Op],
+           plain_body: list[Op], stages: dict[str, int], by_id: dict[str, Op], params: int,
+           ops: list[Op], main_path: list[Op]) -> Facts:
+    layers = [sum(1 for b in blocks if b.stage == s) for s in range(_stage_count(stages))]
+    depth, explanation = _depth(stem, blocks, between, head, layers, plain_body, stages)
+    stage_facts = []
+    path_so_far: list[Op] = list(stem)
+    main_ids = {op.id for op in main_path}
+    for number in range(_stage_count(stages)):
+        members = [by_id[i] for i in by_id if stages.get(i) == number]
+        path_so_far += [op for op in members if op.id in main_ids]
+        stage_blocks = [b for b in blocks if b.stage == number]
+        last_shape = stage_blocks[-1].output_shape if stage_blocks else members[-1].shape
+        cost = _cost(members)
+        stage_facts.append(StageFacts(
+            name=stage_name(number), blocks=len(stage_blocks), out_channels=last_shape[1],
+            out_size=last_shape[2], params=cost[0], mult_adds=cost[1],
+            receptive_field=_receptive_field(path_so_far),
+        ))
+    stem_cost = _cost(stem)
+    stem_shape = stem[-1].shape if stem else ops[0].shape
+    convs = sum(op.kind == "conv" for op in ops)
+    return Facts(
+        params=params,
+        mult_adds=sum(op.mult_adds for op in ops),
+        depth=depth,
+        depth_explanation=explanation,
+        conv_layers=convs,
+        projection_shortcuts=sum(b.shortcut_kind in PROJECTION_KINDS for b in blocks),
+        zero_pad_shortcuts=sum(b.shortcut_kind == IDENTITY_PAD for b in blocks),
+        stem=StageFacts("conv1", 0, stem_shape[1], stem_shape[2] if len(stem_shape) == 4 else 1,
+                        stem_cost[0], stem_cost[1], _receptive_field(stem)),
+        stages=tuple(stage_facts),
+        head_params=_cost(head)[0],
+        activation_bytes=sum(math.prod(op.shape) for op in ops if op.kind != "flatten")
+        * BYTES_PER_FLOAT,
+        receptive_field=_receptive_field(path_so_far),
+        output_shape=tuple(ops[-1].shape),
+    )
+
+
+def _stage_count(stages: dict[str, int]) -> int:
+    return max(stages.values(), default=-1) + 1

@@ -1,0 +1,117 @@
+"""Your model: an uploaded torch.export program (or, when the server allows it, a Python file)
+described like a preset: graph, tables, the closest preset and a comparison."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+import streamlit as st
+
+from inspector import PRESETS
+from inspector.analysis import Analysis
+from inspector.exported import analyze_program
+from inspector.op_trace import ModelError
+from inspector.user_model import ALLOW_CODE_VARIABLE, analyze_uploaded_code, code_allowed
+from pages import common
+
+#: Where the page keeps the upload: (file name, bytes). Tests put bytes here directly.
+PROGRAM_KEY = "own_program"
+CODE_KEY = "own_code"  # (file name, bytes, NAME, input text), only with the opt-in
+
+
+def plain(text: str) -> str:
+    """Text from a file or a model shown as itself, never as markdown or HTML."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$])", r"\\\1", text)
+
+
+@st.cache_resource(max_entries=8, show_spinner="Reading the program...")
+def program_analysis(key: str, _data: bytes, name: str) -> Analysis:
+    return analyze_program(_data, name)
+
+
+@st.cache_resource(max_entries=8, show_spinner="Running and tracing the file...")
+def code_analysis(key: str, _source: bytes, name: str, input_text: str) -> Analysis:
+    return analyze_uploaded_code(_source, name, input_text)
+
+
+def uploads() -> None:
+    """The upload widgets; what they hold goes to the session, where `main` reads it."""
+    upload = st.file_uploader("A torch.export program (.pt2)", type=["pt2"], key="own_pt2",
+                              help="torch.export.save(torch.export.export(model.eval(), "
+                                   "(torch.randn(1, 3, 224, 224),)), 'model.pt2')")
+    if upload is not None:
+        st.session_state[PROGRAM_KEY] = (upload.name, upload.getvalue())
+        st.session_state.pop(CODE_KEY, None)
+    if not code_allowed():
+        st.caption(f"Python files are not accepted: this server runs no uploaded code (start "
+                   f"it with {ALLOW_CODE_VARIABLE}=1 to allow that).")
+        return
+    with st.expander("Or a Python file (runs its code)"):
+        st.warning("This server was started with the permission to run uploaded code: the file "
+                   "below is imported and NAME is called, with your rights on this machine.")
+        cols = st.columns(3)
+        source = cols[0].file_uploader("Python file", type=["py"], key="own_py")
+        name = cols[1].text_input("NAME (class or function)", "ResNet18", key="own_name")
+        shape = cols[2].text_input("Input CxHxW", "3x224x224", key="own_input")
+        if source is not None and st.button("Run and analyse", key="own_run"):
+            st.session_state[CODE_KEY] = (source.name, source.getvalue(), name, shape)
+            st.session_state.pop(PROGRAM_KEY, None)
+
+
+def current_analysis() -> Analysis | None:
+    """The analysis of what was uploaded last, or None; errors are shown as one sentence."""
+    try:
+        if PROGRAM_KEY in st.session_state:
+            file_name, data = st.session_state[PROGRAM_KEY]
+            return program_analysis(hashlib.sha256(data).hexdigest(), data, file_name)
+        if CODE_KEY in st.session_state:
+            file_name, source, name, shape = st.session_state[CODE_KEY]
+            key = hashlib.sha256(source).hexdigest() + name + shape
+            return code_analysis(key, source, name, shape)
+    except ModelError as error:
+        st.error(plain(str(error)))
+    return None
+
+
+def show(analysis: Analysis) -> None:
+    facts = analysis.facts
+    cols = st.columns(4)
+    cols[0].metric("Parameters", common.count(facts.params))
+    cols[1].metric("Mult-adds", common.giga(facts.mult_adds))
+    cols[2].metric("Depth", str(facts.depth))
+    cols[3].metric("Activation memory", common.megabytes(facts.activation_bytes))
+    st.caption(plain(f"Depth {facts.depth_explanation}. Input {analysis.input_shape[1:]}, "
+                     f"output {facts.output_shape}, receptive field {facts.receptive_field} px."))
+    match = analysis.closest()
+    st.info(plain(f"What is it? {match.sentence[0].upper()}{match.sentence[1:]}."))
+    for note in analysis.notes:
+        st.warning(plain(note))
+
+    view = st.radio("View", ("block", "layer"), key="own_view", horizontal=True)
+    common.show_drawing(common.graph_drawing(analysis.graph(view), analysis.layer_table()),
+                        key="own_model_graph")
+
+    st.subheader("Per stage")
+    common.number_table(analysis.stage_table())
+    st.subheader("Per layer")
+    common.number_table(analysis.layer_table())
+
+    st.subheader("Compared with a preset")
+    names = list(PRESETS)
+    other = st.selectbox("Preset", names, index=names.index(match.preset), key="own_preset")
+    common.number_table(analysis.compare(other).totals.reset_index(names="measure"))
+
+
+def main() -> None:
+    st.title("Your model")
+    st.caption("Upload a program saved with torch.export.save: it is read as data (no pickle "
+               "is opened and none of its code runs) and described like a preset.")
+    uploads()
+    analysis = current_analysis()
+    if analysis is not None:
+        show(analysis)
+
+
+common.require_navigation()
+main()

@@ -1,0 +1,78 @@
+"""`summary` and `graph` on a network given as path/to/file.py:NAME; bad input exits 2."""
+
+from pathlib import Path
+
+import pytest
+
+from inspector.cli import main
+from inspector.render import dot_available
+
+NETWORKS = Path(__file__).resolve().parent / "user_networks.py"
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_summary_of_a_file_model(capsys):
+    code, out, _ = run(capsys, "summary", f"{NETWORKS}:CifarResNet20", "--input", "3x32x32")
+    assert code == 0
+    assert "20 = 1 (stem conv) + 2 x (3+3+3) (block convs) + 1 (fc)" in out
+    assert "params     269,722" in out  # He et al. Table 6: 0.27M; the preset's exact count
+    assert "equivalent to resnet20" in out
+
+
+@pytest.mark.skipif(not dot_available(), reason="Graphviz's dot is not installed")
+def test_graph_of_a_file_model(capsys):
+    code, out, _ = run(capsys, "graph", f"{NETWORKS}:TutorialResNet18", "--input", "3x32x32")
+    assert code == 0 and "<svg" in out
+    assert out.count("stroke-dasharray") == 3
+
+
+@pytest.mark.parametrize("target, extra, message", [
+    ("DataDependent", ("--input", "3x8x8"), "cannot trace"),
+    ("NoSuchThing", (), "has no class or function"),
+    ("CifarResNet20", ("--input", "1x32x32"), "rejects this input"),
+    ("CifarResNet20", ("--input", "3x32"), "--input must be CxHxW"),
+])
+def test_bad_input_exits_2_with_one_line(capsys, target, extra, message):
+    code, out, err = run(capsys, "summary", f"{NETWORKS}:{target}", *extra)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and message in err
+
+
+def test_a_file_that_does_not_import(capsys, tmp_path):
+    broken = tmp_path / "broken.py"
+    broken.write_text("import not_a_module_anywhere\n")
+    code, _, err = run(capsys, "summary", f"{broken}:Net")
+    assert code == 2 and err.count("\n") == 1 and "does not import: ModuleNotFoundError" in err
+
+
+def test_compare_a_file_model_with_a_preset(capsys):
+    """The tutorial "ResNet18" of the first source post against the real one (torchvision)."""
+    code, out, _ = run(capsys, "compare", f"{NETWORKS}:TutorialResNet18", "resnet18",
+                       "--input", "3x32x32")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].startswith("TutorialResNet18: depth 10 = ")
+    assert "like tutorial_resnet10, with: " in lines[0]  # the post's net is ten layers deep
+    assert lines[1].startswith("resnet18: depth 18 = ") and "equivalent to resnet18" in lines[1]
+    params = next(line for line in lines if line.startswith("| params"))
+    assert "11,689,512" in params  # torchvision's resnet18
+
+
+def test_compare_two_file_models(capsys):
+    code, out, _ = run(capsys, "compare", f"{NETWORKS}:CifarResNet20",
+                       f"{NETWORKS}:CifarResNet20", "--input", "3x32x32")
+    assert code == 0
+    assert "CifarResNet20 (A)" in out and "CifarResNet20 (B)" in out
+    depth = next(line for line in out.splitlines() if line.startswith("| depth"))
+    assert depth.split("|")[2:5] == [" 20 ", " 20 ", " 0 "]
+
+
+def test_compare_with_a_file_model_that_does_not_trace_exits_2(capsys):
+    code, out, err = run(capsys, "compare", f"{NETWORKS}:DataDependent", "resnet18",
+                         "--input", "3x8x8")
+    assert code == 2 and out == "" and err.count("\n") == 1 and "cannot trace" in err

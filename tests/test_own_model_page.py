@@ -1,0 +1,81 @@
+"""The Your model page, driven by AppTest: an uploaded program is shown like a preset, and a
+Python file is never run unless the server opted in.
+
+AppTest cannot upload files, so the tests put the upload where the page keeps it (the session).
+"""
+
+from __future__ import annotations
+
+
+from inspector.model import build_model
+from inspector.presets import get_preset
+from inspector.user_model import ALLOW_CODE_VARIABLE
+from test_app_pages import assert_clean, graphs, metric, open_page
+from test_exported import export_bytes
+
+PAGE = "pages/own_model.py"
+
+MARKED_CODE = """
+from pathlib import Path
+Path({marker!r}).write_text("ran")
+import torch.nn as nn
+
+def Net():
+    return nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU())
+"""
+
+
+def run_with(at, key: str, value) -> None:
+    at.session_state[key] = value
+    at.run()
+
+
+def test_uploaded_program_shows_figures_graph_explanation_and_comparison():
+    model = build_model(get_preset("resnet18"), "cpu")
+    at = open_page(PAGE)
+    run_with(at, "own_program", ("my_net.pt2", export_bytes(model, (3, 64, 64))))
+    assert_clean(at, "resnet18 program")
+    assert metric(at, "Parameters") == f"{sum(p.numel() for p in model.parameters()):,}"
+    assert metric(at, "Depth") == "18"
+    (svg,) = graphs(at)
+    assert svg.count("stroke-dasharray") >= 3  # the three projection shortcuts
+    assert any("Like resnet18, with: input 64x64" in i.value.replace("\\", "") for i in at.info)
+    assert at.selectbox(key="own_preset").value == "resnet18"
+    at.selectbox(key="own_preset").set_value("resnet34").run()
+    assert_clean(at, "compared with resnet34")
+    totals = next(f.value for f in at.dataframe if "measure" in f.value.columns)
+    depth = totals.set_index("measure").loc["depth"]
+    assert (depth["resnet34"], depth["difference"]) == (34, 16)
+
+
+def test_a_bad_upload_is_one_sentence():
+    at = open_page(PAGE)
+    run_with(at, "own_program", ("notes.pt2", b"<b>not</b> a program"))
+    assert not at.exception
+    (error,) = at.error
+    assert "not a zip archive" in error.value
+
+
+def test_python_file_does_not_run_without_the_opt_in(tmp_path, monkeypatch):
+    monkeypatch.delenv(ALLOW_CODE_VARIABLE, raising=False)
+    marker = tmp_path / "ran"
+    at = open_page(PAGE)
+    assert not [u for u in at.get("file_uploader") if "Python" in str(u.proto.label)]
+    run_with(at, "own_code", ("net.py", MARKED_CODE.format(marker=str(marker)).encode(), "Net",
+                              "3x32x32"))
+    assert not marker.exists()
+    (error,) = at.error
+    assert ALLOW_CODE_VARIABLE in error.value.replace("\\", "")  # shown escaped
+
+
+def test_python_file_runs_with_the_opt_in(tmp_path, monkeypatch):
+    monkeypatch.setenv(ALLOW_CODE_VARIABLE, "1")
+    marker = tmp_path / "ran"
+    at = open_page(PAGE)
+    assert any("runs its code" in e.label for e in at.expander)
+    run_with(at, "own_code", ("net.py", MARKED_CODE.format(marker=str(marker)).encode(), "Net",
+                              "3x32x32"))
+    assert_clean(at, "opted-in code")
+    assert marker.exists()
+    assert metric(at, "Parameters") == f"{3 * 8 * 9 + 8:,}"
+    assert any("no residual blocks found" in w.value.replace("\\", "") for w in at.warning)
