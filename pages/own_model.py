@@ -3,9 +3,6 @@ described like a preset: graph, tables, the closest preset and a comparison."""
 
 from __future__ import annotations
 
-import hashlib
-import re
-
 import streamlit as st
 
 from inspector import PRESETS
@@ -15,24 +12,13 @@ from inspector.op_trace import ModelError
 from inspector.user_model import ALLOW_CODE_VARIABLE, analyze_uploaded_code, code_allowed
 from pages import common
 
-#: Where the page keeps the upload: (file name, bytes). Tests put bytes here directly.
+#: Where a new upload waits to be read: (file name, bytes). Tests put bytes here directly.
 PROGRAM_KEY = "own_program"
 CODE_KEY = "own_code"  # (file name, bytes, NAME, input text), only with the opt-in
-
-
-def plain(text: str) -> str:
-    """Text from a file or a model shown as itself, never as markdown or HTML."""
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$])", r"\\\1", text)
-
-
-@st.cache_resource(max_entries=8, show_spinner="Reading the program...")
-def program_analysis(key: str, _data: bytes, name: str) -> Analysis:
-    return analyze_program(_data, name)
-
-
-@st.cache_resource(max_entries=8, show_spinner="Running and tracing the file...")
-def code_analysis(key: str, _source: bytes, name: str, input_text: str) -> Analysis:
-    return analyze_uploaded_code(_source, name, input_text)
+#: What the last upload gave: an Analysis or the sentence that says why there is none. The
+#: bytes themselves leave the session once read (a program can be 300 MB).
+RESULT_KEY = "own_result"
+UPLOAD_ID_KEY = "own_upload_id"
 
 
 def uploads() -> None:
@@ -40,9 +26,9 @@ def uploads() -> None:
     upload = st.file_uploader("A torch.export program (.pt2)", type=["pt2"], key="own_pt2",
                               help="torch.export.save(torch.export.export(model.eval(), "
                                    "(torch.randn(1, 3, 224, 224),)), 'model.pt2')")
-    if upload is not None:
+    if upload is not None and st.session_state.get(UPLOAD_ID_KEY) != upload.file_id:
+        st.session_state[UPLOAD_ID_KEY] = upload.file_id
         st.session_state[PROGRAM_KEY] = (upload.name, upload.getvalue())
-        st.session_state.pop(CODE_KEY, None)
     if not code_allowed():
         st.caption(f"Python files are not accepted: this server runs no uploaded code (start "
                    f"it with {ALLOW_CODE_VARIABLE}=1 to allow that).")
@@ -56,22 +42,30 @@ def uploads() -> None:
         shape = cols[2].text_input("Input CxHxW", "3x224x224", key="own_input")
         if source is not None and st.button("Run and analyse", key="own_run"):
             st.session_state[CODE_KEY] = (source.name, source.getvalue(), name, shape)
-            st.session_state.pop(PROGRAM_KEY, None)
 
 
 def current_analysis() -> Analysis | None:
-    """The analysis of what was uploaded last, or None; errors are shown as one sentence."""
+    """The analysis of what was uploaded last, or None; errors are shown as one sentence.
+
+    A new upload is read once, here, and only its result stays in the session.
+    """
+    ss = st.session_state
     try:
-        if PROGRAM_KEY in st.session_state:
-            file_name, data = st.session_state[PROGRAM_KEY]
-            return program_analysis(hashlib.sha256(data).hexdigest(), data, file_name)
-        if CODE_KEY in st.session_state:
-            file_name, source, name, shape = st.session_state[CODE_KEY]
-            key = hashlib.sha256(source).hexdigest() + name + shape
-            return code_analysis(key, source, name, shape)
+        if PROGRAM_KEY in ss:
+            file_name, data = ss.pop(PROGRAM_KEY)
+            with st.spinner("Reading the program..."):
+                ss[RESULT_KEY] = analyze_program(data, file_name)
+        elif CODE_KEY in ss:
+            file_name, source, name, shape = ss.pop(CODE_KEY)
+            with st.spinner("Running and tracing the file..."):
+                ss[RESULT_KEY] = analyze_uploaded_code(source, name, shape)
     except ModelError as error:
-        st.error(plain(str(error)))
-    return None
+        ss[RESULT_KEY] = str(error)
+    result = ss.get(RESULT_KEY)
+    if isinstance(result, str):
+        common.show_error(result)
+        return None
+    return result
 
 
 def show(analysis: Analysis) -> None:
@@ -81,12 +75,14 @@ def show(analysis: Analysis) -> None:
     cols[1].metric("Mult-adds", common.giga(facts.mult_adds))
     cols[2].metric("Depth", str(facts.depth))
     cols[3].metric("Activation memory", common.megabytes(facts.activation_bytes))
-    st.caption(plain(f"Depth {facts.depth_explanation}. Input {analysis.input_shape[1:]}, "
-                     f"output {facts.output_shape}, receptive field {facts.receptive_field} px."))
+    st.caption(common.escape_markdown(
+        f"Depth {facts.depth_explanation}. Input {analysis.input_shape[1:]}, "
+        f"output {facts.output_shape}, receptive field {facts.receptive_field} px."))
     match = analysis.closest()
-    st.info(plain(f"What is it? {match.sentence[0].upper()}{match.sentence[1:]}."))
+    sentence = f"{match.sentence[0].upper()}{match.sentence[1:]}"
+    st.info(common.escape_markdown(f"What is it? {sentence}."))
     for note in analysis.notes:
-        st.warning(plain(note))
+        st.warning(common.escape_markdown(note))
 
     view = st.radio("View", ("block", "layer"), key="own_view", horizontal=True)
     common.show_drawing(common.graph_drawing(analysis.graph(view), analysis.layer_table()),
