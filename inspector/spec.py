@@ -77,7 +77,7 @@ class BlockPlan:
     @property
     def name(self) -> str:
         """The paper's name for the block, e.g. conv3_1."""
-        return f"{stage_name(self.stage)}_{self.index + 1}"
+        return block_name(self.stage, self.index)
 
     @property
     def changes_shape(self) -> bool:
@@ -117,6 +117,11 @@ def block_convs(spec: "ResNetSpec", plan: BlockPlan) -> tuple[ConvGeometry, ...]
 def stage_name(stage: int) -> str:
     """The paper's stage names: the stem is conv1, stages are conv2_x, conv3_x, ..."""
     return f"conv{stage + 2}_x"
+
+
+def block_name(stage: int, index: int) -> str:
+    """The paper's name for a block from 0-based stage and index: conv3_1 is stage 1's first."""
+    return f"conv{stage + 2}_{index + 1}"
 
 
 def _tupled(value: Any) -> Any:
@@ -509,5 +514,5 @@ __all__ = [
     "BLOCKS", "STEMS", "STRIDE_PLACEMENTS", "SHORTCUTS", "SHORTCUT_KINDS",
     "STEM_DESCRIPTIONS", "SHORTCUT_DESCRIPTIONS",
     "SpecError", "ResNetSpec", "BlockPlan", "LayerGeometry", "ConvGeometry", "block_convs",
-    "stage_name", "parse_field", "min_input_size",
+    "stage_name", "block_name", "parse_field", "min_input_size",
 ]

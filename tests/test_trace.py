@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 import inspector.trace as trace_module
 from inspector import PRESETS, SpecError, build_model, compute_facts, get_preset
-from inspector.trace import ArchGraph, inspect_block, trace_graph
+from inspector.graph import ArchGraph
+from inspector.trace import inspect_block, trace_graph
 
 from published import RESNETS, TORCHVISION
 
