@@ -12,7 +12,9 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from inspector.spec import ResNetSpec, SpecError
+from inspector.cli_common import load_design
+from inspector.formatting import compact, count, megabytes
+from inspector.spec import SpecError
 
 EXIT_BAD_INPUT = 2
 EXIT_MISSING_TOOL = 3
@@ -25,43 +27,6 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
 
 
-def _parse_sets(items: Sequence[str] | None) -> dict[str, str]:
-    values = {}
-    for item in items or ():
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise SpecError(f"--set expects key=value, not {item!r}.")
-        values[key.strip()] = value
-    return values
-
-
-def load_design(target: str, sets: Sequence[str] | None = None) -> tuple[str, ResNetSpec]:
-    """A preset name or a JSON spec file, with `--set` changes applied and validated."""
-    from inspector.presets import PRESETS, get_preset
-
-    if target in PRESETS:
-        name, spec = target, get_preset(target)
-    elif target.endswith(".json") or Path(target).is_file():
-        path = Path(target)
-        spec = ResNetSpec.from_json(path.read_text(encoding="utf-8"))
-        name = path.stem
-    else:
-        get_preset(target)  # raises SpecError listing the preset names
-        raise AssertionError("unreachable")
-    changes = _parse_sets(sets)
-    if changes:
-        spec = spec.with_text_values(changes)
-        name = f"{name} ({', '.join(f'{k}={v}' for k, v in changes.items())})"
-    return name, spec.validate()
-
-
-def _count(value: float) -> str:
-    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if value >= scale:
-            return f"{value / scale:.2f}{suffix}"
-    return str(value)
-
-
 def _presets(args: argparse.Namespace) -> int:
     from inspector.facts import compute_facts
     from inspector.presets import PRESETS
@@ -69,16 +34,19 @@ def _presets(args: argparse.Namespace) -> int:
     width = max(map(len, PRESETS))
     for name, preset in PRESETS.items():
         facts = compute_facts(preset.spec)
-        print(f"{name:<{width}}  {_count(facts.params):>8} params  "
-              f"{_count(facts.mult_adds):>8} mult-adds  {preset.description}")
+        print(f"{name:<{width}}  {compact(facts.params):>8} params  "
+              f"{compact(facts.mult_adds):>8} mult-adds  {preset.description}")
     return 0
 
 
 def _summary(args: argparse.Namespace) -> int:
     from inspector.facts import compute_facts
-    from inspector.table import layer_table, stage_table, to_csv, to_markdown
+    from inspector.table import layer_table, stage_table, to_csv, to_markdown, torchinfo_summary
 
     name, spec = load_design(args.design, args.set)
+    if args.torchinfo:
+        print(torchinfo_summary(spec))
+        return 0
     layers = layer_table(spec)
     table = layers if args.layers else stage_table(spec, layers)
     if args.csv:
@@ -87,9 +55,9 @@ def _summary(args: argparse.Namespace) -> int:
     facts = compute_facts(spec)
     print(f"{name}")
     print(f"  depth      {facts.depth_explanation}")
-    print(f"  params     {facts.params:,}")
-    print(f"  mult-adds  {facts.mult_adds:,} (batch 1, {spec.input_size}x{spec.input_size})")
-    print(f"  memory     {facts.activation_bytes / 1e6:.1f} MB of activations per image")
+    print(f"  params     {count(facts.params)}")
+    print(f"  mult-adds  {count(facts.mult_adds)} (batch 1, {spec.input_size}x{spec.input_size})")
+    print(f"  memory     {megabytes(facts.activation_bytes)} of activations per image")
     print(f"  output     {facts.output_shape}")
     print()
     sys.stdout.write(to_markdown(table))
@@ -145,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_design(summary)
     summary.add_argument("--layers", action="store_true", help="print every layer instead")
     summary.add_argument("--csv", action="store_true", help="print the table as CSV only")
+    summary.add_argument("--torchinfo", action="store_true",
+                         help="print torchinfo's summary of the built model instead")
     summary.set_defaults(handler=_summary)
 
     graph = sub.add_parser("graph", help="draw the architecture (solid/dashed shortcuts)")
