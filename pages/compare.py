@@ -26,8 +26,8 @@ def pick(column, side: str, default: str) -> tuple[str, ResNetSpec]:
 
 def metrics(column, spec: ResNetSpec, baseline: ResNetSpec | None) -> None:
     """Headline numbers; on the right side, with the change from the left one."""
-    mine = common.facts(spec.spec_hash(), spec)
-    base = common.facts(baseline.spec_hash(), baseline) if baseline is not None else None
+    mine = common.facts(spec)
+    base = common.facts(baseline) if baseline is not None else None
 
     def show(where, label: str, attr: str, fmt) -> None:
         value = getattr(mine, attr)
@@ -40,7 +40,7 @@ def metrics(column, spec: ResNetSpec, baseline: ResNetSpec | None) -> None:
 
     row = column.columns(2)
     show(row[0], "Parameters", "params", common.count)
-    show(row[1], "Mult-adds", "mult_adds", common.giga)
+    show(row[1], "Mult-adds", "mult_adds", common.mult_adds)
     row = column.columns(2)
     show(row[0], "Depth", "depth", str)
     show(row[1], "Activation memory", "activation_bytes", common.megabytes)
@@ -70,7 +70,7 @@ def main() -> None:
     metrics(cols[0], spec_a, None)
     metrics(cols[1], spec_b, spec_a)
 
-    result = common.comparison(spec_a.spec_hash() + spec_b.spec_hash(), spec_a, spec_b, names)
+    result = common.comparison(spec_a, spec_b, names)
     st.info(result.explanation)
 
     st.subheader("Per stage")
@@ -90,7 +90,7 @@ def main() -> None:
     for column, name, spec in ((cols[0], names[0], spec_a), (cols[1], names[1], spec_b)):
         with column:
             st.markdown(f"**{name}**")
-            common.show_drawing(common.drawing(spec.spec_hash(), spec, "block", "TB", "auto"),
+            common.show_drawing(common.drawing(spec, "block", "TB", "auto"),
                                 height=900)
 
 

@@ -214,12 +214,12 @@ def graph_section(spec: ResNetSpec) -> None:
                               "large graphs only")
     st.caption("Solid shortcuts are identities; dashed ones change the shape (zero-padding or "
                "a projection), as in the paper's figure 3.")
-    common.show_drawing(common.drawing(spec.spec_hash(), spec, view, direction, fold))
+    common.show_drawing(common.drawing(spec, view, direction, fold))
 
 
 def stages_section(spec: ResNetSpec) -> None:
     st.subheader("Stages")
-    table = common.stages(spec.spec_hash(), spec)
+    table = common.stages(spec)
     common.number_table(table)
     figure = go.Figure()
     figure.add_bar(x=table["stage"], y=table["params_share"], name="parameters")
@@ -234,7 +234,7 @@ def stages_section(spec: ResNetSpec) -> None:
 
 def layers_section(spec: ResNetSpec) -> None:
     st.subheader("Layers")
-    table = common.layers(spec.spec_hash(), spec)
+    table = common.layers(spec)
     for key, column in (("f_stage", "stage"), ("f_role", "role"), ("f_type", "type")):
         # A filter picked for another design may name stages this one does not have.
         if key in ss:

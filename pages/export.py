@@ -7,6 +7,7 @@ import functools
 import streamlit as st
 
 from inspector.codegen import standalone_source
+from inspector.spec import ResNetSpec
 from inspector.render import dot_available
 from inspector.table import to_csv, to_markdown
 from pages import common
@@ -15,19 +16,19 @@ MIME = {"svg": "image/svg+xml", "png": "image/png", "pdf": "application/pdf",
         "dot": "text/vnd.graphviz"}
 
 
-@st.cache_data(max_entries=common.CACHE_ENTRIES, show_spinner=False)
-def source(key: str, _spec) -> str:
-    return standalone_source(_spec)
+@st.cache_data(max_entries=common.CACHE_ENTRIES, show_spinner=False,
+               hash_funcs=common.SPEC_HASH)
+def source(spec: ResNetSpec) -> str:
+    return standalone_source(spec)
 
 
 def main() -> None:
     spec = common.current_design()
     preset = common.current_preset()
     common.publish_design(spec, preset)  # a reload or a shared link brings this design back
-    key = spec.spec_hash()
     name = f"{preset}_custom" if common.is_modified(spec, preset) else preset
     st.title("Export")
-    st.caption(f"The current design: **{name}** ({common.count(common.facts(key, spec).params)} "
+    st.caption(f"The current design: **{name}** ({common.count(common.facts(spec).params)} "
                "parameters). Change it in the Designer.")
 
     st.subheader("Graph")
@@ -48,8 +49,8 @@ def main() -> None:
                                width="stretch")
 
     st.subheader("Tables")
-    stages = common.stages(key, spec)
-    layers = common.layers(key, spec)
+    stages = common.stages(spec)
+    layers = common.layers(spec)
     cols = st.columns(3)
     cols[0].download_button("Stages as CSV", to_csv(stages), f"{name}_stages.csv", "text/csv",
                             key="e_stages_csv", width="stretch")
@@ -62,7 +63,7 @@ def main() -> None:
     cols = st.columns(2)
     cols[0].download_button("Spec as JSON", spec.to_json(), f"{name}.json", "application/json",
                             key="e_json", width="stretch")
-    code = source(key, spec)
+    code = source(spec)
     cols[1].download_button("Standalone PyTorch file", code, f"{name}.py", "text/x-python",
                             key="e_python", width="stretch",
                             help="Defines the network with torch alone; run it to print the "
