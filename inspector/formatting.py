@@ -18,7 +18,7 @@ def count(value: int) -> str:
 
 
 def compact(value: float) -> str:
-    """A count in three figures or so: 11.7M, 9.5k, 0.27M is 269.7k; small counts stay exact."""
+    """A count to one decimal of its prefix: 11.7M, 9.5k, 4.1G; counts under 1,000 stay exact."""
     for scale, suffix in _SCALES:
         if abs(value) >= scale:
             return f"{value / scale:.1f}{suffix}"

@@ -22,7 +22,7 @@ STEMS = ("imagenet", "cifar", "deep", "patchify")
 STRIDE_PLACEMENTS = ("1x1", "3x3")
 SHORTCUTS = ("A", "B", "C", "D")
 #: Shortcut kinds a block can end up with; these names are shared with the graph's edge kinds.
-SHORTCUT_KINDS = ("none", "identity", "identity_pad", "projection", "pooled_projection")
+SHORTCUT_KINDS = tuple(kind for kind in ShortcutKind if kind is not ShortcutKind.OTHER)
 
 STEM_DESCRIPTIONS = {
     "imagenet": "7x7 conv, stride 2, then 3x3 max-pool, stride 2 (ImageNet)",

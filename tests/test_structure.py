@@ -96,3 +96,58 @@ def test_inspector_imports_are_acyclic():
     assert "inspector.spec" in graph and graph["inspector.trace"]
     cycle = find_cycle(graph)
     assert cycle is None, " -> ".join(cycle)
+
+
+# ----- meaning in types ------------------------------------------------------------------------
+
+
+def test_kinds_are_the_strings_the_data_already_uses():
+    """Specs, URLs and CSV files hold these strings; the enums must compare equal to them."""
+    from inspector.kinds import BlockKind, EdgeKind, NodeKind, Role, ShortcutKind, View
+    from inspector.spec import BLOCKS, SHORTCUT_KINDS
+
+    assert list(BLOCKS) == ["basic", "bottleneck"] == [str(k) for k in BlockKind]
+    assert list(SHORTCUT_KINDS) == ["none", "identity", "identity_pad", "projection",
+                                    "pooled_projection"]
+    assert {str(k) for k in EdgeKind} == {"main", "identity", "identity_pad", "projection",
+                                          "pooled_projection", "other"}
+    assert ShortcutKind.OTHER == EdgeKind.OTHER == "other"
+    assert [str(v) for v in View] == ["block", "layer"]
+    assert "shortcut" in {str(r) for r in Role} and NodeKind.ZERO_PAD == "zero_pad"
+    dashed = {str(k) for k in EdgeKind if k.dashed}
+    assert dashed == {"identity_pad", "projection", "pooled_projection"}
+
+
+# ----- each thing once -------------------------------------------------------------------------
+
+
+def test_a_spec_is_validated_once(monkeypatch):
+    from inspector import spec as spec_module
+    from inspector.spec import ResNetSpec, SpecError
+
+    runs = []
+    original = spec_module._validate_names
+    monkeypatch.setattr(spec_module, "_validate_names", lambda s: (runs.append(s), original(s)))
+    design = ResNetSpec(layers=(1, 2, 3, 1), num_classes=17)
+    for _ in range(3):
+        design.validate()
+    assert len(runs) == 1
+    broken = ResNetSpec(layers=(0, 2, 2, 2), num_classes=17)
+    for _ in range(2):  # a failing check is not remembered: it says its sentence every time
+        try:
+            broken.validate()
+        except SpecError:
+            pass
+    assert len(runs) == 3
+
+
+def test_derived_values_are_computed_once_per_spec():
+    from inspector import compute_facts
+    from inspector.spec import ResNetSpec
+    from inspector.trace import trace_graph
+
+    design = ResNetSpec(layers=(2, 1, 1, 1), num_classes=23)
+    twin = ResNetSpec(layers=(2, 1, 1, 1), num_classes=23)  # equal value, another object
+    assert design.blocks() is twin.blocks()
+    assert compute_facts(design) is compute_facts(twin)
+    assert trace_graph(design, "layer") is trace_graph(twin, "layer")
