@@ -169,7 +169,8 @@ def _field_sentences(spec_a: ResNetSpec, spec_b: ResNetSpec, names: tuple[str, s
     if spec_a.residual != spec_b.residual:
         plain = na if not spec_a.residual else nb
         out.append(f"{plain} is a plain network without shortcuts.")
-    if spec_a.stride_in != spec_b.stride_in and BlockKind.BOTTLENECK in (spec_a.block, spec_b.block):
+    bottleneck = BlockKind.BOTTLENECK in (spec_a.block, spec_b.block)
+    if spec_a.stride_in != spec_b.stride_in and bottleneck:
         where = {"1x1": "the first 1x1 conv (v1)", "3x3": "the 3x3 conv (v1.5)"}
         out.append(f"{nb} downsamples in {where[spec_b.stride_in]}, {na} in "
                    f"{where[spec_a.stride_in]}.")

@@ -7,8 +7,10 @@ parse text back into meaning.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
+from types import MappingProxyType
 
 from inspector.kinds import EdgeKind, NodeKind, Role, ShortcutKind, View
 
@@ -73,8 +75,9 @@ class ArchGraph:
     edges: tuple[GraphEdge, ...]
 
     @cached_property
-    def by_id(self) -> dict[str, GraphNode]:
-        return {node.id: node for node in self.nodes}
+    def by_id(self) -> Mapping[str, GraphNode]:
+        """Nodes by id, read-only: traced graphs are shared between callers."""
+        return MappingProxyType({node.id: node for node in self.nodes})
 
     def node(self, node_id: str) -> GraphNode:
         return self.by_id[node_id]

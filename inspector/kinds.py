@@ -1,4 +1,4 @@
-"""The words the project's data speaks, as types: block, shortcut, node and edge kinds, roles, views.
+"""The words the project's data speaks, as types: block, shortcut, node, edge kinds, roles, views.
 
 Why StrEnums: each member *is* its string ("projection" == ShortcutKind.PROJECTION), so JSON
 specs, URLs, DataFrames and any code that still compares strings keep working, while new code

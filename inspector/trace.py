@@ -312,11 +312,10 @@ def _layout(graph: fx.Graph, block: nn.Module, input_value: torch.Tensor) -> _Bl
     ops = []
     for node in nodes:
         role = Role.SHORTCUT if node in own else Role.MAIN
-        inputs = tuple(
-            (None if p is placeholder else _local(p), edge_kind(p, node)) for p in node.all_input_nodes
-        )
-        ops.append(_Op(_traced_node(node, block, shape[node], _first_input_shape(node, shape), role),
-                       inputs))
+        inputs = tuple((None if p is placeholder else _local(p), edge_kind(p, node))
+                       for p in node.all_input_nodes)
+        traced = _traced_node(node, block, shape[node], _first_input_shape(node, shape), role)
+        ops.append(_Op(traced, inputs))
     shortcut_ops = [op.node for op in ops if op.node.role == Role.SHORTCUT]
     conv_labels = tuple(
         op.node.title.replace(" conv", "") for op in ops
@@ -439,7 +438,7 @@ def _layer_view(walk: _Walk) -> ArchGraph:
     return ArchGraph(View.LAYER, tuple(nodes), tuple(edges))
 
 
-#: Block view: these layers fold into the layer before them (a conv's BN and ReLU, a pool's flatten).
+#: Block view: these layers fold into the layer before (a conv's BN and ReLU, a pool's flatten).
 _FOLLOWERS = (NodeKind.BN, NodeKind.RELU, NodeKind.FLATTEN)
 
 

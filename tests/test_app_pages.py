@@ -294,3 +294,22 @@ def test_graph_downloads_are_real_files(name, view):
     svg = graph_file(spec, view, "LR", "svg")
     assert b"<svg" in svg and b"stroke-dasharray" in svg
     assert graph_file(spec, view, "TB", "dot").startswith(b"digraph")
+
+
+def test_a_designer_run_does_each_thing_once():
+    """A new design is validated, traced, measured and tabled once in its Designer run."""
+    from inspector import facts as facts_module
+    from inspector import spec as spec_module
+    from inspector import trace as trace_module
+
+    at = open_page("pages/designer.py")
+    at.number_input(key="d_num_classes").set_value(977)  # a design no earlier run has seen
+    cached = {"validate": spec_module._validated, "blocks": spec_module._block_plans,
+              "facts": facts_module.compute_facts, "trace": trace_module._walk}
+    before = {name: function.cache_info().misses for name, function in cached.items()}
+    at.run()
+    assert not at.exception, at.exception
+    expected = compute_facts(get_preset("resnet50").replace(num_classes=977)).params
+    assert metric(at, "Parameters") == f"{expected:,}"
+    done = {name: function.cache_info().misses - before[name] for name, function in cached.items()}
+    assert done == {"validate": 1, "blocks": 1, "facts": 1, "trace": 1}

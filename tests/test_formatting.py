@@ -3,7 +3,8 @@
 import pytest
 
 from inspector import compute_facts, get_preset
-from inspector.formatting import amount, cell, chw, compact, count, megabytes, mult_adds, percent, shape
+from inspector.formatting import (amount, cell, chw, compact, count, megabytes, mult_adds, percent,
+                                  shape)
 
 from published import TORCHVISION
 

@@ -1,4 +1,5 @@
-"""The core's layering: no import cycles among `inspector/` modules, function-level imports included.
+"""The core's structure: an acyclic import graph (function-level imports included), kinds as
+types, and each per-spec value computed once.
 
 Imports under `if TYPE_CHECKING:` never run and are left out; every other import counts, wherever
 it sits, because a function-level import is a dependency that only hides until it runs.
