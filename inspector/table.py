@@ -29,7 +29,11 @@ HEADERS = {
     "mult_adds": "Mult-adds", "trainable": "Trainable", "stage": "Stage", "block": "Block",
     "role": "Role", "blocks": "Blocks", "output_size": "Output size", "channels": "Channels",
     "params_share": "Params %", "mult_adds_share": "Mult-adds %",
+    "out_channels": "Channels", "out_size": "Output size", "difference": "Difference",
+    "ratio": "Ratio", "measure": "Measure",
 }
+#: Comparison columns end in the side they describe: blocks_a, blocks_b, blocks_diff.
+_SIDES = {"_a": " (A)", "_b": " (B)", "_diff": " (B - A)"}
 #: Columns holding a share of a whole (shown as percentages).
 SHARE_COLUMNS = frozenset({"params_share", "mult_adds_share"})
 
@@ -104,9 +108,15 @@ def to_csv(df: pd.DataFrame) -> str:
     return df.to_csv(index=False)
 
 
-def headed(df: pd.DataFrame) -> pd.DataFrame:
-    """The table with the human column headers of `HEADERS` (other columns keep their names)."""
-    return df.rename(columns=lambda name: HEADERS.get(str(name), name))
+def header(name: object) -> str:
+    """The human header for a machine column name; names it does not know stay as they are
+    (a comparison's design names, for instance)."""
+    text = str(name)
+    for suffix, side in _SIDES.items():
+        base = text.removesuffix(suffix)
+        if base != text and base in HEADERS:
+            return HEADERS[base] + side
+    return HEADERS.get(text, text)
 
 
 def _cell(value: object, share: bool) -> str:
@@ -119,9 +129,9 @@ def _cell(value: object, share: bool) -> str:
 
 def to_markdown(df: pd.DataFrame) -> str:
     """A GitHub-style Markdown table with human headers (pandas' own needs an extra package)."""
-    header = "| " + " | ".join(str(HEADERS.get(str(name), name)) for name in df.columns) + " |"
+    top = "| " + " | ".join(header(name) for name in df.columns) + " |"
     rule = "|" + "|".join("---" for _ in df.columns) + "|"
     shares = [str(name) in SHARE_COLUMNS for name in df.columns]
     body = ["| " + " | ".join(_cell(v, s) for v, s in zip(row, shares)) + " |"
             for row in df.itertuples(index=False)]
-    return "\n".join([header, rule, *body]) + "\n"
+    return "\n".join([top, rule, *body]) + "\n"

@@ -21,7 +21,7 @@ from inspector.render import dot_available, export_graph, render_graph
 from inspector.spec import parse_field
 from inspector.formatting import count, megabytes, mult_adds, shape
 from inspector.graph import BlockInspection
-from inspector.table import HEADERS, SHARE_COLUMNS, layer_table, stage_table
+from inspector.table import SHARE_COLUMNS, header, layer_table, stage_table
 from inspector.trace import inspect_block, trace_graph
 
 DEFAULT_PRESET = "resnet50"
@@ -278,20 +278,20 @@ def number_table(df: pd.DataFrame, **kwargs: Any) -> None:
     config: dict[str, Any] = {}
     for column in df.columns:
         name = str(column)
-        header = HEADERS.get(name, name)
+        title = header(name)
         if df[column].dtype == object:
             df[column] = df[column].map(_shape_text)
-            config[name] = st.column_config.Column(header)
+            config[name] = st.column_config.Column(title)
         elif name in SHARE_COLUMNS:
-            config[name] = st.column_config.NumberColumn(header, format="percent")
+            config[name] = st.column_config.NumberColumn(title, format="percent")
         elif pd.api.types.is_integer_dtype(df[column]) and df[column].hasnans:
             # A stride or group count that does not apply (a batch norm's) reads as blank.
             df[column] = df[column].map(lambda v: "" if pd.isna(v) else str(v))
-            config[name] = st.column_config.Column(header)
+            config[name] = st.column_config.Column(title)
         elif name == "ratio":
-            config[name] = st.column_config.NumberColumn(header, format="%.3fx")
+            config[name] = st.column_config.NumberColumn(title, format="%.3fx")
         elif pd.api.types.is_integer_dtype(df[column]):
-            config[name] = st.column_config.NumberColumn(header, format="localized")
+            config[name] = st.column_config.NumberColumn(title, format="localized")
         else:
-            config[name] = st.column_config.Column(header)
+            config[name] = st.column_config.Column(title)
     st.dataframe(df, column_config=config, hide_index=True, **kwargs)

@@ -165,3 +165,12 @@ def test_torchinfo_summary_is_the_familiar_text():
     text = torchinfo_summary(spec)
     independent = sum(p.numel() for p in build_model(spec).parameters())
     assert f"Total params: {independent:,}" in text and "Conv2d" in text
+
+
+def test_headers_people_read():
+    from inspector.table import header
+
+    assert [header(c) for c in ("output_size", "mult_adds", "params", "params_share")] == [
+        "Output size", "Mult-adds", "Params", "Params %"]
+    assert header("params_diff") == "Params (B - A)" and header("blocks_a") == "Blocks (A)"
+    assert header("resnet34") == "resnet34"  # a design's name stays as given
