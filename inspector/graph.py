@@ -16,9 +16,6 @@ from inspector.kinds import EdgeKind, NodeKind, Role, ShortcutKind, View
 
 Shape = tuple[int, ...]
 
-#: Shortcuts that change the shape; the paper draws them dashed.
-DASHED_KINDS = frozenset(kind for kind in EdgeKind if kind.dashed)
-
 
 @dataclass(frozen=True)
 class GraphNode:

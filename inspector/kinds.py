@@ -11,6 +11,10 @@ from __future__ import annotations
 from enum import StrEnum
 
 
+#: Shortcuts that change the tensor's shape; the paper draws them dashed.
+_SHAPE_CHANGING = frozenset({"identity_pad", "projection", "pooled_projection"})
+
+
 class BlockKind(StrEnum):
     """The residual block's layout."""
 
@@ -27,6 +31,11 @@ class ShortcutKind(StrEnum):
     PROJECTION = "projection"  # a 1x1 conv
     POOLED_PROJECTION = "pooled_projection"  # ResNet-D: average pool, then a 1x1 conv
     OTHER = "other"  # a shortcut of a kind this project does not name
+
+    @property
+    def dashed(self) -> bool:
+        """Whether the shortcut changes the shape (the paper's dashed lines)."""
+        return self.value in _SHAPE_CHANGING
 
 
 class EdgeKind(StrEnum):
@@ -48,10 +57,7 @@ class EdgeKind(StrEnum):
     @property
     def dashed(self) -> bool:
         """Shortcuts that change the tensor's shape; the paper draws them dashed."""
-        return self in _DASHED
-
-
-_DASHED = frozenset({EdgeKind.IDENTITY_PAD, EdgeKind.PROJECTION, EdgeKind.POOLED_PROJECTION})
+        return self.value in _SHAPE_CHANGING
 
 
 class NodeKind(StrEnum):

@@ -34,8 +34,6 @@ _SHAPE_KEEPING = (nn.BatchNorm2d, nn.ReLU, nn.Identity, nn.Dropout)
 _ADD_FUNCTIONS = (operator.add, operator.iadd, torch.add)
 #: Attributes the builder leaves on a block for analysis only; `forward` never reads them.
 _ANALYSIS_ATTRIBUTES = frozenset({"stage", "index", "shortcut_kind"})
-_DASHED_SHORTCUTS = frozenset({ShortcutKind.IDENTITY_PAD, ShortcutKind.PROJECTION,
-                               ShortcutKind.POOLED_PROJECTION})
 #: Traced networks kept per process: the Designer asks for both views and the tables of a design.
 _TRACES_KEPT = 8
 
@@ -592,6 +590,6 @@ def inspect_block(
     return BlockInspection(
         graph=ArchGraph(View.LAYER, alone, graph.edges), params=layout.params,
         input_shape=layout.input_shape, output_shape=layout.output_shape,
-        shortcut_kind=layout.shortcut_kind, dashed=layout.shortcut_kind in _DASHED_SHORTCUTS,
+        shortcut_kind=layout.shortcut_kind, dashed=layout.shortcut_kind.dashed,
         reason=_reason(layout, stride),
     )
