@@ -299,3 +299,13 @@ def test_nodes_carry_structure_not_text_to_parse():
     assert (layer.module_type, layer.kernel, layer.stride, layer.groups) == ("Conv2d", (3, 3), 2, 1)
     assert layer.input_shape == (1, 128, 56, 56) and layer.shape == (1, 128, 28, 28)
     assert layer.params == 128 * 128 * 3 * 3 and layer.trainable
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_repeated_blocks_equal_a_walk_of_the_full_model(name):
+    """Only two blocks per stage are built and traced; the rest must be what the full model's
+    trace would give, block for block (module paths, shapes, costs, shortcut kinds)."""
+    spec = get_preset(name)
+    full = trace_module._walk_model(build_model(spec).eval(), spec)
+    assert trace_module._walk(spec) == full
+    assert sum(isinstance(item, trace_module._BlockUse) for item in full.items) == sum(spec.layers)
