@@ -3,8 +3,11 @@
 Run: python benchmarks/inspect_speed.py [--repeats N]
 
 Targets (2-core machine, no GPU): ResNet-152 at 224x224 from spec to block-view SVG under 0.3 s,
-ResNet-1202 under 2 s. Nothing is cached between calls: every call builds the model on `meta`,
-traces it, propagates shapes, draws and runs `dot`. Two settings are printed:
+ResNet-1202 under 2 s; ResNet-152 to block-view SVG plus both tables under 0.15 s, ResNet-1202's
+tables under 1 s; one Designer run for a new design (Streamlit's AppTest, server side) under
+0.2 s for ResNet-50 and 0.35 s for ResNet-152; from `streamlit run` to the Designer's first
+graph in a headless browser under 5 s. Nothing is cached between calls: every call builds the
+model on `meta`, traces it, propagates shapes, draws and runs `dot`. Settings printed:
 - "cold process": a new Python process doing one call, so torch's lazy first-use imports
   (the meta kernels pull in sympy) are paid inside the call; imports of the project are shown apart.
 - "running process": what a slider in the running app sees, a fresh spec each call.
@@ -13,7 +16,11 @@ traces it, propagates shapes, draws and runs `dot`. Two settings are printed:
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import os
+import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -43,6 +50,17 @@ print(json.dumps({"imports": imported - start, "call": done - imported, "bytes":
 """
 
 
+_fresh_designs = itertools.count(1)
+
+
+def fresh(name: str):
+    """The preset with a class count not used before: equal to no earlier spec, so no cache
+    keyed by the spec can answer for it."""
+    from inspector import get_preset
+
+    return get_preset(name).replace(num_classes=1000 + next(_fresh_designs))
+
+
 def cold(name: str, view: str) -> dict:
     result = subprocess.run([sys.executable, "-c", _COLD, name, view], cwd=ROOT, check=True,
                             capture_output=True, text=True)
@@ -56,7 +74,7 @@ def warm(name: str, view: str, repeats: int) -> dict[str, list[float]]:
 
     times: dict[str, list[float]] = {"trace": [], "draw": [], "dot": [], "total": []}
     for _ in range(repeats):
-        spec = get_preset(name).replace()  # a new value each time: no identity-based reuse
+        spec = fresh(name)
         t0 = time.perf_counter()
         graph = trace_graph(spec, view)
         t1 = time.perf_counter()
@@ -78,9 +96,93 @@ def timed(function, repeats: int) -> float:
     return statistics.median(values)
 
 
+def designer_runs(name: str, repeats: int) -> list[float]:
+    """Server-side time of Designer runs, each for a design not seen before (a new class count).
+
+    The first run of the app (imports, the default design) is not counted: a slider move in a
+    running app is what a user waits for.
+    """
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("pages/designer.py").run()
+    if at.selectbox(key="d_preset").value != name:
+        at.selectbox(key="d_preset").set_value(name).run()
+    times = []
+    for step in range(repeats):
+        at.number_input(key="d_num_classes").set_value(1001 + step)
+        start = time.perf_counter()
+        at.run()
+        times.append(time.perf_counter() - start)
+        if at.exception:
+            raise RuntimeError(f"The Designer raised: {at.exception}")
+    return times
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def browser_first_graph(timeout: float = 60.0) -> float | str:
+    """Seconds from starting `streamlit run` to the Designer's graph SVG in headless Chromium,
+    or a sentence saying why it was not measured."""
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    driver_path = shutil.which("chromedriver")
+    if not os.path.exists(chromium) or not driver_path:
+        return "skipped: Chromium or ChromeDriver not found"
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support.ui import WebDriverWait
+    except ImportError:
+        return "skipped: selenium is not installed"
+    os.environ["SE_OFFLINE"] = "true"
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                 "--disable-background-networking", "--disable-dev-shm-usage",
+                 "--window-size=1400,1000"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)  # started first:
+    port = _free_port()  # the browser's own start-up is not the app's
+    url = f"http://127.0.0.1:{port}"
+    start = time.perf_counter()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1",
+         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                if time.perf_counter() - start > timeout or server.poll() is not None:
+                    return "failed: the server did not start"
+                time.sleep(0.05)
+        driver.get(f"{url}/designer")
+        WebDriverWait(driver, timeout, poll_frequency=0.05).until(
+            lambda d: d.find_elements(By.CSS_SELECTOR, "div.resnet-graph svg"))
+        return time.perf_counter() - start
+    finally:
+        driver.quit()
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--no-browser", dest="browser", action="store_false",
+                        help="skip the browser measurement (it starts a server and Chromium)")
     args = parser.parse_args()
 
     print("Spec -> SVG, cold process (one call in a new interpreter):")
@@ -108,12 +210,43 @@ def main() -> None:
     from inspector.table import layer_table, stage_table
 
     print(f"\nTables and comparison, running process (median of {args.repeats}):")
-    for name in ("resnet50", "resnet152", "resnet1202"):
-        spec = get_preset(name)
-        print(f"  layer_table + stage_table {name:<11} "
-              f"{timed(lambda: stage_table(spec, layer_table(spec)), args.repeats):.3f} s")
+    for name, target in (("resnet50", None), ("resnet152", None), ("resnet1202", 1.0)):
+        def tables(name: str = name) -> None:
+            spec = fresh(name)
+            stage_table(spec, layer_table(spec))
+
+        median = timed(tables, args.repeats)
+        verdict = "" if target is None else (
+            f"  target {target} s: {'met' if median < target else 'MISSED'}")
+        print(f"  layer_table + stage_table {name:<11} {median:.3f} s{verdict}")
     a, b = get_preset("resnet34"), get_preset("resnet50")
     print(f"  compare resnet34 resnet50          {timed(lambda: compare(a, b), args.repeats):.3f} s")
+
+    from inspector.render import export_graph, render_graph
+
+    def page(name: str = "resnet152") -> None:
+        spec = fresh(name)
+        export_graph(render_graph(trace_graph(spec, "block")), "svg")
+        stage_table(spec, layer_table(spec))
+
+    median = timed(page, args.repeats)
+    print(f"\nResNet-152 spec -> block SVG + layer table + stage table (median of {args.repeats}): "
+          f"{median:.3f} s  target 0.15 s: {'met' if median < 0.15 else 'MISSED'}")
+
+    print(f"\nOne Designer run for a new design, AppTest, server side (median of {args.repeats}):")
+    for name, target in (("resnet50", 0.2), ("resnet152", 0.35)):
+        times = designer_runs(name, args.repeats)
+        median = statistics.median(times)
+        print(f"  {name:<11} {median:.3f} s  min {min(times):.3f}  "
+              f"target {target} s: {'met' if median < target else 'MISSED'}")
+
+    if args.browser:
+        result = browser_first_graph()
+        if isinstance(result, str):
+            print(f"\nstreamlit run -> Designer's first graph in the browser: {result}")
+        else:
+            print(f"\nstreamlit run -> Designer's first graph in the browser: {result:.2f} s  "
+                  f"target 5 s: {'met' if result < 5 else 'MISSED'}")
 
 
 if __name__ == "__main__":

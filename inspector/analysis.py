@@ -26,7 +26,7 @@ from inspector.matching import Comparison, Match, compare_analyses, match
 from inspector.op_trace import ModelError, Shape, flatten_model
 from inspector.residual import Structure, assemble
 from inspector.spec import MAX_INPUT_SIZE, MAX_PARAMS
-from inspector.trace import ArchGraph
+from inspector.graph import ArchGraph
 
 DEFAULT_INPUT = (3, 224, 224)
 

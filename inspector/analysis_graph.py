@@ -7,44 +7,41 @@ dashed shortcuts where the shape changes, stage clusters named conv2_x...
 
 from __future__ import annotations
 
+import dataclasses
+
 import pandas as pd
 
+from inspector.graph import ArchGraph, GraphEdge, GraphNode
+from inspector.kinds import EdgeKind, NodeKind, Role, View
 from inspector.op_trace import Op, Shape
-from inspector.residual import OTHER, Block, Structure
+from inspector.residual import Block, Structure
 from inspector.table import LAYER_COLUMNS
-from inspector.trace import ArchGraph, GraphEdge, GraphNode, DASHED_KINDS
 
 #: Block view: these layers fold into the layer before them (a conv's BN and ReLU, a flatten).
-_FOLLOWERS = ("bn", "relu", "flatten")
-
-
-class ShortcutEdge(GraphEdge):
-    """A shortcut edge; an "other" shortcut (none of the paper's options) is dashed exactly
-    when it changes the shape, the named kinds keep their rule."""
-
-    def __init__(self, *args, changes_shape: bool = False, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        object.__setattr__(self, "_changes_shape", changes_shape)
-
-    @property
-    def dashed(self) -> bool:
-        return self._changes_shape if self.kind == OTHER else self.kind in DASHED_KINDS
+_FOLLOWERS = (NodeKind.BN, NodeKind.RELU, NodeKind.FLATTEN)
 
 
 def _shortcut_edge(block: Block, src: str, dst: str, shape: Shape | None,
                    label: str = "") -> GraphEdge:
-    return ShortcutEdge(src, dst, block.shortcut_kind, shape, label,
-                        changes_shape=block.shortcut_shape != block.input_shape)
+    """A shortcut edge; one of no named kind is dashed exactly when it changes the shape."""
+    return GraphEdge(src, dst, EdgeKind(block.shortcut_kind), shape, label,
+                     changes_shape=block.shortcut_shape != block.input_shape)
 
 
 def _node(op: Op, structure: Structure) -> GraphNode:
     block = structure.block_of.get(op.id)
     if block is not None:
-        role = "shortcut" if op.id in block.shortcut_ops else "main"
-        return GraphNode(op.id, op.kind, op.label, op.module, op.shape, op.params, op.mult_adds,
-                         block.stage, block.index, role)
-    return GraphNode(op.id, op.kind, op.label, op.module, op.shape, op.params, op.mult_adds,
-                     None, None, structure.role_of.get(op.id, "main"))
+        role = Role.SHORTCUT if op.id in block.shortcut_ops else Role.MAIN
+        stage, index = block.stage, block.index
+    else:
+        role, stage, index = Role(structure.role_of.get(op.id, Role.MAIN)), None, None
+    return GraphNode(op.id, NodeKind(op.kind), op.label, op.module, op.shape, op.params,
+                     op.mult_adds, stage, index, role)
+
+
+def _end(kind: NodeKind, shape: Shape) -> GraphNode:
+    """The input or output node."""
+    return GraphNode(str(kind), kind, str(kind), None, shape, 0, 0, None, None, Role(str(kind)))
 
 
 def _shape(structure: Structure, op_id: str) -> Shape:
@@ -53,8 +50,7 @@ def _shape(structure: Structure, op_id: str) -> Shape:
 
 def layer_view(structure: Structure) -> ArchGraph:
     """One node per op; shortcut edges carry their block's kind."""
-    nodes = [GraphNode("input", "input", "input", None, structure.input_shape, 0, 0, None, None,
-                       "input")]
+    nodes = [_end(NodeKind.INPUT, structure.input_shape)]
     edges: list[GraphEdge] = []
     for op in structure.ops:
         nodes.append(_node(op, structure))
@@ -64,22 +60,16 @@ def layer_view(structure: Structure) -> ArchGraph:
             on_shortcut = block is not None and (
                 op.id in block.shortcut_ops or (op.id == block.add and src == block.tip))
             edges.append(_shortcut_edge(block, src, op.id, shape) if on_shortcut
-                         else GraphEdge(src, op.id, "main", shape))
+                         else GraphEdge(src, op.id, EdgeKind.MAIN, shape))
     last = structure.ops[-1]
-    nodes.append(GraphNode("output", "output", "output", None, last.shape, 0, 0, None, None,
-                           "output"))
-    edges.append(GraphEdge(last.id, "output", "main", last.shape))
-    return ArchGraph("layer", tuple(nodes), tuple(edges))
-
-
-def _block_label(block: Block) -> str:
-    return "\n".join((block.name,) + block.main_convs)
+    nodes.append(_end(NodeKind.OUTPUT, last.shape))
+    edges.append(GraphEdge(last.id, "output", EdgeKind.MAIN, last.shape))
+    return ArchGraph(View.LAYER, tuple(nodes), tuple(edges))
 
 
 def block_view(structure: Structure) -> ArchGraph:
     """One node per residual block plus its sum; stem, head and layers between blocks as ops."""
-    nodes: list[GraphNode] = [GraphNode("input", "input", "input", None, structure.input_shape,
-                                        0, 0, None, None, "input")]
+    nodes: list[GraphNode] = [_end(NodeKind.INPUT, structure.input_shape)]
     edges: list[GraphEdge] = []
     exit_of: dict[str, str] = {"input": "input"}  # op id -> node id that delivers its tensor
     mergeable = False
@@ -92,15 +82,16 @@ def block_view(structure: Structure) -> ArchGraph:
                 continue
             done.add(block.name)
             entry = exit_of.get(block.fork, "input")
-            body = GraphNode(f"block_{block.name}", "block", _block_label(block), None,
+            body = GraphNode(f"block_{block.name}", NodeKind.BLOCK, block.name, None,
                              block.main_shape, block.params, block.mult_adds, block.stage,
-                             block.index, "main")
+                             block.index, Role.MAIN, lines=tuple(block.main_convs))
             relu = block.exit != block.add
-            add = GraphNode(f"block_{block.name}.add", "add", "+ ReLU" if relu else "+", None,
-                            block.output_shape, 0, 0, block.stage, block.index, "main")
+            add = GraphNode(f"block_{block.name}.add", NodeKind.ADD, "+", None,
+                            block.output_shape, 0, 0, block.stage, block.index, Role.MAIN,
+                            lines=("ReLU",) if relu else ())
             nodes += [body, add]
-            edges.append(GraphEdge(entry, body.id, "main", block.input_shape))
-            edges.append(GraphEdge(body.id, add.id, "main", block.main_shape))
+            edges.append(GraphEdge(entry, body.id, EdgeKind.MAIN, block.input_shape))
+            edges.append(GraphEdge(body.id, add.id, EdgeKind.MAIN, block.main_shape))
             edges.append(_shortcut_edge(block, entry, add.id, block.shortcut_shape,
                                         block.shortcut_label))
             exit_of[op.id] = add.id
@@ -109,23 +100,23 @@ def block_view(structure: Structure) -> ArchGraph:
         sources = [exit_of.get(i, "input") for i in op.inputs]
         if mergeable and op.kind in _FOLLOWERS and sources == [nodes[-1].id]:
             last = nodes[-1]
-            label = last.label if last.kind not in ("bn", "relu") else f"{last.label}, {op.label}"
-            nodes[-1] = GraphNode(last.id, last.kind, label, last.module, op.shape,
-                                  last.params + op.params, last.mult_adds + op.mult_adds,
-                                  None, None, last.role)
+            title = (last.title if last.kind not in (NodeKind.BN, NodeKind.RELU)
+                     else f"{last.title}, {op.label}")
+            nodes[-1] = dataclasses.replace(last, title=title, shape=op.shape,
+                                            params=last.params + op.params,
+                                            mult_adds=last.mult_adds + op.mult_adds)
             exit_of[op.id] = last.id
             continue
         node = _node(op, structure)
         nodes.append(node)
         for src in dict.fromkeys(sources):
-            edges.append(GraphEdge(src, node.id, "main", _node_shape(nodes, src)))
+            edges.append(GraphEdge(src, node.id, EdgeKind.MAIN, _node_shape(nodes, src)))
         exit_of[op.id] = node.id
         mergeable = True
     last = structure.ops[-1]
-    nodes.append(GraphNode("output", "output", "output", None, last.shape, 0, 0, None, None,
-                           "output"))
-    edges.append(GraphEdge(exit_of[last.id], "output", "main", last.shape))
-    return ArchGraph("block", tuple(nodes), tuple(edges))
+    nodes.append(_end(NodeKind.OUTPUT, last.shape))
+    edges.append(GraphEdge(exit_of[last.id], "output", EdgeKind.MAIN, last.shape))
+    return ArchGraph(View.BLOCK, tuple(nodes), tuple(edges))
 
 
 def _node_shape(nodes: list[GraphNode], node_id: str) -> Shape | None:

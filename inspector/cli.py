@@ -8,19 +8,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import stat
 import sys
 from pathlib import Path
 from typing import Sequence
 
+from inspector.cli_common import load_design
+from inspector.formatting import compact, count, megabytes
 from inspector.paper_table import TableFormat
 from inspector.render import DEFAULT_DPI
-from inspector.spec import ResNetSpec, SpecError, quote
+from inspector.spec import SpecError
 
 EXIT_BAD_INPUT = 2
 EXIT_MISSING_TOOL = 3
-#: A spec is a few hundred bytes; a megabyte is generous and still cheap to read and parse.
-MAX_SPEC_FILE_BYTES = 2**20
 
 
 class _Parser(argparse.ArgumentParser):
@@ -30,81 +29,6 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
 
 
-def _parse_sets(items: Sequence[str] | None) -> dict[str, str]:
-    values = {}
-    for item in items or ():
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise SpecError(f"--set expects key=value, not {quote(item)}.")
-        values[key.strip()] = value
-    return values
-
-
-def read_spec_file(target: str) -> ResNetSpec:
-    """A JSON spec from a file, refusing anything that is not a small regular file.
-
-    A name such as `x.json` may be a link to /dev/zero or a FIFO: reading it whole would never
-    end or fill the memory, so the kind and size are checked before a byte is read.
-    """
-    path = Path(target)
-    try:
-        info = path.stat()
-        if stat.S_ISREG(info.st_mode) and info.st_size <= MAX_SPEC_FILE_BYTES:
-            with path.open("rb") as file:
-                data = file.read(MAX_SPEC_FILE_BYTES + 1)  # the file may grow after stat()
-    except ValueError:  # a NUL byte in the name
-        raise SpecError(f"{quote(target)} is not a usable file name.") from None
-    except OSError as error:
-        reason = error.strerror or type(error).__name__
-        raise SpecError(f"Cannot read the spec {quote(target)}: {reason}.") from None
-    if not stat.S_ISREG(info.st_mode):
-        raise SpecError(f"The spec {quote(target)} is not a regular file.")
-    if info.st_size > MAX_SPEC_FILE_BYTES:
-        raise SpecError(f"The spec {quote(target)} has {info.st_size:,} bytes; a spec file "
-                        f"is at most {MAX_SPEC_FILE_BYTES:,}.")
-    if len(data) > MAX_SPEC_FILE_BYTES:
-        raise SpecError(f"The spec {quote(target)} is larger than {MAX_SPEC_FILE_BYTES:,} bytes.")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise SpecError(f"The spec {quote(target)} is not UTF-8 text.") from None
-    return ResNetSpec.from_json(text)
-
-
-def load_design(target: str, sets: Sequence[str] | None = None) -> tuple[str, ResNetSpec]:
-    """A preset name or a JSON spec file, with `--set` changes applied and validated."""
-    from inspector.presets import PRESETS, get_preset
-
-    if target in PRESETS:
-        name, spec = target, get_preset(target)
-    elif target.endswith(".json") or _exists(target):
-        spec = read_spec_file(target)
-        name = Path(target).stem
-    else:
-        get_preset(target)  # raises SpecError listing the preset names
-        raise AssertionError("unreachable")
-    changes = _parse_sets(sets)
-    if changes:
-        spec = spec.with_text_values(changes)
-        name = f"{name} ({', '.join(f'{k}={v}' for k, v in changes.items())})"
-    return name, spec.validate()
-
-
-def _exists(target: str) -> bool:
-    """Whether a path names something; a name the OS refuses (NUL, too long) names nothing."""
-    try:
-        return os.path.lexists(target)
-    except (OSError, ValueError):
-        return False
-
-
-def _count(value: float) -> str:
-    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if value >= scale:
-            return f"{value / scale:.2f}{suffix}"
-    return str(value)
-
-
 def _presets(args: argparse.Namespace) -> int:
     from inspector.facts import compute_facts
     from inspector.presets import PRESETS
@@ -112,8 +36,8 @@ def _presets(args: argparse.Namespace) -> int:
     width = max(map(len, PRESETS))
     for name, preset in PRESETS.items():
         facts = compute_facts(preset.spec)
-        print(f"{name:<{width}}  {_count(facts.params):>8} params  "
-              f"{_count(facts.mult_adds):>8} mult-adds  {preset.description}")
+        print(f"{name:<{width}}  {compact(facts.params):>8} params  "
+              f"{compact(facts.mult_adds):>8} mult-adds  {preset.description}")
     return 0
 
 
@@ -144,12 +68,15 @@ def _summary_of_file_model(args: argparse.Namespace) -> int:
 
 def _summary(args: argparse.Namespace) -> int:
     from inspector.facts import compute_facts
-    from inspector.table import layer_table, stage_table, to_csv, to_markdown
+    from inspector.table import layer_table, stage_table, to_csv, to_markdown, torchinfo_summary
     from inspector.user_model import is_file_model
 
     if is_file_model(args.design):
         return _summary_of_file_model(args)
     name, spec = load_design(args.design, args.set)
+    if args.torchinfo:
+        print(torchinfo_summary(spec))
+        return 0
     layers = layer_table(spec)
     table = layers if args.layers else stage_table(spec, layers)
     if args.csv:
@@ -158,9 +85,9 @@ def _summary(args: argparse.Namespace) -> int:
     facts = compute_facts(spec)
     print(f"{name}")
     print(f"  depth      {facts.depth_explanation}")
-    print(f"  params     {facts.params:,}")
-    print(f"  mult-adds  {facts.mult_adds:,} (batch 1, {spec.input_size}x{spec.input_size})")
-    print(f"  memory     {facts.activation_bytes / 1e6:.1f} MB of activations per image")
+    print(f"  params     {count(facts.params)}")
+    print(f"  mult-adds  {count(facts.mult_adds)} (batch 1, {spec.input_size}x{spec.input_size})")
+    print(f"  memory     {megabytes(facts.activation_bytes)} of activations per image")
     print(f"  output     {facts.output_shape}")
     print()
     sys.stdout.write(to_markdown(table))
@@ -262,6 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_design(summary)
     summary.add_argument("--layers", action="store_true", help="print every layer instead")
     summary.add_argument("--csv", action="store_true", help="print the table as CSV only")
+    summary.add_argument("--torchinfo", action="store_true",
+                         help="print torchinfo's summary of the built model instead")
     summary.set_defaults(handler=_summary)
 
     graph = sub.add_parser("graph", help="draw the architecture (solid/dashed shortcuts)")

@@ -14,11 +14,13 @@ from enum import StrEnum
 import pandas as pd
 
 from inspector.facts import Facts, compute_facts
+from inspector.formatting import amount
+from inspector.kinds import BlockKind
 from inspector.spec import SHORTCUT_DESCRIPTIONS, STEM_DESCRIPTIONS, ResNetSpec
 
 _BLOCK_WORDS = {
-    "basic": "basic blocks (two 3x3 convs)",
-    "bottleneck": "bottleneck blocks (1x1, 3x3, 1x1 convs)",
+    BlockKind.BASIC: "basic blocks (two 3x3 convs)",
+    BlockKind.BOTTLENECK: "bottleneck blocks (1x1, 3x3, 1x1 convs)",
 }
 
 
@@ -90,14 +92,6 @@ def _totals(spec_a: ResNetSpec, spec_b: ResNetSpec, facts_a: Facts, facts_b: Fac
     return table
 
 
-def _amount(value: float, unit: str = "") -> str:
-    """Counts as '25.56M'; quantities with a unit as '150.2 MB', as the app's metrics show them."""
-    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= scale:
-            return f"{value / scale:.1f} {suffix}{unit}" if unit else f"{value / scale:.2f}{suffix}"
-    return f"{value:g} {unit}".rstrip()
-
-
 def _change(a: float, b: float, less: str = "fewer") -> str:
     """'17% more' / '8% fewer' / '2.7x the' / 'the same', to go before a noun."""
     if a == b:
@@ -140,7 +134,7 @@ def _explain(spec_a: ResNetSpec, spec_b: ResNetSpec, facts_a: Facts, facts_b: Fa
                          else f"Stage outputs differ: {lists} channels.")
     inner_a = [spec_a.inner_width(i) for i in range(spec_a.num_stages)]
     inner_b = [spec_b.inner_width(i) for i in range(spec_b.num_stages)]
-    if spec_a.block == spec_b.block == "bottleneck" and inner_a != inner_b:
+    if spec_a.block == spec_b.block == BlockKind.BOTTLENECK and inner_a != inner_b:
         words = _ratio_words([b / a for a, b in zip(inner_a, inner_b)]) \
             if len(inner_a) == len(inner_b) else None
         if words:
@@ -154,12 +148,12 @@ def _explain(spec_a: ResNetSpec, spec_b: ResNetSpec, facts_a: Facts, facts_b: Fa
                          f"{facts_a.depth}.")
     sentences.append(
         f"{nb} has {_change(facts_a.params, facts_b.params)} parameters "
-        f"({_amount(facts_b.params)} vs {_amount(facts_a.params)}) for "
+        f"({amount(facts_b.params)} vs {amount(facts_a.params)}) for "
         f"{_change(facts_a.mult_adds, facts_b.mult_adds)} mult-adds "
-        f"({_amount(facts_b.mult_adds)} vs {_amount(facts_a.mult_adds)}), and needs "
+        f"({amount(facts_b.mult_adds)} vs {amount(facts_a.mult_adds)}), and needs "
         f"{_change(facts_a.activation_bytes, facts_b.activation_bytes, 'less')} activation memory per "
-        f"training image ({_amount(facts_b.activation_bytes, 'B')} vs "
-        f"{_amount(facts_a.activation_bytes, 'B')}).")
+        f"training image ({amount(facts_b.activation_bytes, 'B')} vs "
+        f"{amount(facts_a.activation_bytes, 'B')}).")
     return " ".join(sentences)
 
 
@@ -176,7 +170,8 @@ def _field_sentences(spec_a: ResNetSpec, spec_b: ResNetSpec, names: tuple[str, s
     if spec_a.residual != spec_b.residual:
         plain = na if not spec_a.residual else nb
         out.append(f"{plain} is a plain network without shortcuts.")
-    if spec_a.stride_in != spec_b.stride_in and "bottleneck" in (spec_a.block, spec_b.block):
+    bottleneck = BlockKind.BOTTLENECK in (spec_a.block, spec_b.block)
+    if spec_a.stride_in != spec_b.stride_in and bottleneck:
         where = {"1x1": "the first 1x1 conv (v1)", "3x3": "the 3x3 conv (v1.5)"}
         out.append(f"{nb} downsamples in {where[spec_b.stride_in]}, {na} in "
                    f"{where[spec_a.stride_in]}.")

@@ -14,7 +14,7 @@ import pandas as pd
 
 from inspector.overlay import Measure, module_prefixes, node_values, overlay, subtree_totals
 from inspector.render import node_element_id
-from inspector.trace import ArchGraph
+from inspector.graph import ArchGraph
 
 
 def _plain(value: Any) -> Any:

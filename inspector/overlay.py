@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from inspector.trace import ArchGraph, GraphNode
+from inspector.graph import ArchGraph, GraphNode
 
 BYTES_PER_FLOAT = 4
 #: When the largest value is this many times the smallest, a linear scale would paint all but a

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 
 import graphviz
 
-from inspector.spec import stage_name
-from inspector.trace import ArchGraph, GraphEdge, GraphNode
+from inspector.formatting import chw, compact, count
+from inspector.graph import ArchGraph, GraphEdge, GraphNode
+from inspector.kinds import EdgeKind, NodeKind, Role, View
+from inspector.spec import block_name, stage_name
 
 DIRECTIONS = ("TB", "LR")
 FORMATS = ("dot", "svg", "png", "pdf")
@@ -30,9 +32,10 @@ _INSTALL_HINT = (
 )
 
 _FILL = {
-    "conv": "#dbe8f6", "bn": "#fbf3d5", "relu": "#e3f1dd", "maxpool": "#eadff3",
-    "avgpool": "#eadff3", "fc": "#f9dfcf", "zero_pad": "#f0f0f0", "block": "#fdf0dc",
-    "flatten": "#f0f0f0", "other": "#f0f0f0",
+    NodeKind.CONV: "#dbe8f6", NodeKind.BN: "#fbf3d5", NodeKind.RELU: "#e3f1dd",
+    NodeKind.MAXPOOL: "#eadff3", NodeKind.AVGPOOL: "#eadff3", NodeKind.FC: "#f9dfcf",
+    NodeKind.ZERO_PAD: "#f0f0f0", NodeKind.BLOCK: "#fdf0dc", NodeKind.FLATTEN: "#f0f0f0",
+    NodeKind.OTHER: "#f0f0f0",
 }
 _SHORTCUT_COLOR = "#1f5fa8"
 SHORTCUT_ID_PREFIX = "shortcut-"
@@ -59,9 +62,9 @@ def _block_key(node: GraphNode) -> tuple[int, int] | None:
 
 
 def _signature(nodes: list[GraphNode], edges: list[GraphEdge]) -> tuple:
-    """What makes two blocks look the same, ignoring their names."""
-    def label(node: GraphNode) -> str:
-        return node.label.split("\n", 1)[-1] if node.kind == "block" else node.label
+    """What makes two blocks look the same, ignoring their names (a block node's title)."""
+    def label(node: GraphNode) -> tuple[str, ...]:
+        return node.lines if node.kind == NodeKind.BLOCK else (node.title, *node.lines)
 
     return (
         tuple((n.kind, label(n), n.shape, n.params, n.role) for n in nodes),
@@ -123,18 +126,6 @@ def fold_blocks(graph: ArchGraph, min_run: int = MIN_RUN) -> tuple[ArchGraph, di
     return ArchGraph(graph.view, nodes, tuple(edges)), runs
 
 
-def _chw(shape: tuple[int, ...] | None) -> str:
-    return "" if not shape else " x ".join(str(d) for d in shape[1:])
-
-
-def _compact(count: int) -> str:
-    if count >= 1_000_000:
-        return f"{count / 1e6:.2f}M"
-    if count >= 1_000:
-        return f"{count / 1e3:.1f}k"
-    return str(count)
-
-
 def _html(lines: list[str], small: list[str] = ()) -> str:
     """An HTML-like Graphviz label: the first line bold, then plain lines, then small grey ones."""
     parts = [f"<B>{html.escape(lines[0])}</B>"] + [html.escape(line) for line in lines[1:]]
@@ -148,49 +139,51 @@ def _node_attrs(node: GraphNode, run: _Run | None) -> dict[str, str]:
 
 
 def _node_style(node: GraphNode, run: _Run | None) -> dict[str, str]:
-    if node.kind in ("input", "output"):
-        text = f"{node.label}  {_chw(node.shape)}"
+    if node.kind in (NodeKind.INPUT, NodeKind.OUTPUT):
+        text = f"{node.title}  {chw(node.shape)}"
         return {"label": text, "shape": "plaintext", "fontsize": "11"}
-    if node.kind == "add":
-        return {"label": node.label, "shape": "circle" if node.label == "+" else "ellipse",
+    if node.kind == NodeKind.ADD:  # "+", or "+ ReLU" when the block ends with one
+        return {"label": " ".join((node.title, *node.lines)),
+                "shape": "ellipse" if node.lines else "circle",
                 "fontsize": "12", "width": "0.3", "height": "0.3", "margin": "0.02",
                 "style": "filled", "fillcolor": "white"}
     style = {"shape": "box", "style": "rounded,filled", "fillcolor": _FILL.get(node.kind, "#f0f0f0"),
              "fontsize": "11"}
-    if node.kind == "block":
-        lines = node.label.split("\n")
-        small = [f"{_compact(node.params)} params"]
+    if node.kind == NodeKind.BLOCK:
+        title = node.title
+        small = [f"{compact(node.params)} params"]
         if run is not None:
-            lines[0] = f"{lines[0]} .. {lines[0].rsplit('_', 1)[0]}_{run.last + 1}"
-            small = [f"x {run.count} identical blocks", f"{_compact(node.params)} params each"]
-        return {**style, "label": _html(lines, small)}
-    if node.params and node.kind in ("conv", "fc"):
-        return {**style, "label": _html([node.label], [f"{_compact(node.params)} params"])}
+            title = f"{title} .. {block_name(node.stage, run.last)}"
+            small = [f"x {run.count} identical blocks", f"{compact(node.params)} params each"]
+        return {**style, "label": _html([title, *node.lines], small)}
+    if node.params and node.kind in (NodeKind.CONV, NodeKind.FC):
+        return {**style, "label": _html([node.title, *node.lines],
+                                        [f"{compact(node.params)} params"])}
     return {**style, "label": node.label}
 
 
 def _edge_attrs(edge: GraphEdge, graph: ArchGraph, side: str) -> dict[str, str]:
     src, dst = graph.node(edge.src), graph.node(edge.dst)
     attrs = {"fontsize": "9", "fontcolor": "#444444"}
-    if edge.kind != "main":
+    if edge.kind != EdgeKind.MAIN:
         # The id marks shortcuts for the viewer and for tests that measure where they run.
         attrs.update(color=_SHORTCUT_COLOR, penwidth="1.4",
                      id=f"{SHORTCUT_ID_PREFIX}{edge.src}>{edge.dst}")
-        if "shortcut" not in (src.role, dst.role):
+        if Role.SHORTCUT not in (src.role, dst.role):
             # A bare skip leaves and joins on one side, arcing past the block as in the paper.
             attrs.update(tailport=side, headport=side)
         if edge.dashed:
             attrs["style"] = "dashed"
-            label = "\n".join(s for s in (edge.label, _chw(edge.shape)) if s)
-            if label and dst.kind == "add":
+            label = "\n".join(s for s in (edge.label, chw(edge.shape)) if s)
+            if label and dst.kind == NodeKind.ADD:
                 attrs["label"] = label
         return attrs
-    if graph.view == "block":
-        show = not (src.kind == "block" and dst.kind == "add")
+    if graph.view == View.BLOCK:
+        show = not (src.kind == NodeKind.BLOCK and dst.kind == NodeKind.ADD)
     else:  # only where the shape is new: after convs, pools, sums and the like
-        show = src.kind not in ("bn", "relu")
+        show = src.kind not in (NodeKind.BN, NodeKind.RELU)
     if show and edge.shape:
-        attrs["label"] = _chw(edge.shape)
+        attrs["label"] = chw(edge.shape)
     return attrs
 
 
@@ -198,7 +191,7 @@ def _cluster_label(stage: int, nodes: list[GraphNode], runs: dict[tuple[int, int
     """The stage's title on two short left-aligned lines, so it stays narrow beside the stage."""
     blocks = sum(runs[(stage, b)].count if (stage, b) in runs else 1 for b in {n.block for n in nodes})
     noun = "block" if blocks == 1 else "blocks"
-    return f"{stage_name(stage)}: {blocks} {noun}\\loutput {_chw(nodes[-1].shape)}\\l"
+    return f"{stage_name(stage)}: {blocks} {noun}\\loutput {chw(nodes[-1].shape)}\\l"
 
 
 def node_element_id(node_id: str) -> str:
@@ -217,13 +210,13 @@ def stage_title_id(stage: int) -> str:
 
 def _tooltip(node: GraphNode) -> str:
     """What hovering a node says: its module path, output shape and costs, one per line."""
-    lines = [" / ".join(node.label.split("\n"))]
+    lines = [" / ".join((node.title, *node.lines))]
     if node.module:
         lines.append(f"module: {node.module}")
     if node.shape:
-        lines.append(f"output: {' x '.join(str(d) for d in node.shape)}")
-    if node.kind not in ("input", "output"):
-        lines.append(f"params: {node.params:,}   mult-adds: {node.mult_adds:,}")
+        lines.append(f"output: {chw(node.shape)}")
+    if node.kind not in (NodeKind.INPUT, NodeKind.OUTPUT):
+        lines.append(f"params: {count(node.params)}   mult-adds: {count(node.mult_adds)}")
     return "\n".join(lines)
 
 
@@ -277,7 +270,7 @@ def render_graph(graph: ArchGraph, direction: str = "TB", fold: bool | None = No
 
 def _add_stage_nodes(cluster: graphviz.Digraph, graph: ArchGraph, nodes: list[GraphNode],
                      runs: dict[tuple[int, int], _Run]) -> None:
-    if graph.view == "block":
+    if graph.view == View.BLOCK:
         for node in nodes:
             cluster.node(node.id, **_node_attrs(node, runs.get((node.stage, node.block))))
         return
@@ -286,7 +279,7 @@ def _add_stage_nodes(cluster: graphviz.Digraph, graph: ArchGraph, nodes: list[Gr
         by_block.setdefault(node.block, []).append(node)
     for block, members in by_block.items():
         run = runs.get((members[0].stage, block))
-        name = f"{stage_name(members[0].stage)[:-2]}_{block + 1}"
+        name = block_name(members[0].stage, block)
         if run is not None:
             name += f" .. _{run.last + 1}  (x {run.count} identical blocks)"
         with cluster.subgraph(name=f"cluster_s{members[0].stage}_b{block}") as sub:

@@ -19,7 +19,7 @@ from typing import Callable, Iterable
 from inspector.facts import BYTES_PER_FLOAT, Facts, StageFacts
 from inspector.op_trace import Op, Shape
 from inspector.spec import stage_name
-from inspector.trace import DASHED_KINDS
+from inspector.kinds import ShortcutKind
 
 #: Shortcut kinds found in traced graphs; the first four are also the spec's and the graph's.
 IDENTITY, IDENTITY_PAD, PROJECTION, POOLED_PROJECTION, OTHER = (
@@ -60,7 +60,7 @@ class Block:
         """The paper's dashed line: the shortcut itself changes the tensor's shape."""
         if self.shortcut_kind == OTHER:
             return self.shortcut_shape != self.input_shape
-        return self.shortcut_kind in DASHED_KINDS
+        return ShortcutKind(self.shortcut_kind).dashed
 
     @property
     def broadcasts(self) -> bool:

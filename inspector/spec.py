@@ -12,14 +12,18 @@ import hashlib
 import json
 import reprlib
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-BLOCKS = ("basic", "bottleneck")
+from inspector.costs import ConvGeometry, block_convs, estimate_activation_bytes, estimate_params
+from inspector.kinds import BlockKind, ShortcutKind
+
+BLOCKS = tuple(BlockKind)
 STEMS = ("imagenet", "cifar", "deep", "patchify")
 STRIDE_PLACEMENTS = ("1x1", "3x3")
 SHORTCUTS = ("A", "B", "C", "D")
 #: Shortcut kinds a block can end up with; these names are shared with the graph's edge kinds.
-SHORTCUT_KINDS = ("none", "identity", "identity_pad", "projection", "pooled_projection")
+SHORTCUT_KINDS = tuple(kind for kind in ShortcutKind if kind is not ShortcutKind.OTHER)
 
 STEM_DESCRIPTIONS = {
     "imagenet": "7x7 conv, stride 2, then 3x3 max-pool, stride 2 (ImageNet)",
@@ -122,46 +126,21 @@ class BlockPlan:
     @property
     def name(self) -> str:
         """The paper's name for the block, e.g. conv3_1."""
-        return f"{stage_name(self.stage)}_{self.index + 1}"
+        return block_name(self.stage, self.index)
 
     @property
     def changes_shape(self) -> bool:
         return self.stride != 1 or self.in_channels != self.out_channels
 
 
-@dataclass(frozen=True)
-class ConvGeometry:
-    """One conv on a block's main path."""
-
-    in_channels: int
-    out_channels: int
-    kernel: int
-    stride: int
-    groups: int = 1
-
-
-def block_convs(spec: "ResNetSpec", plan: BlockPlan) -> tuple[ConvGeometry, ...]:
-    """The main-path convs of a block, in order.
-
-    Bottlenecks put the stride on the first 1x1 (v1, the paper) or on the 3x3 (v1.5,
-    torchvision): same parameters and shapes, different compute.
-    """
-    if spec.block == "basic":
-        return (
-            ConvGeometry(plan.in_channels, plan.width, 3, plan.stride, spec.groups),
-            ConvGeometry(plan.width, plan.out_channels, 3, 1, spec.groups),
-        )
-    stride_1x1, stride_3x3 = (plan.stride, 1) if spec.stride_in == "1x1" else (1, plan.stride)
-    return (
-        ConvGeometry(plan.in_channels, plan.width, 1, stride_1x1),
-        ConvGeometry(plan.width, plan.width, 3, stride_3x3, spec.groups),
-        ConvGeometry(plan.width, plan.out_channels, 1, 1),
-    )
-
-
 def stage_name(stage: int) -> str:
     """The paper's stage names: the stem is conv1, stages are conv2_x, conv3_x, ..."""
     return f"conv{stage + 2}_x"
+
+
+def block_name(stage: int, index: int) -> str:
+    """The paper's name for a block from 0-based stage and index: conv3_1 is stage 1's first."""
+    return f"conv{stage + 2}_{index + 1}"
 
 
 def _tupled(value: Any) -> Any:
@@ -218,6 +197,10 @@ class ResNetSpec:
         return self.widths[stage]
 
     def stem_layers(self) -> tuple[LayerGeometry, ...]:
+        """The stem's convs and pool, in order (computed once per spec)."""
+        return _stem_layers(self)
+
+    def _plan_stem(self) -> tuple[LayerGeometry, ...]:
         w = self.stem_width
         pool = LayerGeometry("maxpool", 3, 2, 1)
         if self.stem == "imagenet":
@@ -240,23 +223,29 @@ class ResNetSpec:
             size = layer.output_size(size)
         return size
 
-    def shortcut_kind(self, in_channels: int, out_channels: int, stride: int) -> str:
+    def shortcut_kind(self, in_channels: int, out_channels: int, stride: int) -> ShortcutKind:
         """Which shortcut a block gets under this spec's option A-D (or none when plain)."""
         if not self.residual:
-            return "none"
+            return ShortcutKind.NONE
         changes = stride != 1 or in_channels != out_channels
         if self.shortcut == "C":
-            return "projection"
+            return ShortcutKind.PROJECTION
         if not changes:
-            return "identity"
+            return ShortcutKind.IDENTITY
         if self.shortcut == "A":
-            return "identity_pad"
+            return ShortcutKind.IDENTITY_PAD
         if self.shortcut == "D" and stride != 1:
-            return "pooled_projection"
-        return "projection"
+            return ShortcutKind.POOLED_PROJECTION
+        return ShortcutKind.PROJECTION
 
     def blocks(self) -> tuple[BlockPlan, ...]:
-        """Every residual block in order, with its channels, resolution and shortcut."""
+        """Every residual block in order, with its channels, resolution and shortcut.
+
+        Computed once per spec: validation, facts, the builder and the trace all ask for it.
+        """
+        return _block_plans(self)
+
+    def _plan_blocks(self) -> tuple[BlockPlan, ...]:
         plans = []
         channels, size = self.stem_width, self.stem_output_size()
         for stage, (count, width, stage_stride) in enumerate(
@@ -351,8 +340,16 @@ class ResNetSpec:
         """Raise SpecError with a plain sentence for anything that cannot be built; return self.
 
         Types are checked here too, not only in `from_dict`: a spec built directly in Python
-        (`ResNetSpec(layers="abc")`) must fail with the same sentence, not a TypeError.
+        (`ResNetSpec(layers="abc")`) must fail with the same sentence, not a TypeError. A spec
+        that passed once is not checked again: it is a frozen value.
         """
+        try:
+            _validated(self)
+        except TypeError:  # a field holds an unhashable value: the checks themselves say which
+            self._check()
+        return self
+
+    def _check(self) -> None:
         _validate_types(self)
         _validate_names(self)
         _validate_counts(self)
@@ -360,7 +357,27 @@ class ResNetSpec:
         _validate_shortcuts(self)
         _validate_resolution(self)
         _validate_size(self)
-        return self
+
+
+#: Derived values kept per spec: enough for the designs a session moves between.
+_SPECS_KEPT = 256
+
+
+@lru_cache(maxsize=_SPECS_KEPT)
+def _validated(spec: ResNetSpec) -> bool:
+    """Runs every check once per spec; raising leaves nothing cached, so errors repeat."""
+    spec._check()
+    return True
+
+
+@lru_cache(maxsize=_SPECS_KEPT)
+def _block_plans(spec: ResNetSpec) -> tuple[BlockPlan, ...]:
+    return spec._plan_blocks()
+
+
+@lru_cache(maxsize=_SPECS_KEPT)
+def _stem_layers(spec: ResNetSpec) -> tuple[LayerGeometry, ...]:
+    return spec._plan_stem()
 
 
 _FIELD_TYPES: dict[str, type] = {
@@ -590,9 +607,6 @@ def _validate_resolution(spec: ResNetSpec) -> None:
 
 
 def _validate_size(spec: ResNetSpec) -> None:
-    # Imported here: facts imports this module for BlockPlan and the geometry.
-    from inspector.facts import estimate_params, estimate_activation_bytes
-
     params = estimate_params(spec)
     if params > MAX_PARAMS:
         raise SpecError(
@@ -613,5 +627,6 @@ __all__ = [
     "BLOCKS", "STEMS", "STRIDE_PLACEMENTS", "SHORTCUTS", "SHORTCUT_KINDS",
     "STEM_DESCRIPTIONS", "SHORTCUT_DESCRIPTIONS",
     "SpecError", "ResNetSpec", "BlockPlan", "LayerGeometry", "ConvGeometry", "block_convs",
-    "stage_name", "parse_field", "min_input_size", "quote", "check_block_arguments",
+    "stage_name", "block_name", "parse_field", "min_input_size", "quote",
+    "check_block_arguments",
 ]

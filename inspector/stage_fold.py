@@ -13,7 +13,7 @@ import dataclasses
 from collections.abc import Iterable
 
 from inspector.spec import stage_name
-from inspector.trace import ArchGraph, GraphEdge, GraphNode
+from inspector.graph import ArchGraph, GraphEdge, GraphNode
 
 #: The kind and role a folded stage takes: it is drawn like a block and sits on the main path.
 FOLDED_KIND = "block"

@@ -1,85 +1,65 @@
-"""Per-layer and per-stage tables, measured by torchinfo on the meta device.
+"""Per-layer and per-stage tables, read off the traced graph; torchinfo's summary on request.
 
-The layer table is torchinfo's view of the built model (an independent count from the analytic
-facts in `facts.py`), so the two agreeing is a real check; tests hold both to torchvision's
-published parameter counts. Running on `meta` needs no weights, and eval mode lets a batch of one
-pass batch norm on 1x1 maps.
+The layer view of the trace already holds every layer's input and output shapes, parameters and
+mult-adds (torchinfo's convention), so the tables cost no second pass over the model. Tests hold
+every row equal to torchinfo's on the built model, and the totals to torchvision's published
+counts. The stage table follows the paper's architecture table: conv1 is the stem's conv at
+112x112, and the stem's max-pool opens the conv2_x row at 56x56.
 """
 
 from __future__ import annotations
 
-import numbers
-
-import numpy as np
 import pandas as pd
-import torchinfo
-from torch import nn
 
-from inspector.model import ResidualBlock, build_model
-from inspector.spec import ResNetSpec, stage_name
+from inspector.formatting import cell, percent
+from inspector.graph import GraphNode
+from inspector.kinds import NodeKind, Role, View
+from inspector.spec import ResNetSpec, block_name, stage_name
+from inspector.trace import trace_graph
 
 LAYER_COLUMNS = ("layer", "type", "kernel", "stride", "groups", "input_shape", "output_shape",
                  "params", "mult_adds", "trainable", "stage", "block", "role")
 STAGE_COLUMNS = ("stage", "blocks", "output_size", "channels", "params", "mult_adds",
                  "params_share", "mult_adds_share")
 STEM, HEAD = "conv1", "head"
+#: What people read above each machine column name (pages and Markdown).
+HEADERS = {
+    "layer": "Layer", "type": "Type", "kernel": "Kernel", "stride": "Stride", "groups": "Groups",
+    "input_shape": "Input shape", "output_shape": "Output shape", "params": "Params",
+    "mult_adds": "Mult-adds", "trainable": "Trainable", "stage": "Stage", "block": "Block",
+    "role": "Role", "blocks": "Blocks", "output_size": "Output size", "channels": "Channels",
+    "params_share": "Params %", "mult_adds_share": "Mult-adds %",
+    "out_channels": "Channels", "out_size": "Output size", "difference": "Difference",
+    "ratio": "Ratio", "measure": "Measure",
+}
+#: Comparison columns end in the side they describe: blocks_a, blocks_b, blocks_diff.
+_SIDES = {"_a": " (A)", "_b": " (B)", "_diff": " (B - A)"}
+#: Columns holding a share of a whole (shown as percentages).
+SHARE_COLUMNS = frozenset({"params_share", "mult_adds_share"})
 
 
-def _geometry(module: nn.Module) -> tuple[str, int | None, int | None]:
-    """Kernel ("3x3"), stride and groups of convs and pools; blanks for other layers."""
-    if not isinstance(module, (nn.modules.conv._ConvNd, nn.MaxPool2d, nn.AvgPool2d)):
-        return "", None, None
-    kernel, stride = module.kernel_size, module.stride
-    kernel = kernel if isinstance(kernel, tuple) else (kernel, kernel)
-    stride = stride if isinstance(stride, tuple) else (stride, stride)
-    groups = getattr(module, "groups", None)
-    return "x".join(map(str, kernel)), stride[0], groups
-
-
-def _block_owners(model: nn.Module) -> dict[int, tuple[ResidualBlock, bool]]:
-    """For every module inside a residual block: the block, and whether it is on the shortcut."""
-    owners = {}
-    for block in model.modules():
-        if isinstance(block, ResidualBlock):
-            shortcut = set()
-            if block.downsample is not None:
-                shortcut = {id(m) for m in block.downsample.modules()}
-            for module in block.modules():
-                owners[id(module)] = (block, id(module) in shortcut)
-    return owners
+def _stage_of(node: GraphNode) -> str:
+    """The paper's row for a layer: the stem's max-pool belongs to conv2_x, as in its table."""
+    if node.stage is not None:
+        return stage_name(node.stage)
+    if node.role == Role.STEM:
+        return stage_name(0) if node.kind == NodeKind.MAXPOOL else STEM
+    return HEAD
 
 
 def layer_table(spec: ResNetSpec) -> pd.DataFrame:
     """One row per leaf layer, in execution order (raises SpecError for an invalid spec)."""
-    model = build_model(spec)
-    size = (1, spec.in_channels, spec.input_size, spec.input_size)
-    stats = torchinfo.summary(model, input_size=size, device="meta", mode="eval", verbose=0)
-    names = {id(module): name for name, module in model.named_modules()}
-    owners = _block_owners(model)
-    rows, seen_block = [], False
-    for info in stats.summary_list:
-        if not info.is_leaf_layer:
-            continue
-        module = info.module
-        kernel, stride, groups = _geometry(module)
-        owner = owners.get(id(module))
-        if owner is not None:
-            block, on_shortcut = owner
-            seen_block = True
-            stage, name = stage_name(block.stage), f"{stage_name(block.stage)[:-2]}_{block.index + 1}"
-            role = "shortcut" if on_shortcut else "main"
-        else:
-            stage, name = (HEAD, "") if seen_block else (STEM, "")
-            role = "head" if seen_block else "stem"
-        params = int(info.num_params)
-        rows.append({
-            "layer": names[id(module)], "type": type(module).__name__, "kernel": kernel,
-            "stride": stride, "groups": groups, "input_shape": tuple(info.input_size),
-            "output_shape": tuple(info.output_size), "params": params,
-            "mult_adds": int(info.macs),
-            "trainable": params > 0 and info.trainable_params == params,
-            "stage": stage, "block": name, "role": role,
-        })
+    graph = trace_graph(spec, View.LAYER)
+    rows = [{
+        "layer": node.module, "type": node.module_type,
+        "kernel": "x".join(map(str, node.kernel)) if node.kernel else "",
+        "stride": node.stride, "groups": node.groups,
+        "input_shape": node.input_shape, "output_shape": node.shape,
+        "params": node.params, "mult_adds": node.mult_adds, "trainable": node.trainable,
+        "stage": _stage_of(node),
+        "block": "" if node.block is None else block_name(node.stage, node.block),
+        "role": str(node.role),
+    } for node in graph.nodes if node.module is not None]
     table = pd.DataFrame(rows, columns=list(LAYER_COLUMNS))
     return table.astype({"stride": "Int64", "groups": "Int64"})  # blank for layers without one
 
@@ -87,7 +67,7 @@ def layer_table(spec: ResNetSpec) -> pd.DataFrame:
 def stage_table(spec: ResNetSpec, layers: pd.DataFrame | None = None) -> pd.DataFrame:
     """The paper's architecture table with costs: stem (conv1), each stage, the head.
 
-    Pass `layers` (from `layer_table`) to reuse a table already measured.
+    Pass `layers` (from `layer_table`) to reuse a table already made.
     """
     if layers is None:
         layers = layer_table(spec)
@@ -110,32 +90,48 @@ def stage_table(spec: ResNetSpec, layers: pd.DataFrame | None = None) -> pd.Data
     return pd.DataFrame(rows, columns=list(STAGE_COLUMNS))
 
 
+def torchinfo_summary(spec: ResNetSpec) -> str:
+    """torchinfo's familiar text summary of the built model (on `meta`: no weights).
+
+    A second, slower pass over the model, so it runs only when asked for.
+    """
+    import torchinfo  # optional export; the tables above never need it
+
+    from inspector.model import build_model
+
+    size = (1, spec.in_channels, spec.input_size, spec.input_size)
+    return str(torchinfo.summary(build_model(spec), input_size=size, device="meta", mode="eval",
+                                 verbose=0))
+
+
 def to_csv(df: pd.DataFrame) -> str:
     return df.to_csv(index=False)
 
 
-def _cell(value: object, percent: bool = False) -> str:
-    """One Markdown cell, written for a reader: 21,797,672 and 60.2%, not 21797672 and 0.6016."""
-    if isinstance(value, (bool, np.bool_)):
-        text = str(value)
-    elif percent and isinstance(value, numbers.Real):
-        text = f"{value:.1%}"
-    elif isinstance(value, numbers.Integral):
-        text = f"{value:,}" if abs(value) >= 10_000 else str(value)  # 2048 channels, 21,797,672 params
-    elif isinstance(value, numbers.Real):
-        text = f"{value:.4g}"
-    elif value is None or (not isinstance(value, (tuple, list)) and pd.isna(value)):
-        text = ""
+def header(name: object) -> str:
+    """The human header for a machine column name; names it does not know stay as they are
+    (a comparison's design names, for instance)."""
+    text = str(name)
+    for suffix, side in _SIDES.items():
+        base = text.removesuffix(suffix)
+        if base != text and base in HEADERS:
+            return HEADERS[base] + side
+    return HEADERS.get(text, text)
+
+
+def _cell(value: object, share: bool) -> str:
+    if share and isinstance(value, float):
+        text = percent(value)
     else:
-        text = str(value)
+        text = cell(value.item() if hasattr(value, "item") else value)
     return text.replace("|", "\\|")
 
 
 def to_markdown(df: pd.DataFrame) -> str:
-    """A GitHub-style Markdown table (pandas' own needs an extra package)."""
-    header = "| " + " | ".join(map(str, df.columns)) + " |"
+    """A GitHub-style Markdown table with human headers (pandas' own needs an extra package)."""
+    top = "| " + " | ".join(header(name) for name in df.columns) + " |"
     rule = "|" + "|".join("---" for _ in df.columns) + "|"
-    percent = [str(name).endswith("_share") for name in df.columns]
-    body = ["| " + " | ".join(_cell(v, p) for v, p in zip(row, percent)) + " |"
+    shares = [str(name) in SHARE_COLUMNS for name in df.columns]
+    body = ["| " + " | ".join(_cell(v, s) for v, s in zip(row, shares)) + " |"
             for row in df.itertuples(index=False)]
-    return "\n".join([header, rule, *body]) + "\n"
+    return "\n".join([top, rule, *body]) + "\n"

@@ -20,96 +20,23 @@ import math
 import operator
 import re
 from dataclasses import dataclass
-from functools import cached_property
+from functools import lru_cache
 
 import torch
 from torch import fx, nn
 
+from inspector.graph import ArchGraph, BlockInspection, GraphEdge, GraphNode, Shape
+from inspector.kinds import BlockKind, EdgeKind, NodeKind, Role, ShortcutKind, View
 from inspector.model import ResidualBlock, ZeroPadShortcut, build_model
-from inspector.spec import BLOCKS, ResNetSpec, SpecError, check_block_arguments, stage_name
-
-VIEWS = ("block", "layer")
-EDGE_KINDS = ("main", "identity", "identity_pad", "projection", "pooled_projection")
-#: Shortcuts that change the tensor's shape; the paper draws them dashed.
-DASHED_KINDS = frozenset({"identity_pad", "projection", "pooled_projection"})
-ROLES = ("input", "stem", "main", "shortcut", "head", "output")
-
-Shape = tuple[int, ...]
+from inspector.spec import ResNetSpec, SpecError, block_name, check_block_arguments, quote
 
 #: Layers whose output has their input's shape (per-element or per-channel maps).
 _SHAPE_KEEPING = (nn.BatchNorm2d, nn.ReLU, nn.Identity, nn.Dropout)
 _ADD_FUNCTIONS = (operator.add, operator.iadd, torch.add)
 #: Attributes the builder leaves on a block for analysis only; `forward` never reads them.
 _ANALYSIS_ATTRIBUTES = frozenset({"stage", "index", "shortcut_kind"})
-
-
-@dataclass(frozen=True)
-class GraphNode:
-    """One op (layer view) or one residual block, stem layer or head layer (block view)."""
-
-    id: str
-    kind: str  # input, output, conv, bn, relu, maxpool, avgpool, add, fc, flatten, zero_pad, block
-    label: str  # the paper's style: "3x3 conv, 128, /2"
-    module: str | None  # module path in the built model, e.g. "layer2.0.conv1"
-    shape: Shape | None  # output shape, batch first
-    params: int
-    mult_adds: int  # torchinfo's convention, for the traced batch
-    stage: int | None
-    block: int | None
-    role: str  # one of ROLES
-
-
-@dataclass(frozen=True)
-class GraphEdge:
-    """A tensor flowing from `src` to `dst`; `kind` says whether it is on a shortcut, and which."""
-
-    src: str
-    dst: str
-    kind: str  # one of EDGE_KINDS
-    shape: Shape | None
-    label: str = ""  # what the shortcut does, e.g. "1x1 conv, 128, /2" (block view)
-
-    @property
-    def dashed(self) -> bool:
-        """True for shortcuts that change the shape (the paper's dashed lines)."""
-        return self.kind in DASHED_KINDS
-
-
-@dataclass(frozen=True)
-class ArchGraph:
-    view: str  # "block" or "layer"
-    nodes: tuple[GraphNode, ...]
-    edges: tuple[GraphEdge, ...]
-
-    @cached_property
-    def by_id(self) -> dict[str, GraphNode]:
-        return {node.id: node for node in self.nodes}
-
-    def node(self, node_id: str) -> GraphNode:
-        return self.by_id[node_id]
-
-    def shortcut_edges(self) -> list[GraphEdge]:
-        """One edge per residual block: the one that delivers the shortcut into the sum."""
-        return [e for e in self.edges if e.kind != "main" and self.by_id[e.dst].kind == "add"]
-
-    @property
-    def params(self) -> int:
-        return sum(node.params for node in self.nodes)
-
-    @property
-    def mult_adds(self) -> int:
-        return sum(node.mult_adds for node in self.nodes)
-
-
-@dataclass(frozen=True)
-class BlockInspection:
-    graph: ArchGraph  # layer view of the block alone
-    params: int
-    input_shape: Shape
-    output_shape: Shape
-    shortcut_kind: str
-    dashed: bool
-    reason: str  # why the shortcut is drawn solid or dashed, in plain words
+#: Traced networks kept per process: the Designer asks for both views and the tables of a design.
+_TRACES_KEPT = 8
 
 
 # ----- tracing ------------------------------------------------------------------------------
@@ -133,32 +60,32 @@ def _pair(value: int | tuple[int, ...]) -> int:
     return value[0] if isinstance(value, tuple) else value
 
 
-def _describe_module(module: nn.Module) -> tuple[str, str]:
-    """(kind, label) of a leaf module, labelled as the paper's figures do."""
+def _describe_module(module: nn.Module) -> tuple[NodeKind, str]:
+    """(kind, title) of a leaf module, labelled as the paper's figures do."""
     if isinstance(module, nn.Conv2d):
         kernel, stride = _pair(module.kernel_size), _pair(module.stride)
-        label = f"{kernel}x{kernel} conv, {module.out_channels}"
-        label += f", /{stride}" if stride > 1 else ""
-        label += f", {module.groups} groups" if module.groups > 1 else ""
-        return "conv", label
+        title = f"{kernel}x{kernel} conv, {module.out_channels}"
+        title += f", /{stride}" if stride > 1 else ""
+        title += f", {module.groups} groups" if module.groups > 1 else ""
+        return NodeKind.CONV, title
     if isinstance(module, nn.BatchNorm2d):
-        return "bn", "BN"
+        return NodeKind.BN, "BN"
     if isinstance(module, nn.ReLU):
-        return "relu", "ReLU"
+        return NodeKind.RELU, "ReLU"
     if isinstance(module, nn.MaxPool2d):
         kernel, stride = _pair(module.kernel_size), _pair(module.stride)
-        return "maxpool", f"{kernel}x{kernel} max pool" + (f", /{stride}" if stride > 1 else "")
+        return NodeKind.MAXPOOL, f"{kernel}x{kernel} max pool" + (f", /{stride}" if stride > 1 else "")
     if isinstance(module, nn.AdaptiveAvgPool2d):
-        return "avgpool", "avg pool"
+        return NodeKind.AVGPOOL, "avg pool"
     if isinstance(module, nn.AvgPool2d):
         kernel, stride = _pair(module.kernel_size), _pair(module.stride)
-        return "avgpool", f"{kernel}x{kernel} avg pool" + (f", /{stride}" if stride > 1 else "")
+        return NodeKind.AVGPOOL, f"{kernel}x{kernel} avg pool" + (f", /{stride}" if stride > 1 else "")
     if isinstance(module, nn.Linear):
-        return "fc", f"fc {module.out_features}"
+        return NodeKind.FC, f"fc {module.out_features}"
     if isinstance(module, ZeroPadShortcut):
-        label = f"zero-pad +{module.extra_channels} ch"
-        return "zero_pad", label + (f", /{module.stride}" if module.stride > 1 else "")
-    return "other", type(module).__name__
+        title = f"zero-pad +{module.extra_channels} ch"
+        return NodeKind.ZERO_PAD, title + (f", /{module.stride}" if module.stride > 1 else "")
+    return NodeKind.OTHER, type(module).__name__
 
 
 def _is_add(node: fx.Node) -> bool:
@@ -167,24 +94,49 @@ def _is_add(node: fx.Node) -> bool:
     return node.op == "call_method" and node.target in ("add", "add_")
 
 
-def _describe_node(node: fx.Node, root: nn.Module) -> tuple[str, str]:
+def _describe_node(node: fx.Node, root: nn.Module) -> tuple[NodeKind, str]:
     if node.op == "call_module":
         return _describe_module(root.get_submodule(node.target))
     if _is_add(node):
-        return "add", "+"
+        return NodeKind.ADD, "+"
     name = getattr(node.target, "__name__", str(node.target))
-    return ("flatten", "flatten") if name == "flatten" else ("other", name)
+    return (NodeKind.FLATTEN, "flatten") if name == "flatten" else (NodeKind.OTHER, name)
 
 
-def _cost(node: fx.Node, root: nn.Module, shape: Shape) -> tuple[int, int]:
-    """Parameters and mult-adds as torchinfo counts them: convs pay per output pixel."""
+def _square(value: int | tuple[int, ...]) -> tuple[int, int]:
+    return (value[0], value[1]) if isinstance(value, tuple) else (value, value)
+
+
+def _traced_node(node: fx.Node, root: nn.Module, shape: Shape, input_shape: Shape | None,
+                 role: Role) -> GraphNode:
+    """One traced op as a graph node, with the costs torchinfo would count for it.
+
+    Convs pay their weights once per output pixel; other layers their parameter count per
+    sample. Ids and module paths are relative to `root`; the network's walk prefixes them.
+    """
+    kind, title = _describe_node(node, root)
     if node.op != "call_module":
-        return 0, 0
+        return GraphNode(node.name, kind, title, None, shape, 0, 0, None, None, role,
+                         input_shape=input_shape)
     module = root.get_submodule(node.target)
-    params = sum(p.numel() for p in module.parameters())
-    if isinstance(module, nn.modules.conv._ConvNd):
-        return params, params * shape[0] * math.prod(shape[2:])
-    return params, params * shape[0]
+    weights = list(module.parameters())
+    params = sum(p.numel() for p in weights)
+    pixels = math.prod(shape[2:]) if isinstance(module, nn.modules.conv._ConvNd) else 1
+    kernel = stride = groups = None
+    if isinstance(module, (nn.modules.conv._ConvNd, nn.MaxPool2d, nn.AvgPool2d)):
+        kernel, stride = _square(module.kernel_size), _square(module.stride)[0]
+        groups = getattr(module, "groups", None)
+    return GraphNode(
+        node.target, kind, title, node.target, shape, params, params * shape[0] * pixels,
+        None, None, role, module_type=type(module).__name__, input_shape=input_shape,
+        kernel=kernel, stride=stride, groups=groups,
+        trainable=params > 0 and all(p.requires_grad for p in weights),
+    )
+
+
+def _first_input_shape(node: fx.Node, shape: dict[fx.Node, Shape]) -> Shape | None:
+    parents = node.all_input_nodes
+    return shape[parents[0]] if parents else None
 
 
 def _output(node: fx.Node, root: nn.Module, args: tuple, kwargs: dict) -> torch.Tensor:
@@ -251,15 +203,8 @@ def _block_key(block: ResidualBlock) -> tuple:
 class _Op:
     """A traced op inside a block, relative to the block (ids are module paths or fx names)."""
 
-    local: str
-    kind: str
-    label: str
-    module: str | None
-    shape: Shape
-    params: int
-    mult_adds: int
-    role: str
-    inputs: tuple[tuple[str | None, str], ...]  # (local id or None for the block input, edge kind)
+    node: GraphNode  # id and module relative to the block; no stage or block yet
+    inputs: tuple[tuple[str | None, EdgeKind], ...]  # (local id or None for the block input, kind)
 
 
 @dataclass(frozen=True)
@@ -268,7 +213,7 @@ class _BlockLayout:
 
     ops: tuple[_Op, ...]
     exit: str  # local id of the op whose output leaves the block
-    shortcut_kind: str  # derived from the traced ops
+    shortcut_kind: ShortcutKind  # derived from the traced ops
     shortcut_label: str
     shortcut_shape: Shape | None
     shortcut_params: int
@@ -278,11 +223,15 @@ class _BlockLayout:
 
     @property
     def params(self) -> int:
-        return sum(op.params for op in self.ops)
+        return sum(op.node.params for op in self.ops)
 
     @property
     def mult_adds(self) -> int:
-        return sum(op.mult_adds for op in self.ops)
+        return sum(op.node.mult_adds for op in self.ops)
+
+    @property
+    def relu_after_sum(self) -> bool:
+        return any(op.node.kind == NodeKind.RELU and op.node.id == self.exit for op in self.ops)
 
 
 def _ancestors(node: fx.Node) -> set[fx.Node]:
@@ -325,18 +274,19 @@ def _split_at_sum(add: fx.Node, root: nn.Module) -> tuple[set[fx.Node], fx.Node]
     return own, branch
 
 
-def _classify(own: set[fx.Node], root: nn.Module, branch_shape: Shape, sum_shape: Shape) -> str:
+def _classify(own: set[fx.Node], root: nn.Module, branch_shape: Shape,
+              sum_shape: Shape) -> ShortcutKind:
     """The shortcut kind, from what lies on its path."""
     if not own:
-        return "identity"
+        return ShortcutKind.IDENTITY
     if _weighted(own, root):
         pooled = any(
             (n.op == "call_module" and isinstance(root.get_submodule(n.target), nn.AvgPool2d))
             or getattr(n.target, "__name__", "") == "avg_pool2d"
             for n in own
         )
-        return "pooled_projection" if pooled else "projection"
-    return "identity_pad" if branch_shape != sum_shape else "identity"
+        return ShortcutKind.POOLED_PROJECTION if pooled else ShortcutKind.PROJECTION
+    return ShortcutKind.IDENTITY_PAD if branch_shape != sum_shape else ShortcutKind.IDENTITY
 
 
 def _layout(graph: fx.Graph, block: nn.Module, input_value: torch.Tensor) -> _BlockLayout:
@@ -347,41 +297,37 @@ def _layout(graph: fx.Graph, block: nn.Module, input_value: torch.Tensor) -> _Bl
     sums = [n for n in nodes if _is_add(n)]
     shape = {n: tuple(values[n].shape) for n in graph.nodes}
     own: set[fx.Node] = set()
-    kind, add, tip = "none", None, None
+    kind, add, tip = ShortcutKind.NONE, None, None
     if sums:
         add = sums[-1]
         own, branch = _split_at_sum(add, block)
         kind = _classify(own, block, shape[branch], shape[add])
         tip = next(p for p in add.all_input_nodes if p in own or p is branch)
 
-    def edge_kind(src: fx.Node, dst: fx.Node) -> str:
-        return kind if dst in own or (dst is add and src is tip) else "main"
+    def edge_kind(src: fx.Node, dst: fx.Node) -> EdgeKind:
+        on_shortcut = dst in own or (dst is add and src is tip)
+        return EdgeKind.of_shortcut(kind) if on_shortcut else EdgeKind.MAIN
 
     ops = []
     for node in nodes:
-        op_kind, label = _describe_node(node, block)
-        params, mult_adds = _cost(node, block, shape[node])
-        inputs = tuple(
-            (None if p is placeholder else _local(p), edge_kind(p, node)) for p in node.all_input_nodes
-        )
-        ops.append(_Op(
-            local=_local(node), kind=op_kind, label=label,
-            module=node.target if node.op == "call_module" else None, shape=shape[node],
-            params=params, mult_adds=mult_adds, role="shortcut" if node in own else "main",
-            inputs=inputs,
-        ))
-    shortcut_ops = [op for op in ops if op.role == "shortcut"]
+        role = Role.SHORTCUT if node in own else Role.MAIN
+        inputs = tuple((None if p is placeholder else _local(p), edge_kind(p, node))
+                       for p in node.all_input_nodes)
+        traced = _traced_node(node, block, shape[node], _first_input_shape(node, shape), role)
+        ops.append(_Op(traced, inputs))
+    shortcut_ops = [op.node for op in ops if op.node.role == Role.SHORTCUT]
     conv_labels = tuple(
-        op.label.replace(" conv", "") for op in ops if op.kind == "conv" and op.role == "main"
+        op.node.title.replace(" conv", "") for op in ops
+        if op.node.kind == NodeKind.CONV and op.node.role == Role.MAIN
     )
     exit_node = output.all_input_nodes[0]
     return _BlockLayout(
         ops=tuple(ops),
         exit=_local(exit_node),
         shortcut_kind=kind,
-        shortcut_label="; ".join(op.label for op in shortcut_ops if op.kind != "bn"),
+        shortcut_label="; ".join(n.title for n in shortcut_ops if n.kind != NodeKind.BN),
         shortcut_shape=shape[tip] if tip is not None else None,
-        shortcut_params=sum(op.params for op in shortcut_ops),
+        shortcut_params=sum(n.params for n in shortcut_ops),
         conv_labels=conv_labels,
         input_shape=tuple(input_value.shape),
         output_shape=shape[exit_node],
@@ -403,22 +349,65 @@ class _BlockUse:
     layout: _BlockLayout
 
 
-def _walk(spec: ResNetSpec) -> tuple[list, Shape]:
-    """Trace the network once and propagate shapes; identical blocks share their layout."""
-    model = build_model(spec).eval()
+@dataclass(frozen=True)
+class _Walk:
+    """The network once traced: stem and head layers as nodes, blocks as shared layouts."""
+
+    items: tuple[GraphNode | _BlockUse, ...]
+    output_shape: Shape
+
+
+#: Blocks per stage that are built and traced; later ones repeat the last of these (see `_walk`).
+_BLOCKS_BUILT = 2
+
+
+@lru_cache(maxsize=_TRACES_KEPT)
+def _walk(spec: ResNetSpec) -> _Walk:
+    """The network's stem, blocks and head, traced with shapes propagated.
+
+    Within a stage, every block after the first gets the same plan (`spec.blocks()`: stride 1,
+    equal channels and resolution) and so is built as the same modules. Building ResNet-1202's
+    600 blocks on `meta` costs far more than tracing them, so only the first two blocks of each
+    stage are built and traced, and the rest repeat the second one's layout under their own
+    module paths. Tests hold the result equal to a walk of the full model for every preset, and
+    the tables' rows to torchinfo's on the full model.
+
+    Cached per spec (a frozen value): a page that shows both views and the tables of one design
+    traces it once. Everything returned is immutable, so sharing it is safe.
+    """
+    spec.validate()
+    built = dataclasses.replace(spec, layers=tuple(min(n, _BLOCKS_BUILT) for n in spec.layers))
+    walk = _walk_model(build_model(built).eval(), spec)
+    return walk if built.layers == spec.layers else _repeat_blocks(walk, spec.layers)
+
+
+def _repeat_blocks(walk: _Walk, layers: tuple[int, ...]) -> _Walk:
+    """The walk with each stage's last traced block repeated up to the stage's block count."""
+    items: list[GraphNode | _BlockUse] = []
+    for item in walk.items:
+        items.append(item)
+        if isinstance(item, _BlockUse) and item.index == _BLOCKS_BUILT - 1:
+            stage_path = item.prefix.rpartition(".")[0]  # the stage's nn.Sequential
+            items.extend(_BlockUse(f"{stage_path}.{index}", item.stage, index, item.layout)
+                         for index in range(_BLOCKS_BUILT, layers[item.stage]))
+    return _Walk(tuple(items), walk.output_shape)
+
+
+def _walk_model(model: nn.Module, spec: ResNetSpec) -> _Walk:
+    """Trace a built network on the spec's input; identical blocks share their layout."""
     graph = _NetworkTracer().trace(model)
     x = torch.empty(1, spec.in_channels, spec.input_size, spec.input_size, device="meta")
     traces: dict[tuple, fx.Graph] = {}
     layouts: dict[tuple, _BlockLayout] = {}
     values: dict[fx.Node, torch.Tensor] = {}
-    items: list = []
+    items: list[GraphNode | _BlockUse] = []
     seen_block = False
     with torch.no_grad():
         for node in graph.nodes:
             if node.op == "placeholder":
                 values[node] = x
-                items.append(GraphNode("input", "input", "input", None, tuple(x.shape), 0, 0,
-                                       None, None, "input"))
+                items.append(GraphNode("input", NodeKind.INPUT, "input", None, tuple(x.shape), 0, 0,
+                                       None, None, Role.INPUT))
                 continue
             if node.op == "output":
                 continue
@@ -438,26 +427,21 @@ def _walk(spec: ResNetSpec) -> tuple[list, Shape]:
                 continue
             kwargs = fx.node.map_arg(node.kwargs, values.__getitem__)
             values[node] = _output(node, model, args, kwargs)
-            kind, label = _describe_node(node, model)
-            shape = tuple(values[node].shape)
-            params, mult_adds = _cost(node, model, shape)
-            items.append(GraphNode(
-                node.target if node.op == "call_module" else node.name, kind, label,
-                node.target if node.op == "call_module" else None, shape, params, mult_adds,
-                None, None, "head" if seen_block else "stem",
-            ))
-    output_shape = items[-1].shape
-    return items, output_shape
+            parents = node.all_input_nodes
+            input_shape = tuple(values[parents[0]].shape) if parents else None
+            items.append(_traced_node(node, model, tuple(values[node].shape), input_shape,
+                                      Role.HEAD if seen_block else Role.STEM))
+    return _Walk(tuple(items), items[-1].shape)
 
 
-def _layer_view(items: list, output_shape: Shape) -> ArchGraph:
+def _layer_view(walk: _Walk) -> ArchGraph:
     nodes: list[GraphNode] = []
     edges: list[GraphEdge] = []
     exit_id = None
-    for item in items:
+    for item in walk.items:
         if isinstance(item, GraphNode):
             if exit_id is not None:
-                edges.append(GraphEdge(exit_id, item.id, "main", nodes[-1].shape))
+                edges.append(GraphEdge(exit_id, item.id, EdgeKind.MAIN, nodes[-1].shape))
             nodes.append(item)
             exit_id = item.id
             continue
@@ -465,92 +449,96 @@ def _layer_view(items: list, output_shape: Shape) -> ArchGraph:
         entry_id, entry_shape = exit_id, layout.input_shape
         shapes = {}
         for op in layout.ops:
-            node_id = f"{prefix}.{op.local}"
-            shapes[op.local] = op.shape
-            nodes.append(GraphNode(
-                node_id, op.kind, op.label, f"{prefix}.{op.module}" if op.module else None,
-                op.shape, op.params, op.mult_adds, item.stage, item.index, op.role,
+            local = op.node
+            node_id = f"{prefix}.{local.id}"
+            shapes[local.id] = local.shape
+            nodes.append(dataclasses.replace(
+                local, id=node_id, module=f"{prefix}.{local.module}" if local.module else None,
+                stage=item.stage, block=item.index,
             ))
             for src, kind in op.inputs:
                 src_id = entry_id if src is None else f"{prefix}.{src}"
                 src_shape = entry_shape if src is None else shapes[src]
                 edges.append(GraphEdge(src_id, node_id, kind, src_shape))
         exit_id = f"{prefix}.{layout.exit}"
-    nodes.append(GraphNode("output", "output", "output", None, output_shape, 0, 0, None, None,
-                           "output"))
-    edges.append(GraphEdge(exit_id, "output", "main", output_shape))
-    return ArchGraph("layer", tuple(nodes), tuple(edges))
+    nodes.append(GraphNode("output", NodeKind.OUTPUT, "output", None, walk.output_shape, 0, 0,
+                           None, None, Role.OUTPUT))
+    edges.append(GraphEdge(exit_id, "output", EdgeKind.MAIN, walk.output_shape))
+    return ArchGraph(View.LAYER, tuple(nodes), tuple(edges))
 
 
-#: Block view: these layers fold into the layer before them (a conv's BN and ReLU, a pool's flatten).
-_FOLLOWERS = ("bn", "relu", "flatten")
+#: Block view: these layers fold into the layer before (a conv's BN and ReLU, a pool's flatten).
+_FOLLOWERS = (NodeKind.BN, NodeKind.RELU, NodeKind.FLATTEN)
 
 
-def _block_label(use: _BlockUse) -> str:
-    name = f"{stage_name(use.stage)[:-2]}_{use.index + 1}"
-    return "\n".join((name,) + use.layout.conv_labels)
-
-
-def _block_view(items: list, output_shape: Shape) -> ArchGraph:
+def _block_view(walk: _Walk) -> ArchGraph:
     nodes: list[GraphNode] = []
     edges: list[GraphEdge] = []
     exit_id: str | None = None
     exit_shape: Shape | None = None
     mergeable = False  # whether the last node is a top-level layer that can absorb BN/ReLU
-    for item in items:
+    for item in walk.items:
         if isinstance(item, GraphNode):
             if mergeable and item.kind in _FOLLOWERS:
                 last = nodes[-1]
-                label = last.label if last.kind not in ("bn", "relu") else f"{last.label}, {item.label}"
-                nodes[-1] = GraphNode(
-                    last.id, last.kind, label, last.module, item.shape, last.params + item.params,
-                    last.mult_adds + item.mult_adds, None, None, last.role,
+                title = (last.title if last.kind not in (NodeKind.BN, NodeKind.RELU)
+                         else f"{last.title}, {item.title}")
+                nodes[-1] = dataclasses.replace(
+                    last, title=title, shape=item.shape, params=last.params + item.params,
+                    mult_adds=last.mult_adds + item.mult_adds,
                 )
                 exit_shape = item.shape
                 continue
             if exit_id is not None:
-                edges.append(GraphEdge(exit_id, item.id, "main", exit_shape))
+                edges.append(GraphEdge(exit_id, item.id, EdgeKind.MAIN, exit_shape))
             nodes.append(item)
             exit_id, exit_shape = item.id, item.shape
-            mergeable = item.kind != "input"
+            mergeable = item.kind != NodeKind.INPUT
             continue
         layout = item.layout
         body = GraphNode(
-            item.prefix, "block", _block_label(item), item.prefix, layout.output_shape,
-            layout.params, layout.mult_adds, item.stage, item.index, "main",
+            item.prefix, NodeKind.BLOCK, block_name(item.stage, item.index), item.prefix,
+            layout.output_shape, layout.params, layout.mult_adds, item.stage, item.index, Role.MAIN,
+            lines=layout.conv_labels, input_shape=layout.input_shape,
         )
         nodes.append(body)
-        edges.append(GraphEdge(exit_id, body.id, "main", exit_shape))
-        if layout.shortcut_kind != "none":
-            has_relu = any(op.kind == "relu" and op.local == layout.exit for op in layout.ops)
+        edges.append(GraphEdge(exit_id, body.id, EdgeKind.MAIN, exit_shape))
+        if layout.shortcut_kind != ShortcutKind.NONE:
             add = GraphNode(
-                f"{item.prefix}.add", "add", "+ ReLU" if has_relu else "+", None,
-                layout.output_shape, 0, 0, item.stage, item.index, "main",
+                f"{item.prefix}.add", NodeKind.ADD, "+", None, layout.output_shape, 0, 0,
+                item.stage, item.index, Role.MAIN, lines=("ReLU",) if layout.relu_after_sum else (),
             )
             nodes.append(add)
-            edges.append(GraphEdge(body.id, add.id, "main", layout.output_shape))
-            edges.append(GraphEdge(exit_id, add.id, layout.shortcut_kind, layout.shortcut_shape,
-                                   layout.shortcut_label))
+            edges.append(GraphEdge(body.id, add.id, EdgeKind.MAIN, layout.output_shape))
+            edges.append(GraphEdge(exit_id, add.id, EdgeKind.of_shortcut(layout.shortcut_kind),
+                                   layout.shortcut_shape, layout.shortcut_label))
             exit_id = add.id
         else:
             exit_id = body.id
         exit_shape = layout.output_shape
         mergeable = False
-    nodes.append(GraphNode("output", "output", "output", None, output_shape, 0, 0, None, None,
-                           "output"))
-    edges.append(GraphEdge(exit_id, "output", "main", output_shape))
-    return ArchGraph("block", tuple(nodes), tuple(edges))
+    nodes.append(GraphNode("output", NodeKind.OUTPUT, "output", None, walk.output_shape, 0, 0,
+                           None, None, Role.OUTPUT))
+    edges.append(GraphEdge(exit_id, "output", EdgeKind.MAIN, walk.output_shape))
+    return ArchGraph(View.BLOCK, tuple(nodes), tuple(edges))
 
 
-def trace_graph(spec: ResNetSpec, view: str = "block") -> ArchGraph:
+@lru_cache(maxsize=2 * _TRACES_KEPT)
+def _graph(spec: ResNetSpec, view: View) -> ArchGraph:
+    walk = _walk(spec)
+    return _block_view(walk) if view == View.BLOCK else _layer_view(walk)
+
+
+def trace_graph(spec: ResNetSpec, view: View | str = View.BLOCK) -> ArchGraph:
     """The network's graph: one node per block ("block") or per op ("layer").
 
+    The result is immutable and shared between callers asking for the same spec and view.
     Raises SpecError for an invalid spec or an unknown view.
     """
-    if view not in VIEWS:
-        raise SpecError(f"The view must be one of {', '.join(map(repr, VIEWS))}, not {view!r}.")
-    items, output_shape = _walk(spec)
-    return _block_view(items, output_shape) if view == "block" else _layer_view(items, output_shape)
+    if view not in View.__members__.values():
+        raise SpecError(f"The view must be one of {', '.join(repr(str(v)) for v in View)}, "
+                        f"not {view!r}.")
+    return _graph(spec, View(view))
 
 
 # ----- a single block, for the block explorer -------------------------------------------------
@@ -564,7 +552,7 @@ def _reason(layout: _BlockLayout, stride: int) -> str:
     """Why the shortcut is solid or dashed, from the traced shapes and ops."""
     before, after = layout.input_shape, layout.output_shape
     kind = layout.shortcut_kind
-    if kind == "identity":
+    if kind == ShortcutKind.IDENTITY:
         return (f"Solid: input and output are both {_chw(before)}, so the shortcut is the identity: "
                 f"x passes unchanged to the sum and adds no parameters.")
     changes = []
@@ -575,10 +563,10 @@ def _reason(layout: _BlockLayout, stride: int) -> str:
     what = (f"the block changes the shape from {_chw(before)} to {_chw(after)} "
             f"({', '.join(changes)})") if changes else None
     weights = f"{layout.shortcut_params:,} parameters"
-    if kind == "identity_pad":
+    if kind == ShortcutKind.IDENTITY_PAD:
         return (f"Dashed: {what}; option A subsamples x by {stride} and appends zero channels "
                 f"({layout.shortcut_label}), so the shortcut still has no parameters.")
-    if kind == "pooled_projection":
+    if kind == ShortcutKind.POOLED_PROJECTION:
         return (f"Dashed: {what}; a {stride}x{stride} average pool lowers the resolution, then a "
                 f"1x1 conv matches the channels (ResNet-D, {weights}).")
     if what is None:
@@ -613,15 +601,16 @@ def inspect_block(
     output (a bottleneck's is 4x its width). Raises SpecError for a block that cannot be built.
     """
     check_block_arguments(**locals())  # first line: locals() holds exactly the arguments
-    if block not in BLOCKS:
-        raise SpecError(f"block must be one of {', '.join(map(repr, BLOCKS))}, not {block!r}.")
+    if block not in BlockKind.__members__.values():
+        raise SpecError(f"block must be one of {', '.join(repr(str(b)) for b in BlockKind)}, "
+                        f"not {quote(block)}.")
     if len(input_shape) != 4 or any(not isinstance(d, int) or d < 1 for d in input_shape):
         raise SpecError(f"The input shape must be four positive whole numbers (N, C, H, W), "
                         f"not {tuple(input_shape)!r}.")
     if input_shape[1] != in_channels:
         raise SpecError(f"The input has {input_shape[1]} channels but the block expects "
                         f"{in_channels}.")
-    expansion = 4 if block == "bottleneck" else 1
+    expansion = 4 if block == BlockKind.BOTTLENECK else 1
     if out_channels % expansion:
         raise SpecError(f"A bottleneck's output channels are 4x its width: {out_channels} is not "
                         f"a multiple of 4.")
@@ -646,13 +635,14 @@ def inspect_block(
     x = torch.empty(tuple(input_shape), device="meta")
     layout = _layout(_BlockTracer().trace(module), module, x)
     use = _BlockUse("block", 0, 0, layout)
-    source = GraphNode("input", "input", "input", None, tuple(x.shape), 0, 0, None, None, "input")
-    graph = _layer_view([source, use], layout.output_shape)
+    source = GraphNode("input", NodeKind.INPUT, "input", None, tuple(x.shape), 0, 0, None, None,
+                       Role.INPUT)
+    graph = _layer_view(_Walk((source, use), layout.output_shape))
     # A block on its own belongs to no stage: drawn without the network's stage clusters.
     alone = tuple(dataclasses.replace(n, stage=None, block=None) for n in graph.nodes)
     return BlockInspection(
-        graph=ArchGraph("layer", alone, graph.edges), params=layout.params,
+        graph=ArchGraph(View.LAYER, alone, graph.edges), params=layout.params,
         input_shape=layout.input_shape, output_shape=layout.output_shape,
-        shortcut_kind=layout.shortcut_kind, dashed=layout.shortcut_kind in DASHED_KINDS,
+        shortcut_kind=layout.shortcut_kind, dashed=layout.shortcut_kind.dashed,
         reason=_reason(layout, stride),
     )

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from inspector.checkpoint import CheckpointError, read_checkpoint, save_result
+from inspector.cli_common import load_design
 from inspector.data import DATASETS, load_dataset
 from inspector.infer import predict_topk, prepare_image, trust_problem
 from inspector.spec import SpecError
@@ -73,8 +74,6 @@ def _progress(event: MetricEvent) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from inspector.cli import load_design
-
     name, spec = load_design(args.spec or args.preset, args.set)
     options = {"download": True} if args.download else {}
     if args.download and args.dataset != "cifar10":

@@ -61,10 +61,9 @@ def main() -> None:
     cols[2].metric("Shortcut", ("dashed" if inspection.dashed else "solid") + ": "
                    + inspection.shortcut_kind.replace("_", " "))
     (st.warning if inspection.dashed else st.success)(inspection.reason)
-    key = repr(sorted(arguments.items()))
     direction = st.radio("Direction", ("TB", "LR"), key="b_direction", horizontal=True,
                          format_func={"TB": "top-down", "LR": "left-right"}.get)
-    common.show_drawing(common.block_drawing(inspection, key, direction), key="block_graph")
+    common.show_drawing(common.block_drawing(direction, **arguments), key="block_graph")
 
 
 common.require_navigation()

@@ -20,12 +20,14 @@ from streamlit.runtime.pages_manager import PagesManager
 
 from inspector import PRESETS, Facts, ResNetSpec, SpecError, compute_facts, get_preset
 from inspector.compare import Comparison, compare
+from inspector.formatting import count, megabytes, mult_adds, shape
+from inspector.graph import ArchGraph, BlockInspection
 from inspector.node_details import viewer_payload
 from inspector.render import DEFAULT_DPI, dot_available, export_graph, render_graph
 from inspector.spec import parse_field, quote, stage_name
 from inspector.stage_fold import fold_stages, stages_of
-from inspector.table import layer_table, stage_table
-from inspector.trace import ArchGraph, BlockInspection, inspect_block, trace_graph
+from inspector.table import SHARE_COLUMNS, header, layer_table, stage_table
+from inspector.trace import inspect_block, trace_graph
 from pages import graph_viewer
 
 DEFAULT_PRESET = "resnet50"
@@ -158,27 +160,35 @@ def publish_design(spec: ResNetSpec, preset: str) -> None:
         st.query_params.from_dict(query)
 
 
-# ----- cached results, keyed by the spec's hash -----------------------------------------------
+# ----- cached results, keyed by the spec itself ----------------------------------------------
+#
+# Streamlit hashes a spec through `spec_hash`, so every function takes the design it describes
+# (no separate key that could disagree with it). The core keeps per-spec results too; these
+# caches add what a page needs on top (drawn SVG, DataFrames) and survive reruns and sessions.
+# Results are returned as copies by st.cache_data, so no page can change another's.
+
+SPEC_HASH = {ResNetSpec: ResNetSpec.spec_hash}
 
 
-@st.cache_data(max_entries=CACHE_ENTRIES, show_spinner=False)
-def facts(key: str, _spec: ResNetSpec) -> Facts:
-    return compute_facts(_spec)
+@st.cache_data(max_entries=CACHE_ENTRIES, show_spinner=False, hash_funcs=SPEC_HASH)
+def facts(spec: ResNetSpec) -> Facts:
+    return compute_facts(spec)
 
 
-@st.cache_data(max_entries=CACHE_ENTRIES, show_spinner="Tracing the layers...")
-def layers(key: str, _spec: ResNetSpec) -> pd.DataFrame:
-    return layer_table(_spec)
+@st.cache_data(max_entries=CACHE_ENTRIES, show_spinner="Tracing the layers...",
+               hash_funcs=SPEC_HASH)
+def layers(spec: ResNetSpec) -> pd.DataFrame:
+    return layer_table(spec)
 
 
-@st.cache_data(max_entries=CACHE_ENTRIES, show_spinner=False)
-def stages(key: str, _spec: ResNetSpec) -> pd.DataFrame:
-    return stage_table(_spec, layers(key, _spec))
+@st.cache_data(max_entries=CACHE_ENTRIES, show_spinner=False, hash_funcs=SPEC_HASH)
+def stages(spec: ResNetSpec) -> pd.DataFrame:
+    return stage_table(spec, layers(spec))
 
 
-@st.cache_data(max_entries=CACHE_ENTRIES, show_spinner=False)
-def comparison(key: str, _a: ResNetSpec, _b: ResNetSpec, names: tuple[str, str]) -> Comparison:
-    return compare(_a, _b, names)
+@st.cache_data(max_entries=CACHE_ENTRIES, show_spinner=False, hash_funcs=SPEC_HASH)
+def comparison(a: ResNetSpec, b: ResNetSpec, names: tuple[str, str]) -> Comparison:
+    return compare(a, b, names)
 
 
 @st.cache_data(max_entries=CACHE_ENTRIES, show_spinner=False)
@@ -221,21 +231,23 @@ def _digraph(spec: ResNetSpec, view: str, direction: str, fold: str,
     return render_graph(graph, direction=direction, fold=folding), note, graph, owners
 
 
-@st.cache_data(max_entries=CACHE_ENTRIES, show_spinner="Drawing the graph...")
-def drawing(key: str, _spec: ResNetSpec, view: str, direction: str, fold: str,
+@st.cache_data(max_entries=CACHE_ENTRIES, show_spinner="Drawing the graph...",
+               hash_funcs=SPEC_HASH)
+def drawing(spec: ResNetSpec, view: str, direction: str, fold: str,
             folded: tuple[int, ...] = ()) -> Drawing:
     """The network's graph for a view; `fold` is 'auto', 'on' or 'off' (runs of identical
     blocks); `folded` lists whole stages drawn as one node each."""
-    digraph, note, graph, owners = _digraph(_spec, view, direction, fold, folded)
+    digraph, note, graph, owners = _digraph(spec, view, direction, fold, folded)
     # Folded stages have left the graph as stage-less nodes; the viewer still lists them.
     stages = tuple((s, stage_name(s)) for s in sorted({*stages_of(graph), *owners.values()}))
-    details = viewer_payload(graph, layers(key, _spec), owners)
+    details = viewer_payload(graph, layers(spec), owners)
     return _drawing(digraph, note, details, direction, stages, tuple(sorted(owners.values())))
 
 
 @st.cache_data(max_entries=CACHE_ENTRIES, show_spinner=False)
-def block_drawing(_inspection: BlockInspection, key: str, direction: str) -> Drawing:
-    graph: ArchGraph = _inspection.graph
+def block_drawing(direction: str, **kwargs: Any) -> Drawing:
+    """The block that `inspect_block(**kwargs)` traces, drawn."""
+    graph = block_inspection(**kwargs).graph
     details = viewer_payload(graph, pd.DataFrame(columns=["layer", "output_shape"]))
     return _drawing(render_graph(graph, direction=direction, fold=False), None, details,
                     direction)
@@ -311,25 +323,13 @@ def show_drawing(drawing_: Drawing, key: str, graph_key: str = "",
         folded=drawing_.folded, height=height)
 
 
-def count(value: int) -> str:
-    """Exact counts with thousands separators: the published figures read this way."""
-    return f"{value:,}"
-
-
-def giga(value: int) -> str:
-    return f"{value / 1e9:.2f} G" if value >= 1e8 else f"{value / 1e6:.1f} M"
-
-
-def megabytes(value: int) -> str:
-    return f"{value / 1e6:.1f} MB"
-
-
 def show_metrics(spec: ResNetSpec) -> Facts:
     """The headline numbers of a valid design in one row."""
-    result = facts(spec.spec_hash(), spec)
+    result = facts(spec)
     cols = st.columns(4)
     cols[0].metric("Parameters", count(result.params))
-    cols[1].metric("Mult-adds", giga(result.mult_adds), help=f"{result.mult_adds:,} for one image "
+    cols[1].metric("Mult-adds", mult_adds(result.mult_adds),
+                   help=f"{count(result.mult_adds)} for one image "
                    "(torchinfo's convention: torchvision's GFLOPS column)")
     cols[2].metric("Depth", str(result.depth), help="Weighted layers on the main path, the number "
                    "in the paper's names")
@@ -342,26 +342,30 @@ def show_metrics(spec: ResNetSpec) -> Facts:
 
 
 def _shape_text(value: Any) -> Any:
-    return "x".join(str(v) for v in value) if isinstance(value, tuple) else value
+    return shape(value) if isinstance(value, tuple) else value
 
 
 def number_table(df: pd.DataFrame, **kwargs: Any) -> None:
-    """A dataframe that reads like the paper: counts with thousands separators, shapes as
-    1x64x56x56, shares as percentages."""
+    """A dataframe that reads like the paper: human headers, counts with thousands separators,
+    shapes as 1x64x56x56, shares as percentages."""
     df = df.copy()
     config: dict[str, Any] = {}
     for column in df.columns:
         name = str(column)
+        title = header(name)
         if df[column].dtype == object:
             df[column] = df[column].map(_shape_text)
-        elif name.endswith("_share"):
-            config[name] = st.column_config.NumberColumn(name.replace("_share", " %"),
-                                                         format="percent")
+            config[name] = st.column_config.Column(title)
+        elif name in SHARE_COLUMNS:
+            config[name] = st.column_config.NumberColumn(title, format="percent")
         elif pd.api.types.is_integer_dtype(df[column]) and df[column].hasnans:
             # A stride or group count that does not apply (a batch norm's) reads as blank.
             df[column] = df[column].map(lambda v: "" if pd.isna(v) else str(v))
+            config[name] = st.column_config.Column(title)
         elif name == "ratio":
-            config[name] = st.column_config.NumberColumn(format="%.3fx")
+            config[name] = st.column_config.NumberColumn(title, format="%.3fx")
         elif pd.api.types.is_integer_dtype(df[column]):
-            config[name] = st.column_config.NumberColumn(format="localized")
+            config[name] = st.column_config.NumberColumn(title, format="localized")
+        else:
+            config[name] = st.column_config.Column(title)
     st.dataframe(df, column_config=config, hide_index=True, **kwargs)

@@ -162,8 +162,8 @@ def editor(column, side: str) -> Side | None:
 
 def metrics(column, spec: ResNetSpec, baseline: ResNetSpec | None) -> None:
     """Headline numbers; on the right side, with the change from the left one."""
-    mine = common.facts(spec.spec_hash(), spec)
-    base = common.facts(baseline.spec_hash(), baseline) if baseline is not None else None
+    mine = common.facts(spec)
+    base = common.facts(baseline) if baseline is not None else None
 
     def show(where, label: str, attr: str, fmt) -> None:
         value = getattr(mine, attr)
@@ -176,7 +176,7 @@ def metrics(column, spec: ResNetSpec, baseline: ResNetSpec | None) -> None:
 
     row = column.columns(2)
     show(row[0], "Parameters", "params", common.count)
-    show(row[1], "Mult-adds", "mult_adds", common.giga)
+    show(row[1], "Mult-adds", "mult_adds", common.mult_adds)
     row = column.columns(2)
     show(row[0], "Depth", "depth", str)
     show(row[1], "Activation memory", "activation_bytes", common.megabytes)
@@ -219,8 +219,7 @@ def main() -> None:
                 "Change one side to compare.")
         return
 
-    result = common.comparison(a.spec.spec_hash() + b.spec.spec_hash(), a.spec, b.spec,
-                               (a.name, b.name))
+    result = common.comparison(a.spec, b.spec, (a.name, b.name))
     st.info(result.explanation)
 
     st.subheader("Per stage")
@@ -241,7 +240,7 @@ def main() -> None:
         st.markdown(f"**{name}**")
         key, graph_key = f"compare_graph_{side}", spec.spec_hash()
         folded = common.folded_stages(key, graph_key)
-        common.show_drawing(common.drawing(graph_key, spec, "block", "TB", "auto", folded),
+        common.show_drawing(common.drawing(spec, "block", "TB", "auto", folded),
                             key=key, graph_key=graph_key)
 
 

@@ -241,13 +241,13 @@ def graph_section(spec: ResNetSpec) -> None:
                "a projection), as in the paper's figure 3.")
     key, graph_key = "designer_graph", spec.spec_hash()
     folded = common.folded_stages(key, graph_key)
-    common.show_drawing(common.drawing(graph_key, spec, view, direction, fold, folded), key=key,
+    common.show_drawing(common.drawing(spec, view, direction, fold, folded), key=key,
                         graph_key=graph_key)
 
 
 def stages_section(spec: ResNetSpec) -> None:
     st.subheader("Stages")
-    table = common.stages(spec.spec_hash(), spec)
+    table = common.stages(spec)
     common.number_table(table)
     figure = go.Figure()
     figure.add_bar(x=table["stage"], y=table["params_share"], name="parameters")
@@ -262,7 +262,7 @@ def stages_section(spec: ResNetSpec) -> None:
 
 def layers_section(spec: ResNetSpec) -> None:
     st.subheader("Layers")
-    table = common.layers(spec.spec_hash(), spec)
+    table = common.layers(spec)
     for key, column in (("f_stage", "stage"), ("f_role", "role"), ("f_type", "type")):
         # A filter picked for another design may name stages this one does not have.
         if key in ss:

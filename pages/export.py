@@ -9,6 +9,7 @@ import streamlit as st
 
 from inspector.codegen import standalone_source
 from inspector.render import DEFAULT_DPI, dot_available
+from inspector.spec import ResNetSpec
 from inspector.table import to_csv, to_markdown
 from pages import common
 
@@ -21,9 +22,10 @@ MIME = {"svg": "image/svg+xml", "png": "image/png", "pdf": "application/pdf",
         "dot": "text/vnd.graphviz"}
 
 
-@st.cache_data(max_entries=common.CACHE_ENTRIES, show_spinner=False)
-def source(key: str, _spec) -> str:
-    return standalone_source(_spec)
+@st.cache_data(max_entries=common.CACHE_ENTRIES, show_spinner=False,
+               hash_funcs=common.SPEC_HASH)
+def source(spec: ResNetSpec) -> str:
+    return standalone_source(spec)
 
 
 def png_size(svg: str, dpi: int) -> tuple[int, int] | None:
@@ -38,10 +40,9 @@ def main() -> None:
     spec = common.current_design()
     preset = common.current_preset()
     common.publish_design(spec, preset)  # a reload or a shared link brings this design back
-    key = spec.spec_hash()
     name = f"{preset}_custom" if common.is_modified(spec, preset) else preset
     st.title("Export")
-    st.caption(f"The current design: **{name}** ({common.count(common.facts(key, spec).params)} "
+    st.caption(f"The current design: **{name}** ({common.count(common.facts(spec).params)} "
                "parameters). Change it in the Designer.")
 
     st.subheader("Graph")
@@ -65,7 +66,7 @@ def main() -> None:
                                                  fold, dpi),
                                f"{name}_{view}.{fmt}", MIME[fmt], key=f"e_graph_{fmt}",
                                width="stretch")
-    preview = common.drawing(key, spec, view, direction, fold)
+    preview = common.drawing(spec, view, direction, fold)
     size = png_size(preview.svg, dpi) if preview.svg else None
     with st.expander("Preview: the files hold this drawing", expanded=True):
         if size:
@@ -76,8 +77,8 @@ def main() -> None:
         common.show_drawing(preview, key="export_preview", height=600)
 
     st.subheader("Tables")
-    stages = common.stages(key, spec)
-    layers = common.layers(key, spec)
+    stages = common.stages(spec)
+    layers = common.layers(spec)
     cols = st.columns(3)
     cols[0].download_button("Stages as CSV", to_csv(stages), f"{name}_stages.csv", "text/csv",
                             key="e_stages_csv", width="stretch")
@@ -90,7 +91,7 @@ def main() -> None:
     cols = st.columns(2)
     cols[0].download_button("Spec as JSON", spec.to_json(), f"{name}.json", "application/json",
                             key="e_json", width="stretch")
-    code = source(key, spec)
+    code = source(spec)
     cols[1].download_button("Standalone PyTorch file", code, f"{name}.py", "text/x-python",
                             key="e_python", width="stretch",
                             help="Defines the network with torch alone; run it to print the "

@@ -414,10 +414,11 @@ def test_print_exports_png_at_200_dpi_and_vector_text(tmp_path):
     spec = get_preset("resnet50")
     wide = graph_file(spec, "block", "LR", "png")  # the default resolution
     assert png_width(wide) >= 1000
-    # Top-down the drawing is 330 pt wide: 917 px at 200 dpi, as points x dpi / 72 gives.
+    # Top-down too, at points x dpi / 72 pixels: wide enough to print.
     tall = graph_file(spec, "block", "TB", "png")
     points = svg_points(graph_file(spec, "block", "TB", "svg"))[0]
     assert abs(png_width(tall) - points * 200 / 72) <= 1
+    assert png_width(tall) >= 1000
     assert png_width(graph_file(spec, "block", "TB", "png", dpi=300)) > png_width(tall)
     target = tmp_path / "r50.png"
     assert main(["graph", "resnet50", "--format", "png", "-o", str(target)]) == 0
@@ -451,3 +452,32 @@ def test_export_page_previews_the_drawing_and_its_print_size():
     assert_clean(at, "export LR")
     assert any("PNG at 300 dpi" in c.value for c in at.caption)
 
+
+def test_a_designer_run_does_each_thing_once(monkeypatch):
+    """A new design is validated, planned, measured and traced once in its Designer run.
+
+    (The trace builds a two-blocks-per-stage stand-in of the design, a spec of its own, which is
+    validated and planned once too: no spec is checked or planned twice.)
+    """
+    from inspector import facts as facts_module
+    from inspector import spec as spec_module
+    from inspector import trace as trace_module
+
+    at = open_page("pages/designer.py")
+    at.number_input(key="d_num_classes").set_value(977)  # a design no earlier run has seen
+    checked, planned = [], []
+    check_names, plan_blocks = spec_module._validate_names, spec_module.ResNetSpec._plan_blocks
+    monkeypatch.setattr(spec_module, "_validate_names",
+                        lambda spec: (checked.append(spec), check_names(spec)))
+    monkeypatch.setattr(spec_module.ResNetSpec, "_plan_blocks",
+                        lambda spec: (planned.append(spec), plan_blocks(spec))[1])
+    cached = {"facts": facts_module.compute_facts, "trace": trace_module._walk}
+    before = {name: function.cache_info().misses for name, function in cached.items()}
+    at.run()
+    assert not at.exception, at.exception
+    done = {name: function.cache_info().misses - before[name] for name, function in cached.items()}
+    assert done == {"facts": 1, "trace": 1}
+    design = get_preset("resnet50").replace(num_classes=977)
+    assert design in checked and len(checked) == len(set(checked))
+    assert design in planned and len(planned) == len(set(planned))
+    assert metric(at, "Parameters") == f"{compute_facts(design).params:,}"

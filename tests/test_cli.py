@@ -33,7 +33,15 @@ def test_presets(capsys):
     assert code == 0
     lines = out.splitlines()
     assert len(lines) == 23
-    assert lines[1].startswith("resnet34") and "21.80M params" in lines[1]
+    # torchvision's 21,797,672 parameters for ResNet-34, in three figures
+    assert lines[1].startswith("resnet34") and "21.8M params" in lines[1]
+
+
+def test_summary_torchinfo_on_request(capsys):
+    code, out, _ = run(capsys, "summary", "resnet18", "--torchinfo")
+    assert code == 0
+    assert "Total params: 11,689,512" in out  # torchvision's published count
+    assert "Total mult-adds" in out and "| Stage |" not in out
 
 
 def test_summary_on_a_preset_with_overrides(capsys):
@@ -43,7 +51,7 @@ def test_summary_on_a_preset_with_overrides(capsys):
     assert out.startswith("resnet50 (stride_in=1x1, input_size=32)")
     assert "50 = 1 (stem conv) + 3 x (3+4+6+3) (block convs) + 1 (fc)" in out
     assert "25,557,032" in out  # parameters do not depend on the input size
-    assert "| conv5_x | 3 | 1x1 | 2048 |" in out  # 32 / 32 leaves one pixel
+    assert "| conv5_x | 3 | 1x1 | 2,048 |" in out  # 32 / 32 leaves one pixel
 
 
 def test_summary_on_a_json_spec(capsys, spec_file):

@@ -4,9 +4,13 @@ import io
 
 import pandas as pd
 import pytest
+import torchinfo
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from inspector import compute_facts, get_preset
-from inspector.table import LAYER_COLUMNS, STAGE_COLUMNS, layer_table, stage_table, to_csv, to_markdown
+from inspector import PRESETS, ResNetSpec, SpecError, build_model, compute_facts, get_preset
+from inspector.table import (LAYER_COLUMNS, STAGE_COLUMNS, layer_table, stage_table, to_csv,
+                             to_markdown, torchinfo_summary)
 
 from published import RESNETS, TORCHVISION
 
@@ -39,11 +43,15 @@ def test_tables_equal_the_core_facts(name):
 
 
 def test_stage_table_shapes_follow_the_paper():
-    """REFERENCE: stages at 56, 28, 14, 7; bottleneck outputs 256, 512, 1024, 2048."""
+    """REFERENCE: conv1 at 112x112, then conv2_x (the max-pool and the blocks) at 56x56, 28, 14,
+    7; bottleneck outputs 256, 512, 1024, 2048."""
     stages = stage_table(get_preset("resnet50"))
     assert list(stages.columns) == list(STAGE_COLUMNS)
-    assert list(stages["output_size"]) == ["56x56", "56x56", "28x28", "14x14", "7x7", "1x1"]
+    assert list(stages["output_size"]) == ["112x112", "56x56", "28x28", "14x14", "7x7", "1x1"]
     assert list(stages["channels"]) == [64, 256, 512, 1024, 2048, 1000]
+    layers = layer_table(get_preset("resnet50"))
+    pool = layers[layers["type"] == "MaxPool2d"].iloc[0]
+    assert (pool["stage"], pool["output_shape"]) == ("conv2_x", (1, 64, 56, 56))
 
 
 def test_layer_rows_describe_each_layer():
@@ -85,5 +93,84 @@ def test_csv_and_markdown_exports():
     text = to_markdown(table)
     lines = text.strip().splitlines()
     assert len(lines) == len(table) + 2
-    assert lines[0].startswith("| stage | blocks |") and lines[1].startswith("|---|")
+    assert lines[0].startswith("| Stage | Blocks | Output size |") and lines[1].startswith("|---|")
     assert "| conv3_x | 2 | 28x28 | 128 |" in text
+
+
+def test_markdown_counts_read_alike():
+    """Thousands separators on every count: ResNet-50's conv1 has 9,536 parameters (7*7*3*64 +
+    2*64) next to conv2_x's 215,808; shares as percentages."""
+    text = to_markdown(stage_table(get_preset("resnet50")))
+    conv1 = 7 * 7 * 3 * 64 + 2 * 64
+    assert f"| conv1 | 0 | 112x112 | 64 | {conv1:,} |" in text and "9,536" in text
+    assert "| 215,808 |" in text
+    assert "%" in text.splitlines()[2]
+
+
+# ----- torchinfo as the oracle: every row equal to its count on the built model ---------------
+
+
+def _torchinfo_rows(spec: ResNetSpec) -> dict[str, tuple]:
+    model = build_model(spec)
+    size = (1, spec.in_channels, spec.input_size, spec.input_size)
+    stats = torchinfo.summary(model, input_size=size, device="meta", mode="eval", verbose=0)
+    names = {id(module): name for name, module in model.named_modules()}
+    return {names[id(info.module)]: (int(info.num_params), int(info.macs), tuple(info.input_size),
+                                     tuple(info.output_size))
+            for info in stats.summary_list if info.is_leaf_layer}
+
+
+def _assert_rows_equal_torchinfo(spec: ResNetSpec) -> None:
+    table = layer_table(spec)
+    ours = {row.layer: (row.params, row.mult_adds, row.input_shape, row.output_shape)
+            for row in table.itertuples(index=False)}
+    assert len(ours) == len(table), "a layer appears twice"
+    assert ours == _torchinfo_rows(spec)
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_every_preset_row_equals_torchinfo(name):
+    _assert_rows_equal_torchinfo(get_preset(name))
+
+
+designs = st.builds(
+    ResNetSpec,
+    block=st.sampled_from(["basic", "bottleneck"]),
+    layers=st.lists(st.integers(1, 3), min_size=1, max_size=4).map(tuple),
+    stem=st.sampled_from(["imagenet", "cifar", "deep", "patchify"]),
+    stem_width=st.sampled_from([8, 16]),
+    shortcut=st.sampled_from(["A", "B", "C", "D"]),
+    stride_in=st.sampled_from(["1x1", "3x3"]),
+    preact=st.booleans(),
+    residual=st.booleans(),
+    relu_after_add=st.booleans(),
+    num_classes=st.integers(1, 20),
+    input_size=st.integers(16, 72),
+).map(lambda s: s.replace(widths=[8 * 2**i for i in range(len(s.layers))],
+                          strides=[1] + [2] * (len(s.layers) - 1)))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(designs)
+def test_random_design_rows_equal_torchinfo(spec):
+    try:
+        spec.validate()
+    except SpecError:
+        return  # e.g. option A cannot narrow; the spec's own tests cover the message
+    _assert_rows_equal_torchinfo(spec)
+
+
+def test_torchinfo_summary_is_the_familiar_text():
+    spec = get_preset("resnet18")
+    text = torchinfo_summary(spec)
+    independent = sum(p.numel() for p in build_model(spec).parameters())
+    assert f"Total params: {independent:,}" in text and "Conv2d" in text
+
+
+def test_headers_people_read():
+    from inspector.table import header
+
+    assert [header(c) for c in ("output_size", "mult_adds", "params", "params_share")] == [
+        "Output size", "Mult-adds", "Params", "Params %"]
+    assert header("params_diff") == "Params (B - A)" and header("blocks_a") == "Blocks (A)"
+    assert header("resnet34") == "resnet34"  # a design's name stays as given

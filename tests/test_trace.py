@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 import inspector.trace as trace_module
 from inspector import PRESETS, SpecError, build_model, compute_facts, get_preset
-from inspector.trace import ArchGraph, inspect_block, trace_graph
+from inspector.graph import ArchGraph
+from inspector.trace import inspect_block, trace_graph
 
 from published import RESNETS, TORCHVISION
 
@@ -284,3 +285,27 @@ def test_any_design_traces_to_its_plan_and_facts(spec):
     plans = spec.blocks()
     blocks = [n for n in trace_graph(spec).nodes if n.kind == "block"]
     assert [n.shape[1:] for n in blocks] == [(p.out_channels, p.out_size, p.out_size) for p in plans]
+
+
+def test_nodes_carry_structure_not_text_to_parse():
+    """Block names, conv lines and the ReLU after a sum are fields; the label only joins them."""
+    graph = trace_graph(get_preset("resnet50"), "block")
+    block = graph.node("layer2.0")
+    assert (block.title, block.lines) == ("conv3_1", ("1x1, 128", "3x3, 128, /2", "1x1, 512"))
+    assert block.label == "\n".join((block.title, *block.lines))
+    add = graph.node("layer2.0.add")
+    assert (add.title, add.lines) == ("+", ("ReLU",))
+    layer = trace_graph(get_preset("resnet50"), "layer").node("layer2.0.conv2")
+    assert (layer.module_type, layer.kernel, layer.stride, layer.groups) == ("Conv2d", (3, 3), 2, 1)
+    assert layer.input_shape == (1, 128, 56, 56) and layer.shape == (1, 128, 28, 28)
+    assert layer.params == 128 * 128 * 3 * 3 and layer.trainable
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_repeated_blocks_equal_a_walk_of_the_full_model(name):
+    """Only two blocks per stage are built and traced; the rest must be what the full model's
+    trace would give, block for block (module paths, shapes, costs, shortcut kinds)."""
+    spec = get_preset(name)
+    full = trace_module._walk_model(build_model(spec).eval(), spec)
+    assert trace_module._walk(spec) == full
+    assert sum(isinstance(item, trace_module._BlockUse) for item in full.items) == sum(spec.layers)

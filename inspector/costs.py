@@ -1,0 +1,158 @@
+"""What a design costs, from its geometry alone: parameters, mult-adds, activation memory.
+
+Mult-adds follow torchinfo's convention (what torchvision's GFLOPS column reports): a conv costs
+its weight count times its output pixels, a batch norm or linear layer its parameter count.
+
+Why a module of its own, below `spec`: the spec's size check (`validate`) needs these estimates,
+and `facts` builds its tables from them. This module reads a spec's fields and block plans but
+imports nothing from `spec` at run time, so the layers stay kinds -> costs -> spec -> facts
+without a cycle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from inspector.kinds import BlockKind, ShortcutKind
+
+if TYPE_CHECKING:  # annotations only: spec imports this module
+    from inspector.spec import BlockPlan, ResNetSpec
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    """One conv on a block's main path."""
+
+    in_channels: int
+    out_channels: int
+    kernel: int
+    stride: int
+    groups: int = 1
+
+
+def block_convs(spec: ResNetSpec, plan: BlockPlan) -> tuple[ConvGeometry, ...]:
+    """The main-path convs of a block, in order.
+
+    Bottlenecks put the stride on the first 1x1 (v1, the paper) or on the 3x3 (v1.5,
+    torchvision): same parameters and shapes, different compute.
+    """
+    if spec.block == BlockKind.BASIC:
+        return (
+            ConvGeometry(plan.in_channels, plan.width, 3, plan.stride, spec.groups),
+            ConvGeometry(plan.width, plan.out_channels, 3, 1, spec.groups),
+        )
+    stride_1x1, stride_3x3 = (plan.stride, 1) if spec.stride_in == "1x1" else (1, plan.stride)
+    return (
+        ConvGeometry(plan.in_channels, plan.width, 1, stride_1x1),
+        ConvGeometry(plan.width, plan.width, 3, stride_3x3, spec.groups),
+        ConvGeometry(plan.width, plan.out_channels, 1, 1),
+    )
+
+
+BYTES_PER_FLOAT = 4
+PROJECTIONS = (ShortcutKind.PROJECTION, ShortcutKind.POOLED_PROJECTION)
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Parameters, mult-adds and activation elements of a part of the network (batch of one)."""
+
+    params: int = 0
+    mult_adds: int = 0
+    activations: int = 0
+
+    def __add__(self, other: "Cost") -> "Cost":
+        return Cost(self.params + other.params, self.mult_adds + other.mult_adds,
+                    self.activations + other.activations)
+
+
+def conv_cost(in_ch: int, out_ch: int, kernel: int, groups: int, out_size: int) -> Cost:
+    params = out_ch * (in_ch // groups) * kernel * kernel
+    pixels = out_size * out_size
+    return Cost(params, params * pixels, out_ch * pixels)
+
+
+def norm_cost(channels: int, size: int) -> Cost:
+    """Batch norm (and the activation after it, which stores as much again)."""
+    return Cost(2 * channels, 2 * channels, channels * size * size)
+
+
+def act_cost(channels: int, size: int) -> Cost:
+    return Cost(activations=channels * size * size)
+
+
+def stem_cost(spec: ResNetSpec) -> Cost:
+    """Stem convs with their norms; pre-activation leaves the last conv's norm to the blocks."""
+    total, channels, size = Cost(), spec.in_channels, spec.input_size
+    layers = spec.stem_layers()
+    last_conv = max(i for i, layer in enumerate(layers) if layer.kind == "conv")
+    for position, layer in enumerate(layers):
+        size = layer.output_size(size)
+        if layer.kind == "conv":
+            total += conv_cost(channels, layer.out_channels, layer.kernel, 1, size)
+            channels = layer.out_channels
+            if not (spec.preact and position == last_conv):
+                total += norm_cost(channels, size) + act_cost(channels, size)
+        else:
+            total += act_cost(channels, size)
+    return total
+
+
+def shortcut_cost(plan: BlockPlan, preact: bool) -> Cost:
+    size = plan.out_size
+    if plan.shortcut in PROJECTIONS:
+        cost = conv_cost(plan.in_channels, plan.out_channels, 1, 1, size)
+        if plan.shortcut == ShortcutKind.POOLED_PROJECTION:
+            cost += act_cost(plan.in_channels, size)
+        return cost if preact else cost + norm_cost(plan.out_channels, size)
+    if plan.shortcut == ShortcutKind.IDENTITY_PAD:
+        return act_cost(plan.out_channels, size)
+    return Cost()
+
+
+def block_cost(spec: ResNetSpec, plan: BlockPlan) -> Cost:
+    total, size = Cost(), plan.in_size
+    for conv in block_convs(spec, plan):
+        in_size = size
+        size = -(-size // conv.stride)
+        norm_channels, norm_size = (
+            (conv.in_channels, in_size) if spec.preact else (conv.out_channels, size)
+        )
+        total += conv_cost(conv.in_channels, conv.out_channels, conv.kernel, conv.groups, size)
+        total += norm_cost(norm_channels, norm_size) + act_cost(norm_channels, norm_size)
+    if spec.residual:
+        total += act_cost(plan.out_channels, plan.out_size)  # the sum
+    return total + shortcut_cost(plan, spec.preact)
+
+
+def head_cost(spec: ResNetSpec, size: int) -> Cost:
+    channels = spec.feature_channels
+    total = Cost()
+    if spec.preact:
+        total += norm_cost(channels, size) + act_cost(channels, size)
+    fc_params = channels * spec.num_classes + spec.num_classes
+    return total + Cost(fc_params, fc_params, channels + spec.num_classes)
+
+
+def _final_size(spec: ResNetSpec) -> int:
+    plans = spec.blocks()
+    return plans[-1].out_size if plans else spec.stem_output_size()
+
+
+def estimate_params(spec: ResNetSpec) -> int:
+    """Parameter count of a spec that has passed every check but the size check."""
+    return total_cost(spec).params
+
+
+def estimate_activation_bytes(spec: ResNetSpec) -> int:
+    """Bytes of float32 layer outputs for one image: roughly what training keeps for backward."""
+    return total_cost(spec).activations * BYTES_PER_FLOAT
+
+
+def total_cost(spec: ResNetSpec) -> Cost:
+    """The whole network's cost, summed over stem, blocks and head."""
+    total = stem_cost(spec) + head_cost(spec, _final_size(spec))
+    for plan in spec.blocks():
+        total += block_cost(spec, plan)
+    return total

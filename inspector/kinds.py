@@ -1,0 +1,96 @@
+"""The words the project's data speaks, as types: block, shortcut, node, edge kinds, roles, views.
+
+Why StrEnums: each member *is* its string ("projection" == ShortcutKind.PROJECTION), so JSON
+specs, URLs, DataFrames and any code that still compares strings keep working, while new code
+gets names a checker can follow and a typo that fails at import instead of drawing nothing.
+This module imports nothing from the project, so every layer may use it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+#: Shortcuts that change the tensor's shape; the paper draws them dashed.
+_SHAPE_CHANGING = frozenset({"identity_pad", "projection", "pooled_projection"})
+
+
+class BlockKind(StrEnum):
+    """The residual block's layout."""
+
+    BASIC = "basic"  # two 3x3 convs
+    BOTTLENECK = "bottleneck"  # 1x1, 3x3, 1x1
+
+
+class ShortcutKind(StrEnum):
+    """What a block's shortcut does, as read off the traced ops (or planned by the spec)."""
+
+    NONE = "none"  # a plain block: no shortcut at all
+    IDENTITY = "identity"
+    IDENTITY_PAD = "identity_pad"  # option A: subsample and append zero channels
+    PROJECTION = "projection"  # a 1x1 conv
+    POOLED_PROJECTION = "pooled_projection"  # ResNet-D: average pool, then a 1x1 conv
+    OTHER = "other"  # a shortcut of a kind this project does not name
+
+    @property
+    def dashed(self) -> bool:
+        """Whether the shortcut changes the shape (the paper's dashed lines)."""
+        return self.value in _SHAPE_CHANGING
+
+
+class EdgeKind(StrEnum):
+    """Whether a tensor flows along the main path or a shortcut, and which shortcut."""
+
+    MAIN = "main"
+    IDENTITY = "identity"
+    IDENTITY_PAD = "identity_pad"
+    PROJECTION = "projection"
+    POOLED_PROJECTION = "pooled_projection"
+    OTHER = "other"
+
+    @classmethod
+    def of_shortcut(cls, kind: ShortcutKind) -> "EdgeKind":
+        """The edge kind that carries a shortcut of `kind` (the names are shared); a plain
+        block has no shortcut edge, so NONE has no edge kind and raises ValueError."""
+        return cls(str(kind))
+
+    @property
+    def dashed(self) -> bool:
+        """Shortcuts that change the tensor's shape; the paper draws them dashed."""
+        return self.value in _SHAPE_CHANGING
+
+
+class NodeKind(StrEnum):
+    """One op of the layer view, or a whole block of the block view."""
+
+    INPUT = "input"
+    OUTPUT = "output"
+    CONV = "conv"
+    BN = "bn"
+    RELU = "relu"
+    MAXPOOL = "maxpool"
+    AVGPOOL = "avgpool"
+    ADD = "add"
+    FC = "fc"
+    FLATTEN = "flatten"
+    ZERO_PAD = "zero_pad"
+    BLOCK = "block"
+    OTHER = "other"
+
+
+class Role(StrEnum):
+    """Which part of the network a node belongs to."""
+
+    INPUT = "input"
+    STEM = "stem"
+    MAIN = "main"  # a block's main path (or the block itself in the block view)
+    SHORTCUT = "shortcut"
+    HEAD = "head"
+    OUTPUT = "output"
+
+
+class View(StrEnum):
+    """One node per block (the paper's figures) or one per op."""
+
+    BLOCK = "block"
+    LAYER = "layer"
