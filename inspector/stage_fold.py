@@ -14,10 +14,11 @@ from collections.abc import Iterable
 
 from inspector.spec import stage_name
 from inspector.graph import ArchGraph, GraphEdge, GraphNode
+from inspector.kinds import EdgeKind, NodeKind, Role
 
 #: The kind and role a folded stage takes: it is drawn like a block and sits on the main path.
-FOLDED_KIND = "block"
-FOLDED_ROLE = "main"
+FOLDED_KIND = NodeKind.BLOCK
+FOLDED_ROLE = Role.MAIN
 
 
 def stage_module(nodes: list[GraphNode], stage: int) -> str:
@@ -43,7 +44,8 @@ def folded_node(stage: int, members: list[GraphNode]) -> GraphNode:
     noun = "block" if blocks == 1 else "blocks"
     module = stage_module(members, stage)
     return GraphNode(
-        id=module, kind=FOLDED_KIND, label=f"{stage_name(stage)} (folded)\n{blocks} {noun}",
+        id=module, kind=FOLDED_KIND, title=f"{stage_name(stage)} (folded)",
+        lines=(f"{blocks} {noun}",),
         module=module, shape=members[-1].shape, params=sum(n.params for n in members),
         mult_adds=sum(n.mult_adds for n in members), stage=None, block=None, role=FOLDED_ROLE)
 
@@ -80,7 +82,8 @@ def fold_stages(graph: ArchGraph, stages: Iterable[int]) -> tuple[ArchGraph, dic
         if src == dst:
             continue
         moved = dataclasses.replace(edge, src=src, dst=dst)
-        if (src, dst) not in kept or (moved.kind == "main" and kept[(src, dst)].kind != "main"):
+        if (src, dst) not in kept or (moved.kind == EdgeKind.MAIN
+                                      and kept[(src, dst)].kind != EdgeKind.MAIN):
             kept[(src, dst)] = moved
     folded = {node.id: stage for stage, node in replacement.items()}
     return ArchGraph(graph.view, tuple(nodes), tuple(kept.values())), folded

@@ -31,6 +31,8 @@ from inspector.trace import inspect_block, trace_graph
 from pages import graph_viewer
 
 DEFAULT_PRESET = "resnet50"
+#: The Compare page keeps its two designs in the address under these prefixes (a.layers=...).
+COMPARE_PREFIXES = {"A": "a.", "B": "b."}
 SPEC_FIELDS = tuple(f.name for f in dataclasses.fields(ResNetSpec))
 #: Above this many nodes an unfolded graph would be a page tens of thousands of pixels tall that
 #: the browser struggles to draw; runs of identical blocks are folded instead.
@@ -88,10 +90,11 @@ def spec_from_query(params: Mapping[str, str], prefix: str = "",
 
     A bad preset or value is reported in `messages` and left out; what remains is still a valid
     design, so a mistyped link opens something rather than nothing. Only keys under `prefix`
-    are read; dotted keys belong to another prefixed design, so they are not reported.
+    are read; without one, the keys of the Compare page's two designs are left to that page.
     """
+    others = () if prefix else tuple(COMPARE_PREFIXES.values())
     params = {key[len(prefix):]: value for key, value in params.items()
-              if key.startswith(prefix) and "." not in key[len(prefix):]}
+              if key.startswith(prefix) and not key.startswith(others)}
     messages: list[str] = []
     preset = params.get("preset", default)
     if preset not in PRESETS:
@@ -326,6 +329,14 @@ def show_drawing(drawing_: Drawing, key: str, graph_key: str = "",
 def show_metrics(spec: ResNetSpec) -> Facts:
     """The headline numbers of a valid design in one row."""
     result = facts(spec)
+    show_facts(result)
+    return result
+
+
+def show_facts(result: Facts, input_text: str = "") -> None:
+    """Parameters, mult-adds, depth and memory in one row, then the depth's explanation; the
+    same for a design and for an analysed model. `input_text` names the input when it is not
+    the design's own."""
     cols = st.columns(4)
     cols[0].metric("Parameters", count(result.params))
     cols[1].metric("Mult-adds", mult_adds(result.mult_adds),
@@ -336,9 +347,9 @@ def show_metrics(spec: ResNetSpec) -> Facts:
     cols[3].metric("Activation memory", megabytes(result.activation_bytes),
                    help="float32 layer outputs for one image: roughly what training keeps for "
                    "the backward pass")
-    st.caption(f"Depth {result.depth_explanation}. Output {result.output_shape}, receptive field "
-               f"{result.receptive_field} px.")
-    return result
+    st.caption(escape_markdown(
+        f"Depth {result.depth_explanation}.{input_text} Output {result.output_shape}, "
+        f"receptive field {result.receptive_field} px."))
 
 
 def _shape_text(value: Any) -> Any:

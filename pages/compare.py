@@ -23,7 +23,7 @@ from pages import common
 
 CURRENT = "current design (Designer)"
 DEFAULTS = {"A": "resnet34", "B": "resnet50"}
-PREFIXES = {"A": "a.", "B": "b."}
+PREFIXES = common.COMPARE_PREFIXES
 STAGE_TABS = {
     StageMeasure.PARAMS: "Parameters", StageMeasure.MULT_ADDS: "Mult-adds",
     StageMeasure.BLOCKS: "Blocks", StageMeasure.OUT_CHANNELS: "Channels",

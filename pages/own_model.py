@@ -69,15 +69,8 @@ def current_analysis() -> Analysis | None:
 
 
 def show(analysis: Analysis) -> None:
-    facts = analysis.facts
-    cols = st.columns(4)
-    cols[0].metric("Parameters", common.count(facts.params))
-    cols[1].metric("Mult-adds", common.giga(facts.mult_adds))
-    cols[2].metric("Depth", str(facts.depth))
-    cols[3].metric("Activation memory", common.megabytes(facts.activation_bytes))
-    st.caption(common.escape_markdown(
-        f"Depth {facts.depth_explanation}. Input {analysis.input_shape[1:]}, "
-        f"output {facts.output_shape}, receptive field {facts.receptive_field} px."))
+    size = "x".join(str(d) for d in analysis.input_shape[1:])
+    common.show_facts(analysis.facts, f" Input {size}.")
     match = analysis.closest()
     sentence = f"{match.sentence[0].upper()}{match.sentence[1:]}"
     st.info(common.escape_markdown(f"What is it? {sentence}."))

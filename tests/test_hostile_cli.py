@@ -17,7 +17,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from inspector import PRESETS, get_preset
-from inspector.cli import EXIT_BAD_INPUT, MAX_SPEC_FILE_BYTES, main
+from inspector.cli import EXIT_BAD_INPUT, main
+from inspector.cli_common import MAX_SPEC_FILE_BYTES
 from inspector.spec import MAX_ECHO, ResNetSpec, SpecError, parse_field, quote
 from inspector.trace import inspect_block
 
