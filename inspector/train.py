@@ -712,6 +712,10 @@ class RunSlots:
 SERVER_RUNS = RunSlots()
 
 
+class RunOwner:
+    """A token kept in a session's state: its runs stop when it is garbage-collected with it."""
+
+
 class TrainingRun:
     """A training run in a background thread, for UIs that poll it while it trains.
 
