@@ -156,7 +156,7 @@ class MetricEvent:
 @dataclass
 class TrainResult:
     spec: ResNetSpec  # the spec trained: the head and input fitted to the dataset
-    model: ResNet
+    model: ResNet | None  # None when the model did not fit in memory
     config: TrainConfig
     dataset: str
     classes: list[str]

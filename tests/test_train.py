@@ -407,3 +407,14 @@ def test_cli_config_errors_are_one_line_and_exit_2(args, words, capsys, no_train
     assert code == 2 and stdout == ""
     assert len(stderr.strip().splitlines()) == 1, stderr
     assert words in stderr
+
+
+def test_a_model_that_does_not_fit_is_an_out_of_memory_result(tiny, monkeypatch):
+    def out_of_memory(*args, **kwargs):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: "
+                           "can't allocate memory: you tried to allocate 9000000000 bytes.")
+
+    monkeypatch.setattr(train_module, "build_model", out_of_memory)
+    result = train(SMALL, tiny, quick())
+    assert result.stopped_reason == "oom" and result.model is None
+    assert result.message == "The model does not fit in the memory of cpu."
