@@ -116,7 +116,11 @@ def data_choice(name: str) -> dict | None:
     folder = st.selectbox("Image folder", folders, key="train_folder",
                           help="Folders in the server's data folder with one subfolder per "
                                "class.")
-    data["path"] = str(under_root(folder, root))
+    try:  # listed a moment ago; checked again in case the folder changed since
+        data["path"] = str(under_root(folder, root))
+    except DataError as error:
+        st.error(str(error))
+        return None
     return data
 
 
@@ -212,10 +216,10 @@ def outcomes(runs: list[TrainingRun]) -> None:
             continue
         show = st.success if result.stopped_reason == "completed" else st.warning
         show(f"{run.label}: {result.message} (device {result.device}, {result.precision})")
-        left, right = st.columns(2)
-        slug = run.label.replace(" ", "_").replace("#", "")
         if result.model is None:  # ran out of memory before the model existed
             continue
+        left, right = st.columns(2)
+        slug = run.label.replace(" ", "_").replace("#", "")
         left.download_button("Download checkpoint", result_bytes(result), f"{slug}.pt",
                              "application/octet-stream", key=f"train_ckpt_{number}")
         right.download_button("Download metrics (CSV)", result.metrics_frame().to_csv(index=False),
