@@ -1,12 +1,13 @@
 # Two entry points for a fresh machine:
 #   make run    set up and start the app (http://localhost:8501)
 #   make test   set up and run the whole test suite
+#   make test-browser   the browser tests five times in a row
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
 
-.PHONY: run test setup setup-dev bench clean
+.PHONY: run test test-browser setup setup-dev bench clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +31,10 @@ run: setup
 
 test: setup-dev
 	$(BIN)/python -m pytest -q
+
+# The real-browser tests five times in a row: a race shows up as one failure in five.
+test-browser: setup-dev
+	for run in 1 2 3 4 5; do $(BIN)/python -m pytest -q -m browser tests/test_browser.py || exit 1; done
 
 bench: setup
 	$(BIN)/python benchmarks/inspect_speed.py

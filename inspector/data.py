@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import pickle
 import struct
 import tarfile
@@ -398,3 +399,52 @@ def augment(x: Tensor, padding: int = 4, generator: torch.Generator | None = Non
     out = padded.gather(2, rows.view(n, 1, height, 1).expand(n, channels, height,
                                                              width + 2 * padding))
     return out.gather(3, cols.view(n, 1, 1, width).expand(n, channels, height, width))
+
+
+# --- The server's data root -----------------------------------------------------------------------
+
+#: Where the app (not the CLI) may read datasets from; set by whoever runs the server.
+DATA_ROOT_ENV = "RESNET_INSPECTOR_DATA_ROOT"
+
+
+def data_root() -> Path:
+    """The server's data folder, symlinks resolved: `$RESNET_INSPECTOR_DATA_ROOT`, else ./data.
+
+    Why one root: a page is driven by whoever opens it, so it offers only what the operator put
+    here and never reads or creates a path a visitor typed.
+    """
+    return Path(os.environ.get(DATA_ROOT_ENV) or DEFAULT_DATA_ROOT).resolve()
+
+
+def under_root(name: str, root: Path | None = None) -> Path:
+    """`name` (relative) resolved inside the root; anything that leads out of it is a DataError."""
+    root = (root or data_root()).resolve()
+    relative = Path(name)
+    if relative.is_absolute() or ".." in relative.parts:
+        raise DataError(f"{name!r} must be a folder name inside the data root, without '..'.")
+    path = (root / relative).resolve()
+    if not path.is_relative_to(root):
+        raise DataError(f"{name!r} leads outside the data root (a link to elsewhere).")
+    return path
+
+
+def image_folders(root: Path | None = None) -> list[str]:
+    """Folders directly under the root with at least two class subfolders: the folder datasets.
+
+    Only names are listed (no image is opened), so that building the page's select stays cheap.
+    """
+    root = (root or data_root()).resolve()
+    if not root.is_dir():
+        return []
+    found = []
+    for folder in sorted(root.iterdir()):
+        if folder.name == CIFAR_DIR or not folder.is_dir():
+            continue
+        try:
+            path = under_root(folder.name, root)
+            classes = sum(1 for child in path.iterdir() if child.is_dir())
+        except (DataError, OSError):
+            continue
+        if classes >= 2:
+            found.append(folder.name)
+    return found

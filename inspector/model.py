@@ -8,6 +8,8 @@ needs shapes, never weights.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -166,34 +168,39 @@ class ResNet(nn.Module):
         return self.fc(torch.flatten(x, 1))
 
 
-def init_weights(model: ResNet) -> None:
+def init_weights(model: ResNet, generator: torch.Generator | None = None) -> None:
     """He initialisation (fan_out) for convs, unit BN, PyTorch's default for fc.
 
     With `zero_init_residual`, the last BN of every block (the last conv, when pre-activated)
-    starts at zero, so each block starts as an identity (Goyal et al., 2017).
+    starts at zero, so each block starts as an identity (Goyal et al., 2017). A `generator`
+    keeps the draw private to one run: the global seed is shared by every thread.
     """
     for module in model.modules():
         if isinstance(module, nn.Conv2d):
-            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu",
+                                    generator=generator)
         elif isinstance(module, nn.BatchNorm2d):
             nn.init.ones_(module.weight)
             nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.Linear):
-            module.reset_parameters()
+        elif isinstance(module, nn.Linear):  # nn.Linear.reset_parameters, with the generator
+            nn.init.kaiming_uniform_(module.weight, a=math.sqrt(5), generator=generator)
+            bound = 1 / math.sqrt(module.in_features)
+            nn.init.uniform_(module.bias, -bound, bound, generator=generator)
     if model.spec.zero_init_residual:
         for module in model.modules():
             if isinstance(module, ResidualBlock):
                 nn.init.zeros_(module.last_norm_or_conv.weight)
 
 
-def build_model(spec: ResNetSpec, device: str | torch.device = "meta") -> ResNet:
+def build_model(spec: ResNetSpec, device: str | torch.device = "meta",
+                generator: torch.Generator | None = None) -> ResNet:
     """Validate the spec and build its model; on `meta` (the default) no weight is allocated."""
     spec.validate()
     device = torch.device(device)
     with device:
         model = ResNet(spec)
     if device.type != "meta":
-        init_weights(model)
+        init_weights(model, generator)
     return model
 
 

@@ -8,17 +8,26 @@ instructions (AVX512-BF16 or AMX), which roughly halves the step time there, and
 `torch.compile`.
 
 Metrics are read back (a device sync) only every `log_every` steps, so the GPU is not stalled on
-every step; on the CPU the loss is checked for NaN/inf after every step since that costs nothing.
+every step; on the CPU the loss is checked after every step since that costs nothing.
+
+A server runs requests from many people at once, so a run is checked before anything is allocated
+(its memory estimate against what the device has free, batch norm against a batch of one), draws
+every random number from its own generators (two runs with one seed agree even when they train
+side by side), stops when its loss diverges, and takes one of a few server-wide slots.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, fields
+from enum import StrEnum
+from pathlib import Path
 
 import pandas as pd
 import torch
@@ -26,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from inspector.data import Dataset, augment, normalize
+from inspector.facts import estimate_activation_bytes, estimate_params
 from inspector.model import ResNet, build_model
 from inspector.spec import ResNetSpec
 
@@ -33,9 +43,35 @@ SCHEDULES = ("step", "cosine", "onecycle", "constant")
 OPTIMIZERS = ("sgd", "adam")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
-#: How a run ended; `message` on the result says it in a sentence.
-STOP_REASONS = ("completed", "stopped", "nan", "oom")
 EVAL_BATCH = 512
+#: A loss above this multiple of its first value (at least 1) ...
+DIVERGENCE_FACTOR = 100.0
+#: ... for this many checks in a row (steps on a CPU, logged intervals on a GPU) ends the run.
+DIVERGENCE_CHECKS = 3
+#: Steps left out of the ETA: the allocator, kernel selection and compilation make them slow.
+ETA_WARMUP_STEPS = 5
+#: Intervals averaged before an ETA is shown at all (until then: "estimating").
+ETA_INTERVALS = 3
+ETA_SMOOTHING = 0.3  # weight of the newest interval in the moving average
+#: Training keeps every layer output for backward and backward makes gradients of the same size.
+ACTIVATION_COPIES = 2
+#: Server settings, read when a run starts: the number of concurrent runs and a memory cap.
+MAX_RUNS_ENV = "RESNET_INSPECTOR_MAX_RUNS"
+DEFAULT_MAX_RUNS = 2
+MEMORY_CAP_ENV = "RESNET_INSPECTOR_TRAIN_MEMORY_GB"
+
+
+class StopReason(StrEnum):
+    """How a run ended; `message` on the result says it in a sentence."""
+
+    COMPLETED = "completed"
+    STOPPED = "stopped"
+    NAN = "nan"
+    DIVERGED = "diverged"
+    OOM = "oom"
+
+
+STOP_REASONS = tuple(reason.value for reason in StopReason)
 
 
 class TrainError(ValueError):
@@ -114,20 +150,20 @@ class MetricEvent:
     lr: float
     images_per_s: float  # training since the previous event; validation passes excluded
     elapsed_s: float
-    eta_s: float
+    eta_s: float | None  # None while the step time is still being estimated
 
 
 @dataclass
 class TrainResult:
     spec: ResNetSpec  # the spec trained: the head and input fitted to the dataset
-    model: ResNet
+    model: ResNet | None  # None when the model did not fit in memory
     config: TrainConfig
     dataset: str
     classes: list[str]
     mean: tuple[float, ...]
     std: tuple[float, ...]
     metrics: list[MetricEvent] = field(default_factory=list)
-    stopped_reason: str = "completed"
+    stopped_reason: StopReason = StopReason.COMPLETED
     message: str = ""
     device: str = "cpu"
     precision: str = "fp32"
@@ -225,12 +261,194 @@ def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
 
 def _is_oom(error: BaseException) -> bool:
     text = str(error).lower()
-    return (isinstance(error, torch.OutOfMemoryError) or "out of memory" in text
+    return (isinstance(error, (torch.OutOfMemoryError, MemoryError)) or "out of memory" in text
             or "can't allocate memory" in text)
 
 
+GB = 1e9
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """What one training run holds on its device, in bytes, before a single step runs."""
+
+    weights: int
+    gradients: int
+    optimizer_state: int
+    activations: int  # for one batch, float32 (bf16 needs less: this errs on the safe side)
+    data: int  # the dataset copied to the device (nothing extra on the CPU, where it already is)
+    batch_size: int
+
+    @property
+    def total(self) -> int:
+        return (self.weights + self.gradients + self.optimizer_state + self.activations
+                + self.data)
+
+    def describe(self) -> str:
+        data = f", data {self.data / GB:.2f}" if self.data else ""
+        return (f"about {self.total / GB:.2f} GB (weights {self.weights / GB:.2f}, gradients "
+                f"{self.gradients / GB:.2f}, optimizer state {self.optimizer_state / GB:.2f}, "
+                f"activations {self.activations / GB:.2f} at batch size {self.batch_size}{data})")
+
+
+def estimate_training_memory(spec: ResNetSpec, config: TrainConfig, batch_size: int,
+                             dataset: Dataset, device: torch.device) -> MemoryEstimate:
+    """Weights, gradients, optimiser state, activations x batch and data, from the spec alone."""
+    weights = estimate_params(spec) * 4
+    if config.optimizer == "adam":
+        states = 2  # AdamW: first and second moments
+    else:
+        states = 1 if config.momentum > 0 else 0  # SGD: the momentum buffer
+    data = 0 if device.type == "cpu" else dataset.x_train.nbytes + dataset.x_val.nbytes
+    activations = estimate_activation_bytes(spec) * batch_size * ACTIVATION_COPIES
+    return MemoryEstimate(weights, weights, weights * states, activations, data, batch_size)
+
+
+def _memory_cap() -> int | None:
+    text = os.environ.get(MEMORY_CAP_ENV)
+    if not text:
+        return None
+    try:
+        cap = float(text)
+    except ValueError:
+        cap = -1.0
+    if not (cap > 0 and math.isfinite(cap)):
+        raise TrainError(f"{MEMORY_CAP_ENV} must be a number of gigabytes above 0, not {text!r}.")
+    return int(cap * GB)
+
+
+def _cpu_available_bytes() -> int | None:
+    """MemAvailable from /proc/meminfo: what the kernel can give without swapping."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def available_memory(device: torch.device) -> int | None:
+    """Bytes a run may use on `device`: free memory, lowered to the configured cap if there is
+    one; None when neither is known (then no check is made)."""
+    if device.type == "cuda":
+        free: int | None = torch.cuda.mem_get_info(device)[0]
+    else:
+        free = _cpu_available_bytes()
+    cap = _memory_cap()
+    known = [value for value in (free, cap) if value is not None]
+    return min(known) if known else None
+
+
+def check_memory(estimate: MemoryEstimate, device: torch.device) -> None:
+    """Refuse, with the figures, a run that would not fit: before anything is allocated."""
+    available = available_memory(device)
+    if available is not None and estimate.total > available:
+        raise TrainError(f"Training this design needs {estimate.describe()}, more than the "
+                         f"{available / GB:.2f} GB available on {device}. Choose a smaller design "
+                         f"or batch size.")
+
+
+def check_batch_norm(spec: ResNetSpec, batch_size: int) -> None:
+    """Batch norm needs two values per channel: a batch of one fails on a 1x1 feature map."""
+    plans = spec.blocks()
+    smallest = plans[-1].out_size if plans else spec.stem_output_size()
+    if batch_size == 1 and smallest == 1:
+        raise TrainError("Batch size 1 cannot train this design: its last feature maps are 1x1, "
+                         "so batch norm would see a single value per channel. Use a batch size "
+                         "of 2 or more, or a larger input.")
+
+
+class LossWatch:
+    """Decides from the loss alone whether a run has failed.
+
+    NaN or infinity ends it at once; a loss above DIVERGENCE_FACTOR times its first value (at
+    least 1) for DIVERGENCE_CHECKS checks in a row ends it as diverged, since a run that far up
+    does not come back, and would otherwise report "Completed".
+    """
+
+    def __init__(self) -> None:
+        self.first: float | None = None
+        self.strikes = 0
+
+    def verdict(self, step: int, loss: float) -> tuple[StopReason, str] | None:
+        if not math.isfinite(loss):
+            return StopReason.NAN, (f"Training stopped at step {step}: the loss became {loss} "
+                                    f"(NaN or infinite). Lower the learning rate or check the "
+                                    f"data.")
+        if self.first is None:
+            self.first = loss
+        bound = DIVERGENCE_FACTOR * max(self.first, 1.0)
+        self.strikes = self.strikes + 1 if loss > bound else 0
+        if self.strikes < DIVERGENCE_CHECKS:
+            return None
+        return StopReason.DIVERGED, (f"Training diverged at step {step}: the loss is {loss:.3g}, "
+                                     f"more than {DIVERGENCE_FACTOR:.0f} times its first value "
+                                     f"({self.first:.3g}). Lower the learning rate.")
+
+
+class EtaEstimator:
+    """Seconds left, from an exponential moving average of the time per step.
+
+    Intervals that began in the first ETA_WARMUP_STEPS steps are left out, and there is no
+    estimate (None: "estimating") until ETA_INTERVALS intervals have been averaged, so the first
+    figure a user sees is already the steady one instead of a jump from 0:05 to 3:15.
+    """
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.seconds_per_step: float | None = None
+        self.intervals = 0
+
+    def update(self, first_step: int, done: int, seconds: float) -> float | None:
+        """Fold in the interval of steps `first_step` .. `done` - 1 that took `seconds`."""
+        if done >= self.total:
+            return 0.0
+        if first_step >= ETA_WARMUP_STEPS and done > first_step:
+            rate = seconds / (done - first_step)
+            previous = self.seconds_per_step
+            self.seconds_per_step = rate if previous is None else (
+                ETA_SMOOTHING * rate + (1 - ETA_SMOOTHING) * previous)
+            self.intervals += 1
+        if self.intervals < ETA_INTERVALS or self.seconds_per_step is None:
+            return None
+        return self.seconds_per_step * (self.total - done)
+
+
+@dataclass
+class _Placed:
+    """A run's model, optimiser and data on its device: what `Trainer._place` allocates."""
+
+    model: ResNet
+    step_model: nn.Module  # the model, or its compiled form
+    optimizer: torch.optim.Optimizer
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+
+
+@dataclass
+class _Interval:
+    """What the loop adds up between two events; read back (a device sync) only at an event."""
+
+    loss_sum: torch.Tensor
+    correct: torch.Tensor
+    first_step: int
+    started: float
+    seen: int = 0
+
+
+class _OutOfMemory(Exception):
+    """Raised inside the loop when a step ran out of memory; ends the run with a message."""
+
+
 class Trainer:
-    """One training run. `events()` runs it, yielding `MetricEvent`s; `result` holds the outcome."""
+    """One training run. `events()` runs it, yielding `MetricEvent`s; `result` holds the outcome.
+
+    Everything that can be known before allocating is checked here, in the constructor: the
+    config, the device, batch norm against the batch size and the memory the run would need.
+    """
 
     def __init__(self, spec: ResNetSpec, dataset: Dataset, config: TrainConfig | None = None):
         self.config = (config or TrainConfig()).validate()
@@ -239,7 +457,12 @@ class Trainer:
         self.device = resolve_device(self.config.device)
         self.precision = resolve_precision(self.config.precision, self.device)
         self.total_steps = self.config.total_steps(len(dataset.x_train))
+        self.batch_size = min(self.config.batch_size, len(dataset.x_train))
         self.channels_last = self.config.channels_last
+        check_batch_norm(self.spec, self.batch_size)
+        self.memory = estimate_training_memory(self.spec, self.config, self.batch_size, dataset,
+                                               self.device)
+        check_memory(self.memory, self.device)
         self.result: TrainResult | None = None
 
     def _autocast(self):
@@ -280,125 +503,157 @@ class Trainer:
         optimizer.step()
         return loss.detach(), logits.detach()
 
+    def _place(self, result: TrainResult) -> _Placed | None:
+        """Build the model (its weights drawn from the run's own generator) and move the data to
+        the device; None, with the result marked out of memory, when either does not fit."""
+        config, dataset, device = self.config, self.dataset, self.device
+        what = "the model"
+        try:
+            # A CPU generator draws the same weights on any device; they are moved afterwards.
+            init = torch.Generator().manual_seed(config.seed)
+            model = build_model(self.spec, "cpu", generator=init).to(device)
+            if self.channels_last:
+                model = model.to(memory_format=torch.channels_last)
+            optimizer = _optimizer(model, config)
+            what = f"the dataset ({dataset.x_train.nbytes / 2**30:.1f} GiB of training images)"
+            placed = _Placed(model, torch.compile(model) if config.compile else model, optimizer,
+                             dataset.x_train.to(device), dataset.y_train.to(device),
+                             dataset.x_val.to(device), dataset.y_val.to(device))
+        except (torch.OutOfMemoryError, MemoryError, RuntimeError) as error:
+            if not _is_oom(error):
+                raise
+            _release(device)
+            result.stopped_reason = StopReason.OOM
+            result.message = f"{what[0].upper()}{what[1:]} does not fit in the memory of {device}."
+            return None
+        result.model = placed.model
+        return placed
+
+    def _train_step(self, placed: _Placed, index: torch.Tensor, step: int,
+                    generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Augment one batch and take one step; loss, logits and labels come back detached."""
+        config = self.config
+        lr = lr_at(step, self.total_steps, config.lr, config.schedule)
+        for group in placed.optimizer.param_groups:
+            group["lr"] = lr
+        try:
+            x = placed.x_train[index]
+            if config.augment:
+                x = augment(x, generator=generator)
+            y = placed.y_train[index]
+            loss, logits = self._step(placed.step_model, placed.optimizer, self._prepare(x), y)
+        except (torch.OutOfMemoryError, MemoryError, RuntimeError) as error:
+            if not _is_oom(error):
+                raise
+            placed.optimizer.zero_grad(set_to_none=True)
+            _release(self.device)
+            memory = "GPU memory" if self.device.type == "cuda" else "memory"
+            raise _OutOfMemory(f"Out of {memory} at batch size {self.batch_size} (step "
+                               f"{step + 1}); try a smaller batch size or a smaller model.")
+        return loss, logits, y
+
+    def _event(self, placed: _Placed, interval: _Interval, done: int, loss: float,
+               eta: EtaEstimator, start: float) -> MetricEvent:
+        """The event closing `interval`; validates on the evaluation steps and at the end."""
+        total = self.total_steps
+        eval_every = self.config.eval_every or max(1, total // 10)
+        val_loss = val_acc = None
+        trained = time.perf_counter()
+        if done % eval_every == 0 or done == total:
+            val_loss, val_acc = self.evaluate(placed.model, placed.x_val, placed.y_val)
+        now = time.perf_counter()
+        return MetricEvent(
+            step=done, total_steps=total, epoch=done * self.batch_size / len(placed.x_train),
+            loss=loss, train_acc=float(interval.correct) / max(1, interval.seen),
+            val_loss=val_loss, val_acc=val_acc,
+            lr=lr_at(done - 1, total, self.config.lr, self.config.schedule),
+            images_per_s=interval.seen / max(trained - interval.started, 1e-9),
+            elapsed_s=now - start, eta_s=eta.update(interval.first_step, done,
+                                                    now - interval.started),
+        )
+
     def events(self, stop: threading.Event | None = None) -> Iterator[MetricEvent]:
         """Train, yielding an event every `log_every` steps; sets `self.result` at the end.
 
         `stop` is checked before every step, so a stop is honoured within one step.
         """
         config, dataset, device = self.config, self.dataset, self.device
-        torch.manual_seed(config.seed)
-        generator = torch.Generator().manual_seed(config.seed)
+        result = TrainResult(self.spec, None, config, dataset.name,  # type: ignore[arg-type]
+                             list(dataset.classes), tuple(dataset.mean), tuple(dataset.std),
+                             device=str(device), precision=self.precision)
+        self.result = result
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True
-        model = build_model(self.spec, device)
-        if self.channels_last:
-            model = model.to(memory_format=torch.channels_last)
-        result = TrainResult(self.spec, model, config, dataset.name, list(dataset.classes),
-                             tuple(dataset.mean), tuple(dataset.std), device=str(device),
-                             precision=self.precision)
-        self.result = result
-        step_model = torch.compile(model) if config.compile else model
-        optimizer = _optimizer(model, config)
-        try:
-            x_train, y_train = dataset.x_train.to(device), dataset.y_train.to(device)
-            x_val, y_val = dataset.x_val.to(device), dataset.y_val.to(device)
-        except (torch.OutOfMemoryError, RuntimeError) as error:
-            if not _is_oom(error):
-                raise
-            result.stopped_reason = "oom"
-            result.message = (f"The dataset ({dataset.x_train.nbytes / 2**30:.1f} GiB of training "
-                              f"images) does not fit in the memory of {device}.")
+        placed = self._place(result)
+        if placed is None:
             return
-        total = self.total_steps
-        num_train = len(x_train)
-        batch = min(config.batch_size, num_train)
+        total, batch, num_train = self.total_steps, self.batch_size, len(placed.x_train)
         log_every = config.log_every or max(1, total // 100)
-        eval_every = config.eval_every or max(1, total // 10)
         check_every = 1 if device.type == "cpu" else log_every
-        order = torch.randperm(num_train, generator=generator)
-        cursor = 0
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device, dtype=torch.int64)
-        seen = 0
-        start = last_time = time.perf_counter()
-        last_step = 0
-        model.train()
+        shuffle = torch.Generator().manual_seed(config.seed)  # order and augmentation
+        order, cursor = torch.randperm(num_train, generator=shuffle), 0
+        watch, eta = LossWatch(), EtaEstimator(total)
+        start = time.perf_counter()
+        interval = self._new_interval(0, start)
+        placed.model.train()
         for step in range(total):
             if stop is not None and stop.is_set():
-                result.stopped_reason = "stopped"
+                result.stopped_reason = StopReason.STOPPED
                 result.message = f"Stopped by request after {step} of {total} steps."
                 break
             if cursor + batch > num_train:  # a new epoch: reshuffle, drop the ragged tail
-                order = torch.randperm(num_train, generator=generator)
-                cursor = 0
+                order, cursor = torch.randperm(num_train, generator=shuffle), 0
             index = order[cursor:cursor + batch].to(device)
             cursor += batch
-            lr = lr_at(step, total, config.lr, config.schedule)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
             try:
-                x = x_train[index]
-                if config.augment:
-                    x = augment(x, generator=generator)
-                y = y_train[index]
-                loss, logits = self._step(step_model, optimizer, self._prepare(x), y)
-            except (torch.OutOfMemoryError, RuntimeError) as error:
-                if not _is_oom(error):
-                    raise
-                optimizer.zero_grad(set_to_none=True)
-                if device.type == "cuda":
-                    torch.cuda.empty_cache()
-                result.stopped_reason = "oom"
-                memory = "GPU memory" if device.type == "cuda" else "memory"
-                result.message = (f"Out of {memory} at batch size {batch} (step {step + 1}); "
-                                  f"try a smaller batch size or a smaller model.")
+                loss, logits, y = self._train_step(placed, index, step, shuffle)
+            except _OutOfMemory as error:
+                result.stopped_reason, result.message = StopReason.OOM, str(error)
                 break
-            loss_sum += loss
-            correct += (logits.argmax(1) == y).sum()
-            seen += len(y)
+            interval.loss_sum += loss
+            interval.correct += (logits.argmax(1) == y).sum()
+            interval.seen += len(y)
             done = step + 1
-            if (done % check_every == 0 or done == total) and _stopped_on_nan(
-                    result, done, float(loss)):
+            if (done % check_every == 0 or done == total) and self._failed(
+                    result, watch, done, float(loss)):
                 break
             if done % log_every and done != total:
                 continue
-            interval_loss = float(loss_sum) / max(1, done - last_step)
-            if _stopped_on_nan(result, done, interval_loss):  # on a GPU, checked only here
+            interval_loss = float(interval.loss_sum) / max(1, done - interval.first_step)
+            if device.type != "cpu" and self._failed(result, watch, done, interval_loss):
                 break
-            val_loss = val_acc = None
-            trained = time.perf_counter()
-            if done % eval_every == 0 or done == total:
-                val_loss, val_acc = self.evaluate(model, x_val, y_val)
-            now = time.perf_counter()
-            rate_steps = (now - last_time) / max(1, done - last_step)
-            event = MetricEvent(
-                step=done, total_steps=total, epoch=done * batch / num_train,
-                loss=interval_loss, train_acc=float(correct) / max(1, seen),
-                val_loss=val_loss, val_acc=val_acc, lr=lr,
-                images_per_s=seen / max(trained - last_time, 1e-9), elapsed_s=now - start,
-                eta_s=rate_steps * (total - done),
-            )
+            event = self._event(placed, interval, done, interval_loss, eta, start)
             result.metrics.append(event)
-            loss_sum.zero_()
-            correct.zero_()
-            seen, last_time, last_step = 0, now, done
+            interval = self._new_interval(done, time.perf_counter())
             yield event
+        self._finish(result, placed.model)
+
+    def _new_interval(self, first_step: int, started: float) -> _Interval:
+        return _Interval(torch.zeros((), device=self.device),
+                         torch.zeros((), device=self.device, dtype=torch.int64),
+                         first_step, started)
+
+    @staticmethod
+    def _failed(result: TrainResult, watch: LossWatch, step: int, loss: float) -> bool:
+        """Mark the result when the loss says the run failed (NaN, divergence); whether it did."""
+        verdict = watch.verdict(step, loss)
+        if verdict is not None:
+            result.stopped_reason, result.message = verdict
+        return verdict is not None
+
+    def _finish(self, result: TrainResult, model: ResNet) -> None:
         # Hand back a standard (NCHW) model, so that it computes exactly as a loaded copy does.
         result.model = model.to(memory_format=torch.contiguous_format).eval()
-        if result.stopped_reason == "completed":
+        if result.stopped_reason == StopReason.COMPLETED:
             acc = result.final_val_acc
-            result.message = (f"Completed {total} steps"
+            result.message = (f"Completed {self.total_steps} steps"
                               + (f"; validation accuracy {acc:.1%}." if acc is not None else "."))
 
 
-def _stopped_on_nan(result: TrainResult, step: int, loss: float) -> bool:
-    """Mark the result stopped when the loss is NaN or infinite; says whether it did."""
-    if math.isfinite(loss):
-        return False
-    result.stopped_reason = "nan"
-    result.message = (f"Training stopped at step {step}: the loss became {loss} (NaN or "
-                      f"infinite). Lower the learning rate or check the data.")
-    return True
+def _release(device: torch.device) -> None:
+    """Give cached GPU memory back after an out-of-memory error, so the next request can use it."""
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
 
 
 def train(spec: ResNetSpec, dataset: Dataset, config: TrainConfig | None = None,
@@ -413,22 +668,83 @@ def train(spec: ResNetSpec, dataset: Dataset, config: TrainConfig | None = None,
     return trainer.result
 
 
+def max_runs() -> int:
+    """The server's cap on concurrent training runs: `$RESNET_INSPECTOR_MAX_RUNS`, else 2."""
+    text = os.environ.get(MAX_RUNS_ENV)
+    if not text:
+        return DEFAULT_MAX_RUNS
+    if not text.strip().isdigit() or int(text) < 1:
+        raise TrainError(f"{MAX_RUNS_ENV} must be a whole number of at least 1, not {text!r}.")
+    return int(text)
+
+
+class RunSlots:
+    """The server-wide list of training runs in progress, at most `max_runs()` of them.
+
+    Why server-wide: every session trains in the same process, so each run takes a slot to
+    start and hands it back when its thread ends, whoever started it.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._active: list[TrainingRun] = []
+
+    def take(self, run: "TrainingRun") -> None:
+        limit = max_runs()
+        with self._lock:
+            if len(self._active) >= limit:
+                raise TrainError(f"This server already trains {len(self._active)} "
+                                 f"run{'s' if len(self._active) > 1 else ''}, its limit; "
+                                 f"start again when one has ended.")
+            self._active.append(run)
+
+    def give_back(self, run: "TrainingRun") -> None:
+        with self._lock:
+            if run in self._active:
+                self._active.remove(run)
+
+    def active(self) -> list["TrainingRun"]:
+        with self._lock:
+            return list(self._active)
+
+
+#: The runs of this server process, across sessions.
+SERVER_RUNS = RunSlots()
+
+
+class RunOwner:
+    """A token kept in a session's state: its runs stop when it is garbage-collected with it."""
+
+
 class TrainingRun:
     """A training run in a background thread, for UIs that poll it while it trains.
 
     The thread only appends to `events` and sets `result`/`error`; readers take snapshots.
+    With an `owner` (any object that lives as long as the session that started the run, such as
+    a token in its session state), the run stops when the owner is garbage-collected: a closed
+    tab does not leave a run training for nobody. Only a weak reference is kept to the owner.
     """
 
-    def __init__(self, label: str, spec: ResNetSpec, dataset: Dataset, config: TrainConfig):
+    def __init__(self, label: str, spec: ResNetSpec, dataset: Dataset, config: TrainConfig,
+                 owner: object | None = None, slots: RunSlots = SERVER_RUNS):
         self.label = label
         self.trainer = Trainer(spec, dataset, config)  # validates before the thread starts
         self.events: list[MetricEvent] = []
         self.error: str | None = None
         self._stop = threading.Event()
+        self._slots = slots
         self._thread = threading.Thread(target=self._run, name=f"train-{label}", daemon=True)
+        if owner is not None:
+            weakref.finalize(owner, self._stop.set)
 
     def start(self) -> "TrainingRun":
-        self._thread.start()
+        """Start training, or raise TrainError when the server's runs are all taken."""
+        self._slots.take(self)
+        try:
+            self._thread.start()
+        except RuntimeError:
+            self._slots.give_back(self)
+            raise
         return self
 
     def _run(self) -> None:
@@ -437,6 +753,8 @@ class TrainingRun:
                 self.events.append(event)
         except Exception as error:  # reported to the UI as a sentence, not lost in a thread
             self.error = f"Training failed: {error}"
+        finally:
+            self._slots.give_back(self)
 
     def stop(self) -> None:
         self._stop.set()

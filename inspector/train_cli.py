@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from inspector.data import DATASETS, load_dataset
 from inspector.infer import predict_topk, prepare_image, trust_problem
 from inspector.spec import SpecError
 from inspector.train import (DEVICES, OPTIMIZERS, PRECISIONS, SCHEDULES, MetricEvent,
-                             TrainConfig, train)
+                             StopReason, TrainConfig, Trainer, TrainError)
 
 EXIT_TRAINING_FAILED = 1
 BAR_WIDTH = 30
@@ -67,33 +68,55 @@ def register(subparsers) -> None:
 def _progress(event: MetricEvent) -> None:
     filled = round(BAR_WIDTH * event.step / event.total_steps)
     val = "" if event.val_acc is None else f" val acc {event.val_acc:.1%}"
+    eta = "estimating" if event.eta_s is None else f"{event.eta_s:.0f}s"
     line = (f"\r[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {event.step}/{event.total_steps} "
-            f"loss {event.loss:.3f}{val} {event.images_per_s:,.0f} img/s "
-            f"ETA {event.eta_s:.0f}s   ")
+            f"loss {event.loss:.3f}{val} {event.images_per_s:,.0f} img/s ETA {eta}   ")
     print(line, end="", file=sys.stderr, flush=True)
 
 
+def check_writable(out: Path) -> None:
+    """Create the checkpoint's folder and try a file in it now, not after the whole run."""
+    if out.is_dir():
+        raise TrainError(f"--out {out} is a folder; give a file name such as {out / 'run.pt'}.")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out.parent):
+            pass
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise TrainError(f"Cannot write the checkpoint to {out} ({reason}); choose another "
+                         f"--out.") from None
+
+
 def run_train(args: argparse.Namespace) -> int:
+    """Every check (design, config, --out, data, memory) runs before the first line is printed,
+    so a mistake is one line on stderr and nothing trains."""
     name, spec = load_design(args.spec or args.preset, args.set)
-    options = {"download": True} if args.download else {}
     if args.download and args.dataset != "cifar10":
         raise SpecError("--download applies to --dataset cifar10 only.")
-    dataset = load_dataset(args.dataset, args.data_path, 32, **options)
     config = TrainConfig(steps=None if args.epochs else args.steps, epochs=args.epochs,
                          batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
                          schedule=args.schedule, optimizer=args.optimizer, device=args.device,
-                         precision=args.precision, compile=args.compile, seed=args.seed)
+                         precision=args.precision, compile=args.compile,
+                         seed=args.seed).validate()
     out = Path(args.out or f"runs/{Path(name).stem.split(' ')[0]}-{args.dataset}.pt")
+    check_writable(out)
+    options = {"download": True} if args.download else {}
+    dataset = load_dataset(args.dataset, args.data_path, 32, **options)
+    trainer = Trainer(spec, dataset, config)
     print(f"Training {name} on {dataset.describe()}", file=sys.stderr)
     start = time.perf_counter()
-    result = train(spec, dataset, config, callback=None if args.quiet else _progress)
+    for event in trainer.events():
+        if not args.quiet:
+            _progress(event)
+    result = trainer.result
+    assert result is not None
     if not args.quiet:
         print(file=sys.stderr)
     print(f"{result.message} ({time.perf_counter() - start:.0f}s on {result.device}, "
           f"{result.precision})")
-    if result.stopped_reason != "completed":
+    if result.stopped_reason != StopReason.COMPLETED:
         return EXIT_TRAINING_FAILED
-    out.parent.mkdir(parents=True, exist_ok=True)
     save_result(out, result)
     accuracy = result.final_val_acc
     print(f"final validation accuracy: {accuracy:.4f}")

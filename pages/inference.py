@@ -49,7 +49,8 @@ def sample_dataset(name: str, image_size: int) -> Dataset:
 
 
 def choose_model() -> tuple[Checkpoint, Dataset | None] | None:
-    finished = [run for run in ss.get(RUNS, []) if run.result is not None]
+    finished = [run for run in ss.get(RUNS, []) if run.result is not None
+                and run.result.model is not None]  # none when the model did not fit
     sources = (["Trained in this session"] if finished else []) + ["Upload a checkpoint"]
     source = st.radio("Model", sources, horizontal=True, key="infer_source")
     if source == "Trained in this session":

@@ -4,6 +4,10 @@ Training runs in a background thread (`inspector.train.TrainingRun`); a fragment
 second and redraws only the progress and the curves, so the page is not rerun while it trains,
 and Stop (a normal rerun) reaches the thread between two steps. Every run of the session stays
 on the charts, so plain20 and resnet20 can be overlaid.
+
+Datasets come only from the server's data root (`inspector.data.data_root`): a visitor picks
+from what lies there and never types a server path. Runs belong to the session (they stop when
+its state is collected) and count against the server's cap on concurrent runs.
 """
 
 from __future__ import annotations
@@ -14,14 +18,17 @@ from plotly.subplots import make_subplots
 
 from inspector import PRESETS, ResNetSpec, find_preset
 from inspector.checkpoint import result_bytes
-from inspector.data import DATASETS, DataError, Dataset, load_dataset
-from inspector.train import (OPTIMIZERS, PRECISIONS, SCHEDULES, TrainConfig, TrainError,
-                             TrainingRun, metrics_frame, smoothed_throughput)
+from inspector.data import (DATASETS, DataError, Dataset, data_root, find_cifar10, image_folders,
+                            load_dataset, under_root)
+from inspector.train import (OPTIMIZERS, PRECISIONS, SCHEDULES, SERVER_RUNS, RunOwner,
+                             TrainConfig, TrainError, TrainingRun, max_runs, metrics_frame,
+                             smoothed_throughput)
 from inspector.spec import SpecError
 from pages import common
 
 ss = st.session_state
 RUNS = "train_runs"  # list[TrainingRun], read by the Inference page too
+OWNER = "train_owner"  # the session's RunOwner: its runs stop when the session's state goes
 DEFAULT_PRESET = "resnet20"
 SCHEDULE_LABELS = {"step": "step (paper: lr / 10 at 50% and 75%)", "cosine": "cosine",
                    "onecycle": "one-cycle", "constant": "constant"}
@@ -34,7 +41,9 @@ def dataset(name: str, path: str | None, image_size: int, download: bool) -> Dat
     return load_dataset(name, path or None, image_size, **options)
 
 
-def _format_eta(seconds: float) -> str:
+def _format_eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "estimating..."
     minutes, secs = divmod(int(round(seconds)), 60)
     return f"{minutes}:{secs:02d}"
 
@@ -84,6 +93,37 @@ def model_choice() -> tuple[str, ResNetSpec] | None:
     return name, design
 
 
+def data_choice(name: str) -> dict | None:
+    """Where the dataset comes from: only the server's data root, never a typed path."""
+    data = {"name": name, "path": None, "download": False}
+    if name not in ("cifar10", "folder"):
+        return data
+    root = data_root()
+    if name == "cifar10":
+        data["path"] = str(root)
+        if find_cifar10(str(root)) is not None:
+            st.caption("CIFAR-10 found in the server's data folder.")
+        else:
+            data["download"] = st.checkbox(
+                "Download CIFAR-10 (163 MB) into the server's data folder", key="train_download",
+                help="The folder is set by whoever runs the server (RESNET_INSPECTOR_DATA_ROOT).")
+        return data
+    folders = image_folders(root)
+    if not folders:
+        st.info("The server's data folder holds no image folder (one subfolder per class); "
+                "whoever runs the server can add one there (RESNET_INSPECTOR_DATA_ROOT).")
+        return None
+    folder = st.selectbox("Image folder", folders, key="train_folder",
+                          help="Folders in the server's data folder with one subfolder per "
+                               "class.")
+    try:  # listed a moment ago; checked again in case the folder changed since
+        data["path"] = str(under_root(folder, root))
+    except DataError as error:
+        st.error(str(error))
+        return None
+    return data
+
+
 def settings() -> tuple[str, ResNetSpec, str, dict, TrainConfig] | None:
     """The form's values, or None (with the error shown) when they do not make a config."""
     left, right = st.columns(2)
@@ -91,16 +131,7 @@ def settings() -> tuple[str, ResNetSpec, str, dict, TrainConfig] | None:
         data_name = st.selectbox("Dataset", DATASETS, key="train_dataset",
                                  help="digits: scikit-learn's 1,797 handwritten digits, "
                                       "upscaled to 32x32, no download.")
-        data = {"name": data_name, "path": None, "download": False}
-        if data_name in ("cifar10", "folder"):
-            data["path"] = st.text_input(
-                "Folder", value="data" if data_name == "cifar10" else "",
-                key=f"train_path_{data_name}",
-                help="cifar10: the folder holding cifar-10-batches-py; folder: one subfolder "
-                     "per class.") or None
-        if data_name == "cifar10":
-            data["download"] = st.checkbox("Download CIFAR-10 (163 MB) if it is missing",
-                                           key="train_download")
+        data = data_choice(data_name)
         chosen = model_choice()
         unit = st.radio("Length in", ["steps", "epochs"], horizontal=True, key="train_unit")
         if unit == "steps":
@@ -126,7 +157,7 @@ def settings() -> tuple[str, ResNetSpec, str, dict, TrainConfig] | None:
         compile_model = st.checkbox("torch.compile (slow start, faster steps on a GPU)",
                                     key="train_compile")
         seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="train_seed")
-    if chosen is None:
+    if chosen is None or data is None:
         return None
     config = TrainConfig(steps=None if steps is None else int(steps),
                          epochs=None if epochs is None else float(epochs),
@@ -137,14 +168,17 @@ def settings() -> tuple[str, ResNetSpec, str, dict, TrainConfig] | None:
     return chosen[0], chosen[1], data_name, data, config
 
 
-def start(name: str, spec: ResNetSpec, data: dict, config: TrainConfig) -> None:
+def start(name: str, spec: ResNetSpec, data: dict, config: TrainConfig) -> bool:
+    """Start a run owned by this session; whether it started (else the error is shown)."""
     try:
         images = dataset(data["name"], data["path"], spec.input_size if data["name"] == "folder"
                          else 32, data["download"])
         label = f"{name} on {data['name']} #{len(ss[RUNS]) + 1}"
-        ss[RUNS].append(TrainingRun(label, spec, images, config).start())
+        ss[RUNS].append(TrainingRun(label, spec, images, config, owner=ss[OWNER]).start())
     except (DataError, TrainError, SpecError) as error:
         common.show_error(error)
+        return False
+    return True
 
 
 def live(runs: list[TrainingRun]) -> None:
@@ -182,6 +216,8 @@ def outcomes(runs: list[TrainingRun]) -> None:
             continue
         show = st.success if result.stopped_reason == "completed" else st.warning
         show(f"{run.label}: {result.message} (device {result.device}, {result.precision})")
+        if result.model is None:  # ran out of memory before the model existed
+            continue
         left, right = st.columns(2)
         slug = run.label.replace(" ", "_").replace("#", "")
         left.download_button("Download checkpoint", result_bytes(result), f"{slug}.pt",
@@ -192,6 +228,7 @@ def outcomes(runs: list[TrainingRun]) -> None:
 
 common.require_navigation()
 ss.setdefault(RUNS, [])
+ss.setdefault(OWNER, RunOwner())
 st.title("Train")
 st.caption("The paper's recipe (SGD, momentum 0.9, weight decay 1e-4, batch 128, lr 0.1 divided "
            "by 10 at 50% and 75% of the steps; pad-4 random crop and flips). Start a plain20 run "
@@ -202,15 +239,20 @@ buttons = st.columns(3)
 if buttons[0].button("Start", type="primary", disabled=running or chosen is None,
                      key="train_start"):
     name, spec, _, data, config = chosen
-    start(name, spec, data, config)
-    ss["train_polling"] = True
-    running = any(run.running for run in ss[RUNS])
+    if start(name, spec, data, config):
+        ss["train_polling"] = True
+        st.rerun()  # draw the page again, Start disabled, while the run trains
 if buttons[1].button("Stop", disabled=not running, key="train_stop"):
     for run in ss[RUNS]:
         run.stop()
 if buttons[2].button("Clear runs", disabled=running or not ss[RUNS], key="train_clear"):
     ss[RUNS] = []
 
+try:
+    st.caption(f"Training runs on this server: {len(SERVER_RUNS.active())} of at most "
+               f"{max_runs()} at a time.")
+except TrainError as error:
+    st.error(str(error))
 if ss[RUNS]:
     st.fragment(live, run_every=1.0 if running else None)(ss[RUNS])
     outcomes(ss[RUNS])

@@ -8,7 +8,12 @@ CIFAR ResNet-20 with the paper's recipe, 150 steps of 128 on scikit-learn's digi
 from __future__ import annotations
 
 import argparse
+import gc
+import os
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -16,12 +21,15 @@ import torch
 
 from inspector import get_preset
 from inspector.checkpoint import read_checkpoint
+from inspector.cli import main as cli_main
 from inspector.data import Dataset, load_dataset
-from inspector.train import (TrainConfig, TrainError, TrainingRun, fit_spec, lr_at,
-                             smoothed_throughput, train)
+from inspector.model import build_model
+from inspector.train import (TrainConfig, TrainError, TrainingRun, estimate_training_memory,
+                             fit_spec, lr_at, smoothed_throughput, train)
 from inspector import train as train_module
 from inspector.train_cli import register
 
+ROOT = Path(__file__).resolve().parent.parent
 SMALL = get_preset("resnet20").replace(layers=(1, 1, 1))  # 8 layers, same widths and shortcuts
 
 
@@ -194,3 +202,220 @@ def test_smoothed_throughput_is_images_over_time():
     rates = smoothed_throughput(frame, window=2)
     assert rates.tolist() == pytest.approx([100.0, 200 / (1 + 1 / 3), 300 / (1 / 3 + 0.5)])
     assert smoothed_throughput(frame).iloc[-1] == pytest.approx(400 / (1 + 1 / 3 + 0.5))
+
+
+# --- Runs that share a server -----------------------------------------------------------------
+
+def test_two_runs_with_one_seed_at_the_same_time_give_equal_results(tiny):
+    results = {}
+
+    def run(name):
+        results[name] = train(SMALL, tiny, quick(steps=8, seed=5))
+
+    threads = [threading.Thread(target=run, args=(name,)) for name in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    first, second = results["a"], results["b"]
+    assert [e.loss for e in first.metrics] == [e.loss for e in second.metrics]
+    for a, b in zip(first.model.state_dict().values(), second.model.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_the_server_caps_concurrent_runs(tiny, monkeypatch):
+    monkeypatch.setenv("RESNET_INSPECTOR_MAX_RUNS", "1")
+    slots = train_module.RunSlots()
+    first = TrainingRun("first", SMALL, tiny, quick(steps=100_000), slots=slots).start()
+    try:
+        second = TrainingRun("second", SMALL, tiny, quick(), slots=slots)
+        with pytest.raises(TrainError, match="already trains 1 run, its limit"):
+            second.start()
+        assert not second.running and slots.active() == [first]
+    finally:
+        first.stop()
+        first.join(timeout=60)
+    assert slots.active() == []  # the slot is handed back when the thread ends
+    TrainingRun("third", SMALL, tiny, quick(steps=1), slots=slots).start().join(timeout=60)
+    monkeypatch.setenv("RESNET_INSPECTOR_MAX_RUNS", "none")
+    with pytest.raises(TrainError, match="RESNET_INSPECTOR_MAX_RUNS must be a whole number"):
+        TrainingRun("fourth", SMALL, tiny, quick(), slots=slots).start()
+
+
+def test_a_run_stops_when_its_owner_is_collected(tiny):
+    owner = train_module.RunOwner()
+    run = TrainingRun("owned", SMALL, tiny, quick(steps=100_000), owner=owner).start()
+    try:
+        del owner
+        gc.collect()
+        run.join(timeout=60)
+        assert not run.running
+        assert run.result.stopped_reason == "stopped"
+        assert len(run.events) < 100_000
+    finally:
+        run.stop()
+        run.join(timeout=60)
+
+
+# --- Checks before anything is allocated ------------------------------------------------------
+
+def test_the_memory_estimate_counts_the_built_models_parameters(tiny):
+    spec = fit_spec(get_preset("resnet56"), tiny)
+    params = sum(p.numel() for p in build_model(spec).parameters())  # on meta: no weights
+    device = torch.device("cpu")
+    sgd = estimate_training_memory(spec, quick(batch_size=8), 8, tiny, device)
+    assert sgd.weights == sgd.gradients == sgd.optimizer_state == params * 4
+    adam = estimate_training_memory(spec, quick(optimizer="adam"), 8, tiny, device)
+    assert adam.optimizer_state == 2 * params * 4
+    double = estimate_training_memory(spec, quick(), 16, tiny, device)
+    assert double.activations == 2 * sgd.activations > 0
+
+
+def test_a_design_too_large_for_the_memory_is_refused_with_the_figures(tiny, monkeypatch):
+    monkeypatch.setenv("RESNET_INSPECTOR_TRAIN_MEMORY_GB", "0.5")
+    wide = get_preset("resnet20").replace(widths=(512, 1024, 2048))  # 0.3 billion
+    with pytest.raises(TrainError, match=r"needs about .* GB \(weights .*more than the 0.50 GB"):
+        TrainingRun("wide", wide, tiny, quick())
+    monkeypatch.setenv("RESNET_INSPECTOR_TRAIN_MEMORY_GB", "lots")
+    with pytest.raises(TrainError, match="RESNET_INSPECTOR_TRAIN_MEMORY_GB must be a number"):
+        train(SMALL, tiny, quick())
+
+
+def test_refusing_a_huge_design_allocates_nothing():
+    """1.6 billion parameters (19 GB with SGD) against a 2 GB cap, in a fresh process."""
+    script = (
+        "import resource, sys\n"
+        "from inspector import get_preset\n"
+        "from inspector.data import load_dataset\n"
+        "from inspector.train import TrainConfig, TrainError, Trainer\n"
+        "data = load_dataset('synthetic', num_train=16, num_val=4)\n"
+        "spec = get_preset('resnet18').replace(widths=(512, 1024, 2048, 4096),\n"
+        "                                      layers=(2, 2, 2, 5))\n"
+        "try:\n"
+        "    Trainer(spec, data, TrainConfig(steps=1, batch_size=2))\n"
+        "except TrainError as error:\n"
+        "    print(error)\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300, cwd=ROOT,
+                          env={**os.environ, "RESNET_INSPECTOR_TRAIN_MEMORY_GB": "2"})
+    assert done.returncode == 0, done.stderr
+    message, peak = done.stdout.strip().splitlines()
+    assert "more than the 2.00 GB available" in message
+    assert "weights 6.47," in message  # 1.62 billion float32 parameters
+    assert int(peak) < 1.5e9  # the interpreter and PyTorch; 6 GB of weights were never made
+
+
+def test_batch_size_one_with_a_1x1_feature_map_is_said_in_our_words(tiny):
+    # ResNet-18 on 32x32 images ends at 1x1: batch norm there needs two values per channel
+    small_images = load_dataset("synthetic", num_train=8, num_val=2, num_classes=4)
+    with pytest.raises(TrainError, match="Batch size 1 cannot train this design"):
+        train(get_preset("resnet18"), small_images, quick(batch_size=1))
+    result = train(SMALL, tiny, quick(batch_size=1, steps=2))  # 4x4 at the end: it trains
+    assert result.stopped_reason == "completed"
+
+
+# --- Failures the loss shows, and the ETA --------------------------------------------------
+
+def test_a_diverging_run_stops_with_a_message(tiny):
+    result = train(SMALL, tiny, quick(steps=200, lr=100.0, augment=False))
+    assert result.stopped_reason == "diverged", result.message
+    assert "Lower the learning rate" in result.message
+    assert result.metrics and result.metrics[-1].step < 200
+    assert max(e.loss for e in result.metrics) > 100 * result.metrics[0].loss
+
+
+def test_the_loss_watch_needs_several_high_checks():
+    watch = train_module.LossWatch()
+    assert watch.verdict(1, 2.3) is None
+    assert watch.verdict(2, 500.0) is None and watch.verdict(3, 1.0) is None  # one spike
+    assert [watch.verdict(s, 1e9) for s in (4, 5)] == [None, None]
+    reason, message = watch.verdict(6, 1e9)
+    assert reason == "diverged" and "step 6" in message and "100 times" in message
+    reason, message = train_module.LossWatch().verdict(1, float("nan"))
+    assert reason == "nan" and "NaN" in message
+
+
+def test_the_eta_waits_for_warm_up_and_smooths_the_step_time():
+    eta = train_module.EtaEstimator(total=100)
+    # warm-up intervals (slow: allocation, kernel choice) are left out
+    assert eta.update(0, 5, 5.0) is None
+    assert eta.update(5, 10, 0.5) is None and eta.update(10, 15, 0.5) is None
+    assert eta.update(15, 20, 0.5) == pytest.approx(0.1 * 80)
+    # one slow interval moves the estimate by a share, not to the new rate
+    assert eta.update(20, 25, 5.0) == pytest.approx((0.3 * 1.0 + 0.7 * 0.1) * 75)
+    assert eta.update(25, 100, 1.0) == 0.0
+
+
+def test_events_say_estimating_before_the_eta_is_stable(tiny):
+    result = train(SMALL, tiny, quick(steps=12))
+    etas = [e.eta_s for e in result.metrics]
+    assert etas[:train_module.ETA_WARMUP_STEPS + train_module.ETA_INTERVALS - 1] == [None] * 7
+    assert all(eta is not None and eta >= 0 for eta in etas[7:]) and etas[-1] == 0
+
+
+# --- The command line: one line and exit 2 before anything trains ---------------------------
+
+def _main(argv: list[str], capsys) -> tuple[int, str, str]:
+    code = cli_main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(train_module.Trainer, "events", refuse)
+
+
+def test_cli_unwritable_out_is_one_line_before_training(tmp_path, capsys, no_training):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.access(locked, os.W_OK):  # root writes anywhere: use a path under a file instead
+            target = tmp_path / "file"
+            target.write_text("x")
+            out = target / "run.pt"
+        else:
+            out = locked / "run.pt"
+        code, stdout, stderr = _main(["train", "--dataset", "synthetic", "--out", str(out)],
+                                     capsys)
+    finally:
+        locked.chmod(0o700)
+    assert code == 2 and stdout == ""
+    assert len(stderr.splitlines()) == 1 and "Cannot write the checkpoint" in stderr
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--steps", "0"], "Steps must be"), (["--epochs", "0"], "Epochs must be"),
+    (["--epochs", "1e9"], "Epochs must be"), (["--batch-size", "0"], "Batch size"),
+    (["--batch-size", "70000"], "Batch size"), (["--lr", "0"], "Learning rate"),
+    (["--lr", "1000"], "Learning rate"), (["--lr", "nan"], "Learning rate"),
+    (["--weight-decay", "-1"], "Weight decay"), (["--weight-decay", "2"], "Weight decay"),
+    (["--steps", "20000000"], "Steps must be"), (["--download"], "--download applies"),
+    (["--preset", "resnet18", "--batch-size", "1"], "Batch size 1 cannot"),
+    (["--schedule", "linear"], "invalid choice"),
+])
+def test_cli_config_errors_are_one_line_and_exit_2(args, words, capsys, no_training):
+    try:
+        code, stdout, stderr = _main(["train", "--dataset", "synthetic", *args], capsys)
+    except SystemExit as exit_:  # argparse's own checks exit through _Parser
+        code, stderr, stdout = exit_.code, capsys.readouterr().err, ""
+    assert code == 2 and stdout == ""
+    assert len(stderr.strip().splitlines()) == 1, stderr
+    assert words in stderr
+
+
+def test_a_model_that_does_not_fit_is_an_out_of_memory_result(tiny, monkeypatch):
+    def out_of_memory(*args, **kwargs):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: "
+                           "can't allocate memory: you tried to allocate 9000000000 bytes.")
+
+    monkeypatch.setattr(train_module, "build_model", out_of_memory)
+    result = train(SMALL, tiny, quick())
+    assert result.stopped_reason == "oom" and result.model is None
+    assert result.message == "The model does not fit in the memory of cpu."

@@ -6,15 +6,17 @@ fragment) and always stop and join the threads they started.
 
 from __future__ import annotations
 
+import gc
 import json
 import time
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from inspector import get_preset
-from inspector.data import load_dataset
+from inspector.data import DataError, data_root, load_dataset, under_root
 from inspector.train import TrainConfig, TrainingRun
 
 PAGES = Path(__file__).resolve().parent.parent / "pages"
@@ -131,3 +133,72 @@ def test_inference_page_without_a_model_says_what_to_do():
     at.run()
     assert not at.exception, at.exception
     assert "Train page" in at.info[0].value
+
+
+def test_start_is_disabled_as_soon_as_a_run_starts(train_page):
+    at = train_page
+    at.run()
+    at.number_input(key="train_steps").set_value(100_000)
+    at.select_slider(key="train_batch").set_value(16)
+    at.button(key="train_start").click().run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    assert at.button(key="train_start").disabled
+    assert not at.button(key="train_stop").disabled
+
+
+def test_a_run_stops_when_its_session_ends():
+    at = _page("train.py")
+    at.run()
+    at.number_input(key="train_steps").set_value(100_000)
+    at.select_slider(key="train_batch").set_value(16)
+    at.button(key="train_start").click().run()
+    run = _runs(at)[0]
+    try:
+        assert run.running
+        del at  # the session and its state go away, as when a tab is closed and forgotten
+        gc.collect()
+        run.join(timeout=60)
+        assert not run.running
+        assert run.result.stopped_reason == "stopped"
+    finally:
+        run.stop()
+        run.join(timeout=60)
+
+
+def _image_folder(folder: Path) -> None:
+    for label in ("cats", "dogs"):
+        (folder / label).mkdir(parents=True)
+        Image.new("RGB", (8, 8), "white").save(folder / label / "a.png")
+
+
+def test_the_train_page_offers_only_folders_under_the_data_root(tmp_path, monkeypatch):
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    _image_folder(root / "pets")
+    _image_folder(outside / "secret")
+    (root / "notes").mkdir()  # no class subfolders: not a dataset
+    (root / "escape").symlink_to(outside / "secret", target_is_directory=True)
+    monkeypatch.setenv("RESNET_INSPECTOR_DATA_ROOT", str(root))
+    at = _page("train.py")
+    at.run()
+    at.selectbox(key="train_dataset").set_value("folder").run()
+    assert not at.exception, at.exception
+    assert not at.text_input  # no free path to type
+    assert at.selectbox(key="train_folder").options == ["pets"]
+    at.selectbox(key="train_dataset").set_value("cifar10").run()
+    assert not at.exception and not at.text_input
+    assert "into the server's data folder" in at.checkbox(key="train_download").label
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["outside", "root"]
+
+
+def test_data_root_paths_never_lead_outside(tmp_path, monkeypatch):
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "link").symlink_to(tmp_path, target_is_directory=True)
+    monkeypatch.setenv("RESNET_INSPECTOR_DATA_ROOT", str(root))
+    assert data_root() == root.resolve()
+    assert under_root("pets") == root.resolve() / "pets"
+    for name in ("../x", "/etc", "pets/../../x", "link"):
+        with pytest.raises(DataError):
+            under_root(name)
+    monkeypatch.delenv("RESNET_INSPECTOR_DATA_ROOT")
+    assert data_root() == (Path.cwd() / "data").resolve()
