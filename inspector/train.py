@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from inspector.data import Dataset, augment, normalize
-from inspector.facts import estimate_activation_bytes, estimate_params
+from inspector.costs import estimate_activation_bytes, estimate_params
 from inspector.model import ResNet, build_model
 from inspector.spec import ResNetSpec
 
