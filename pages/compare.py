@@ -65,28 +65,20 @@ def _key(side: str, field: _Field) -> str:
     return f"c_{side}_{field}"
 
 
-def _pick_key(side: str) -> str:
-    """The side's "start from" picker."""
-    return f"c_{side}"
+@dataclass(frozen=True)
+class _SideKeys:
+    """One side's session-state keys besides its editor's widgets."""
+
+    pick: str  # the "start from" picker
+    spec: str  # the side's last valid design
+    preset: str  # the preset that design started from
+    json_error: str  # why the last "Apply JSON" failed, shown until one succeeds
+    graph: str  # the block graph's viewer
 
 
-def _spec_key(side: str) -> str:
-    """The side's last valid design."""
-    return f"cmp_spec_{side}"
-
-
-def _preset_key(side: str) -> str:
-    """The preset the side's design started from."""
-    return f"cmp_preset_{side}"
-
-
-def _json_error_key(side: str) -> str:
-    """Why the side's last "Apply JSON" failed, shown until one succeeds."""
-    return f"cmp_json_error_{side}"
-
-
-def _graph_key(side: str) -> str:
-    return f"compare_graph_{side.lower()}"
+KEYS = {side: _SideKeys(pick=f"c_{side}", spec=f"cmp_spec_{side}", preset=f"cmp_preset_{side}",
+                        json_error=f"cmp_json_error_{side}", graph=f"compare_graph_{side.lower()}")
+        for side in PREFIXES}
 
 
 # ----- loading a design into one side's editor ------------------------------------------------
@@ -95,8 +87,8 @@ def _graph_key(side: str) -> str:
 def load(side: str, spec: ResNetSpec, preset: str) -> None:
     """Put a design in a side's state and its editor's widgets (before they are drawn)."""
     ss = st.session_state
-    ss[_spec_key(side)], ss[_preset_key(side)] = spec, preset
-    ss[_pick_key(side)] = preset
+    ss[KEYS[side].spec], ss[KEYS[side].preset] = spec, preset
+    ss[KEYS[side].pick] = preset
     ss[_key(side, _Field.BLOCK)] = spec.block
     ss[_key(side, _Field.LAYERS)] = ",".join(map(str, spec.layers))
     ss[_key(side, _Field.WIDTHS)] = ",".join(map(str, spec.widths))
@@ -112,7 +104,7 @@ def load(side: str, spec: ResNetSpec, preset: str) -> None:
 
 
 def _on_pick(side: str) -> None:
-    choice = st.session_state[_pick_key(side)]
+    choice = st.session_state[KEYS[side].pick]
     if choice == CURRENT:
         load(side, common.current_design(), common.current_preset())
     else:
@@ -124,10 +116,10 @@ def _on_json(side: str) -> None:
     try:
         spec = ResNetSpec.from_json(text).validate()
     except SpecError as error:
-        st.session_state[_json_error_key(side)] = f"Design {side}: {error}"
+        st.session_state[KEYS[side].json_error] = f"Design {side}: {error}"
         return
-    st.session_state.pop(_json_error_key(side), None)
-    load(side, spec, st.session_state[_preset_key(side)])
+    st.session_state.pop(KEYS[side].json_error, None)
+    load(side, spec, st.session_state[KEYS[side].preset])
 
 
 def ensure_sides() -> list[str]:
@@ -136,13 +128,13 @@ def ensure_sides() -> list[str]:
     messages = []
     params = common.current_query()
     for side, prefix in PREFIXES.items():
-        if _spec_key(side) not in st.session_state:
+        if KEYS[side].spec not in st.session_state:
             spec, preset, found = common.spec_from_query(params, prefix, DEFAULTS[side])
             messages += [f"Design {side}: {message}" for message in found]
             load(side, spec, preset)
         elif _key(side, _Field.LAYERS) not in st.session_state:
-            load(side, st.session_state[_spec_key(side)],
-                 st.session_state[_preset_key(side)])
+            load(side, st.session_state[KEYS[side].spec],
+                 st.session_state[KEYS[side].preset])
     return messages
 
 
@@ -153,9 +145,9 @@ def editor(column, side: str) -> Side | None:
     """A side's preset picker and compact editor; None (with a message) while it is invalid."""
     ss = st.session_state
     options = [CURRENT, *PRESETS]
-    column.selectbox(f"Design {side}: start from", options, key=_pick_key(side),
+    column.selectbox(f"Design {side}: start from", options, key=KEYS[side].pick,
                      on_change=_on_pick, args=(side,))
-    preset = ss[_preset_key(side)]
+    preset = ss[KEYS[side].preset]
     with column.expander(f"Edit design {side}"):
         cols = st.columns(3)
         block = cols[0].radio("Block", BLOCKS, key=_key(side, _Field.BLOCK), horizontal=True)
@@ -183,10 +175,10 @@ def editor(column, side: str) -> Side | None:
                                 help="BN and ReLU before each conv (He et al. 2016)")
         st.text_area("Spec (JSON): paste one and apply it", key=_key(side, _Field.JSON), height=150)
         st.button("Apply JSON", key=_key(side, _Field.APPLY), on_click=_on_json, args=(side,))
-    if _json_error_key(side) in ss:
-        common.show_error(ss[_json_error_key(side)], column)
+    if KEYS[side].json_error in ss:
+        common.show_error(ss[KEYS[side].json_error], column)
     try:
-        spec = ss[_spec_key(side)].replace(
+        spec = ss[KEYS[side].spec].replace(
             block=block, layers=parse_field("layers", layers),
             widths=parse_field("widths", widths), stem=stem, shortcut=shortcut,
             stride_in=stride_in, groups=int(groups),
@@ -196,7 +188,7 @@ def editor(column, side: str) -> Side | None:
     except SpecError as error:
         common.show_error(f"Design {side}: {error}", column)
         return None
-    ss[_spec_key(side)] = spec
+    ss[KEYS[side].spec] = spec
     name = common.design_name(spec, preset)
     column.caption(PRESETS[preset].description if name == preset else
                    f"Changed: {', '.join(common.changed_fields(spec, preset))} (from {preset}).")
@@ -273,7 +265,7 @@ def main() -> None:
     for side, name, spec in zip(PREFIXES, result.names, (a.spec, b.spec)):
         # One graph per row, each the page's width: two half-width columns cut the labels.
         st.markdown(f"**{name}**")
-        key, graph_key = _graph_key(side), spec.spec_hash()
+        key, graph_key = KEYS[side].graph, spec.spec_hash()
         folded = common.folded_stages(key, graph_key)
         common.show_drawing(common.drawing(spec, View.BLOCK, Direction.TB, Fold.AUTO, folded),
                             key=key, graph_key=graph_key)

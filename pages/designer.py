@@ -6,6 +6,7 @@ design (session and URL); an invalid one shows its sentence while the last valid
 
 from __future__ import annotations
 
+from enum import StrEnum
 from urllib.parse import urlencode
 
 import streamlit as st
@@ -41,22 +42,21 @@ GRAPH_KEY = "designer_graph"
 SHARES_CHART_KEY = "stage_shares"
 
 
-def blocks_key(stage: int) -> str:
-    return f"d_blocks_{stage}"
+class StageControl(StrEnum):
+    """A per-stage widget; its key ends with the stage's number (d_blocks_0, d_width_2, ...)."""
 
+    BLOCKS = "d_blocks"
+    WIDTH = "d_width"
+    STRIDE = "d_stride"
 
-def width_key(stage: int) -> str:
-    return f"d_width_{stage}"
-
-
-def stride_key(stage: int) -> str:
-    return f"d_stride_{stage}"
+    def key(self, stage: int) -> str:
+        return f"{self}_{stage}"
 
 
 def forget_stage(stage: int) -> None:
     """Drop a stage's widgets, so a stage added later starts from fresh values."""
-    for key in (blocks_key(stage), width_key(stage), stride_key(stage)):
-        ss.pop(key, None)
+    for control in StageControl:
+        ss.pop(control.key(stage), None)
 
 
 #: Standard layouts the depth picker offers, by number of stages: label -> (block, layers).
@@ -90,9 +90,9 @@ def load_widgets(spec: ResNetSpec, preset: str) -> None:
     for i in range(MAX_STAGES):
         forget_stage(i)
     for i in range(spec.num_stages):
-        ss[blocks_key(i)] = spec.layers[i]
-        ss[width_key(i)] = spec.widths[i]
-        ss[stride_key(i)] = spec.strides[i]
+        ss[StageControl.BLOCKS.key(i)] = spec.layers[i]
+        ss[StageControl.WIDTH.key(i)] = spec.widths[i]
+        ss[StageControl.STRIDE.key(i)] = spec.strides[i]
     ss[BASE_WIDTH_KEY] = spec.widths[0]
     for name, key in FIELD_KEYS.items():
         ss[key] = getattr(spec, name)
@@ -108,16 +108,16 @@ def widget_spec() -> ResNetSpec:
                                                        fields["width_per_group"])
     return ResNetSpec(**ss[HIDDEN_KEY]).replace(
         **fields,
-        layers=[ss[blocks_key(i)] for i in range(n)],
-        widths=[ss[width_key(i)] for i in range(n)],
-        strides=[ss[stride_key(i)] for i in range(n)],
+        layers=[ss[StageControl.BLOCKS.key(i)] for i in range(n)],
+        widths=[ss[StageControl.WIDTH.key(i)] for i in range(n)],
+        strides=[ss[StageControl.STRIDE.key(i)] for i in range(n)],
         residual=not ss[PLAIN_KEY],
     )
 
 
 def current_depth_label() -> str:
     n = ss[STAGES_KEY]
-    layers = tuple(ss.get(blocks_key(i)) for i in range(n))
+    layers = tuple(ss.get(StageControl.BLOCKS.key(i)) for i in range(n))
     for label, (block, standard) in depth_options(n).items():
         if block == ss[BLOCK_KEY] and layers == standard:
             return label
@@ -138,24 +138,25 @@ def on_depth() -> None:
     block, layers = choice
     ss[BLOCK_KEY] = block
     for i, count in enumerate(layers):
-        ss[blocks_key(i)] = count
+        ss[StageControl.BLOCKS.key(i)] = count
 
 
 def on_stages() -> None:
     """A new stage doubles the last width and halves the resolution, as the paper's do."""
     n = ss[STAGES_KEY]
     for i in range(1, n):
-        if blocks_key(i) not in ss:
-            ss[blocks_key(i)] = 2
-            ss[width_key(i)] = min(ss[width_key(i - 1)] * 2, MAX_CHANNELS)
-            ss[stride_key(i)] = 2
+        if StageControl.BLOCKS.key(i) not in ss:
+            ss[StageControl.BLOCKS.key(i)] = 2
+            previous = ss[StageControl.WIDTH.key(i - 1)]
+            ss[StageControl.WIDTH.key(i)] = min(previous * 2, MAX_CHANNELS)
+            ss[StageControl.STRIDE.key(i)] = 2
     for i in range(n, MAX_STAGES):
         forget_stage(i)
 
 
 def on_base_width() -> None:
     for i in range(ss[STAGES_KEY]):
-        ss[width_key(i)] = min(ss[BASE_WIDTH_KEY] * 2**i, MAX_CHANNELS)
+        ss[StageControl.WIDTH.key(i)] = min(ss[BASE_WIDTH_KEY] * 2**i, MAX_CHANNELS)
 
 
 def on_preact() -> None:
@@ -206,8 +207,8 @@ def sidebar() -> None:
     for i in range(ss[STAGES_KEY]):
         # A link may carry more blocks than the slider's usual reach; the slider then reaches
         # them rather than clamping the design to its range.
-        most = max(MAX_BLOCKS_PER_STAGE, ss[blocks_key(i)])
-        sb.slider(f"Blocks in {stage_name(i)}", 1, most, key=blocks_key(i))
+        most = max(MAX_BLOCKS_PER_STAGE, ss[StageControl.BLOCKS.key(i)])
+        sb.slider(f"Blocks in {stage_name(i)}", 1, most, key=StageControl.BLOCKS.key(i))
 
     sb.subheader("Blocks")
     sb.radio("Block type", tuple(BlockKind), key=BLOCK_KEY, horizontal=True,
@@ -234,8 +235,10 @@ def sidebar() -> None:
     with sb.expander("Per-stage widths and strides"):
         for i in range(ss[STAGES_KEY]):
             cols = st.columns(2)
-            cols[0].number_input(f"{stage_name(i)} width", 1, MAX_CHANNELS, key=width_key(i))
-            cols[1].number_input(f"{stage_name(i)} stride", 1, MAX_STRIDE, key=stride_key(i))
+            cols[0].number_input(f"{stage_name(i)} width", 1, MAX_CHANNELS,
+                                 key=StageControl.WIDTH.key(i))
+            cols[1].number_input(f"{stage_name(i)} stride", 1, MAX_STRIDE,
+                                 key=StageControl.STRIDE.key(i))
 
     sb.subheader("Stem and input")
     sb.selectbox("Stem", STEMS, key=FIELD_KEYS["stem"],
