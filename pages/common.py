@@ -41,6 +41,8 @@ DESIGN_PRESET_KEY = "design_preset"
 #: The Train page's runs (list[TrainingRun]); the Inference page offers their models.
 TRAIN_RUNS_KEY = "train_runs"
 
+#: The address parameter that names the preset a design starts from; the others are its fields.
+PRESET_PARAM = "preset"
 #: The Compare page keeps its two designs in the address under these prefixes (a.layers=...).
 COMPARE_PREFIXES = {"A": "a.", "B": "b."}
 SPEC_FIELDS = tuple(f.name for f in dataclasses.fields(ResNetSpec))
@@ -87,7 +89,7 @@ def spec_to_query(spec: ResNetSpec, preset: str, prefix: str = "") -> dict[str, 
     `prefix` (e.g. 'a.') lets one URL carry several designs, as the Compare page's does.
     """
     base = get_preset(preset).to_dict()
-    query = {f"{prefix}preset": preset}
+    query = {f"{prefix}{PRESET_PARAM}": preset}
     for name, value in spec.to_dict().items():
         if value != base[name]:
             query[f"{prefix}{name}"] = _text(value)
@@ -106,7 +108,7 @@ def spec_from_query(params: Mapping[str, str], prefix: str = "",
     params = {key[len(prefix):]: value for key, value in params.items()
               if key.startswith(prefix) and not key.startswith(others)}
     messages: list[str] = []
-    preset = params.get("preset", default)
+    preset = params.get(PRESET_PARAM, default)
     if preset not in PRESETS:
         messages.append(f"Link: unknown preset {quote(preset)}; showing {default} instead.")
         preset = default
@@ -114,7 +116,7 @@ def spec_from_query(params: Mapping[str, str], prefix: str = "",
     values = {}
     unknown = []
     for key, text in params.items():
-        if key == "preset":
+        if key == PRESET_PARAM:
             continue
         if key not in SPEC_FIELDS:
             unknown.append(key)
@@ -170,7 +172,7 @@ def current_preset() -> str:
 
 def changed_fields(spec: ResNetSpec, preset: str) -> list[str]:
     """The fields in which the design differs from the preset it started from."""
-    return [name for name in spec_to_query(spec, preset) if name != "preset"]
+    return [name for name in spec_to_query(spec, preset) if name != PRESET_PARAM]
 
 
 #: What a design's width per group is when it has no bottleneck to apply it to.
