@@ -349,10 +349,11 @@ def view_choice(key: str, where: Any = st) -> View:
     return where.radio("View", tuple(View), key=key, horizontal=True)
 
 
-def direction_choice(key: str, where: Any = st) -> Direction:
+def direction_choice(key: str, where: Any = st,
+                     labels: Mapping[Direction, str] = DIRECTION_LABELS) -> Direction:
     """Which way the graph runs, as a row of radio buttons (in `where`)."""
     return where.radio("Direction", tuple(Direction), key=key, horizontal=True,
-                       format_func=DIRECTION_LABELS.get)
+                       format_func=labels.get)
 
 
 def fold_choice(key: str, where: Any = st, help: str | None = None) -> Fold:

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 import streamlit as st
 
 from inspector import PRESETS, ResNetSpec, SpecError, find_preset, get_preset
-from inspector.kinds import BlockKind
+from inspector.kinds import BlockKind, Direction
 from inspector.spec import (MAX_CHANNELS, MAX_CLASSES, MAX_GROUPS, MAX_INPUT_SIZE, MAX_STAGES,
                             MAX_STRIDE, MAX_WIDTH_PER_GROUP, SHORTCUTS, STEM_DESCRIPTIONS, STEMS,
                             STRIDE_PLACEMENTS, stage_name)
@@ -71,6 +71,8 @@ CIFAR_DEPTHS = {
 }
 CUSTOM = "custom"
 STRIDE_LABELS = {"1x1": "v1: on the first 1x1 (paper)", "3x3": "v1.5: on the 3x3 (torchvision)"}
+#: Short labels: the Designer's graph controls share a row with two others.
+DIRECTION_LABELS = {Direction.TB: "down", Direction.LR: "across"}
 #: The slider's usual reach (ResNet-1202's 200 per stage); a loaded design with more stretches it.
 MAX_BLOCKS_PER_STAGE = 200
 HIDDEN_FIELDS = ("expansion", "zero_init_residual")
@@ -269,7 +271,7 @@ def graph_section(spec: ResNetSpec) -> None:
     st.subheader("Graph")
     cols = st.columns(3)
     view = common.view_choice(GRAPH_VIEW_KEY, cols[0])
-    direction = common.direction_choice(GRAPH_DIRECTION_KEY, cols[1])
+    direction = common.direction_choice(GRAPH_DIRECTION_KEY, cols[1], DIRECTION_LABELS)
     fold = common.fold_choice(GRAPH_FOLD_KEY, cols[2],
                               help="Draw a run of identical blocks once, marked 'x N'; 'auto' "
                                    "folds large graphs only")
