@@ -38,6 +38,7 @@ PAGE_SUMMARIES = (
 
 
 def home() -> None:
+    """The home page: what the app is for and a link to each page."""
     st.title("ResNet Inspector")
     st.markdown(
         "Design, inspect and compare residual networks: the ResNets, ResNeXts, Wide ResNets and "
@@ -54,10 +55,15 @@ def home() -> None:
 
 HOME = st.Page(home, title="Home", icon=":material/home:", default=True)
 
-st.set_page_config(page_title="ResNet Inspector", page_icon=":material/hub:", layout="wide")
-navigation = st.navigation({"Inspect": [HOME, DESIGNER, COMPARE, BLOCK, PAPER_TABLE, EXPORT,
-                                        OWN_MODEL],
-                            "Run": [TRAIN, INFERENCE]})
-for message in common.ensure_design():
-    common.show_error(message)
-navigation.run()
+def main() -> None:
+    """Lay out the navigation, read a shared link's design once, then run the page asked for."""
+    st.set_page_config(page_title="ResNet Inspector", page_icon=":material/hub:", layout="wide")
+    navigation = st.navigation({"Inspect": [HOME, DESIGNER, COMPARE, BLOCK, PAPER_TABLE, EXPORT,
+                                            OWN_MODEL],
+                                "Run": [TRAIN, INFERENCE]})
+    for message in common.ensure_design():
+        common.show_error(message)
+    navigation.run()
+
+
+main()

@@ -9,11 +9,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Sequence
 
 from inspector.cli_common import load_design
 from inspector.formatting import compact, count, megabytes
+from inspector.kinds import Direction, Fold, GraphFormat, View
 from inspector.paper_table import TableFormat
 from inspector.render import DEFAULT_DPI
 from inspector.spec import SpecError
@@ -99,15 +101,15 @@ def _graph(args: argparse.Namespace) -> int:
     from inspector.trace import trace_graph
     from inspector.user_model import analyze_file_model, is_file_model
 
-    if args.output is None and args.format in ("png", "pdf"):
-        raise SpecError(f"{args.format.upper()} is binary: give a file with -o FILE.")
+    fmt = GraphFormat(args.format)
+    if args.output is None and fmt.binary:
+        raise SpecError(f"{fmt.upper()} is binary: give a file with -o FILE.")
     if is_file_model(args.design):
         graph = analyze_file_model(args.design, args.input).graph(args.view)
     else:
         graph = trace_graph(load_design(args.design, args.set)[1], args.view)
-    fold = {"auto": None, "on": True, "off": False}[args.fold]
-    digraph = render_graph(graph, args.direction, fold)
-    data = export_graph(digraph, args.format, args.dpi)
+    digraph = render_graph(graph, args.direction, Fold(args.fold).folding)
+    data = export_graph(digraph, fmt, args.dpi)
     if args.output is None:
         sys.stdout.write(data.decode())
     else:
@@ -179,6 +181,11 @@ def _add_design(parser: argparse.ArgumentParser) -> None:
                         help="input shape for a file.py:NAME model (default 3x224x224)")
 
 
+def _values(kind: type[StrEnum]) -> list[str]:
+    """A StrEnum's values as argparse choices: plain strings, so `--help` lists them as typed."""
+    return [member.value for member in kind]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m inspector", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -195,11 +202,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     graph = sub.add_parser("graph", help="draw the architecture (solid/dashed shortcuts)")
     _add_design(graph)
-    graph.add_argument("--view", choices=("block", "layer"), default="block")
-    graph.add_argument("--format", choices=("svg", "png", "pdf", "dot"), default="svg")
+    graph.add_argument("--view", choices=_values(View), default=View.BLOCK.value)
+    graph.add_argument("--format", choices=_values(GraphFormat), default=GraphFormat.SVG.value)
     graph.add_argument("-o", "--output", help="file to write (default: stdout for svg and dot)")
-    graph.add_argument("--direction", choices=("TB", "LR"), default="TB")
-    graph.add_argument("--fold", choices=("auto", "on", "off"), default="auto",
+    graph.add_argument("--direction", choices=_values(Direction), default=Direction.TB.value)
+    graph.add_argument("--fold", choices=_values(Fold), default=Fold.AUTO.value,
                        help="fold runs of identical blocks into one node marked x N")
     graph.add_argument("--dpi", type=int, default=DEFAULT_DPI,
                        help=f"PNG resolution (default {DEFAULT_DPI})")
@@ -217,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     table = sub.add_parser("paper-table", help="the paper's Table 1 for one or more designs")
     table.add_argument("designs", nargs="+", metavar="design",
                        help="preset names or JSON spec files, one column each")
-    table.add_argument("--format", choices=[f.value for f in TableFormat],
+    table.add_argument("--format", choices=_values(TableFormat),
                        default=TableFormat.MARKDOWN.value)
     table.set_defaults(handler=_paper_table)
 

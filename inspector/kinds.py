@@ -1,4 +1,5 @@
-"""The words the project's data speaks, as types: block, shortcut, node, edge kinds, roles, views.
+"""The words the project's data speaks, as types: block, shortcut, node, edge kinds, roles, views,
+and how a graph is drawn (direction, file format, folding).
 
 Why StrEnums: each member *is* its string ("projection" == ShortcutKind.PROJECTION), so JSON
 specs, URLs, DataFrames and any code that still compares strings keep working, while new code
@@ -94,3 +95,57 @@ class View(StrEnum):
 
     BLOCK = "block"
     LAYER = "layer"
+
+
+class Direction(StrEnum):
+    """Which way a drawn graph runs: Graphviz's rankdir values."""
+
+    TB = "TB"  # top to bottom, as the paper draws its networks
+    LR = "LR"  # left to right
+
+    @property
+    def shortcut_side(self) -> str:
+        """The compass side a bare skip leaves and joins on: beside the main path (east when it
+        runs down, south when it runs across), so it arcs past the block as in the paper."""
+        return "e" if self is Direction.TB else "s"
+
+
+#: What each graph file is served as.
+_MEDIA_TYPES = {"dot": "text/vnd.graphviz", "svg": "image/svg+xml", "png": "image/png",
+                "pdf": "application/pdf"}
+
+
+class GraphFormat(StrEnum):
+    """A drawn graph's file: DOT source, or what Graphviz's `dot` lays out from it."""
+
+    DOT = "dot"
+    SVG = "svg"
+    PNG = "png"
+    PDF = "pdf"
+
+    @property
+    def needs_dot(self) -> bool:
+        """Whether writing it takes Graphviz's `dot` program (DOT source is text we write)."""
+        return self is not GraphFormat.DOT
+
+    @property
+    def binary(self) -> bool:
+        """Whether the file is bytes a terminal cannot show."""
+        return self in (GraphFormat.PNG, GraphFormat.PDF)
+
+    @property
+    def media_type(self) -> str:
+        return _MEDIA_TYPES[self.value]
+
+
+class Fold(StrEnum):
+    """Whether a drawing folds runs of identical blocks into one node marked "x N"."""
+
+    AUTO = "auto"  # only large graphs
+    ON = "on"
+    OFF = "off"
+
+    @property
+    def folding(self) -> bool | None:
+        """The renderer's `fold` argument: None leaves it to the graph's size."""
+        return {Fold.AUTO: None, Fold.ON: True, Fold.OFF: False}[self]

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from inspector.kinds import NodeKind, ShortcutKind
 from inspector.spec import BlockPlan, ResNetSpec, block_convs
 
 
@@ -41,13 +42,13 @@ def _shortcut(plan: BlockPlan, preact: bool, avg_down: bool) -> nn.Module | None
     `nn.Identity` for the pool where the stride is 1, so timm's checkpoints load strictly: the
     conv is always `downsample.1` and the norm `downsample.2`.
     """
-    if plan.shortcut in ("none", "identity"):
+    if plan.shortcut in (ShortcutKind.NONE, ShortcutKind.IDENTITY):
         return None
-    if plan.shortcut == "identity_pad":
+    if plan.shortcut == ShortcutKind.IDENTITY_PAD:
         return ZeroPadShortcut(plan.stride, plan.out_channels - plan.in_channels)
     layers: list[nn.Module] = []
     conv_stride = plan.stride
-    if plan.shortcut == "pooled_projection":
+    if plan.shortcut == ShortcutKind.POOLED_PROJECTION:
         layers.append(nn.AvgPool2d(plan.stride, plan.stride, ceil_mode=True, count_include_pad=False))
         conv_stride = 1
     elif avg_down:
@@ -135,7 +136,7 @@ class ResNet(nn.Module):
         self.fc = nn.Linear(spec.feature_channels, spec.num_classes)
 
     def _build_stem(self, spec: ResNetSpec) -> None:
-        convs = [g for g in spec.stem_layers() if g.kind == "conv"]
+        convs = [g for g in spec.stem_layers() if g.kind == NodeKind.CONV]
         modules: list[nn.Module] = []
         channels = spec.in_channels
         for number, geometry in enumerate(convs):
@@ -147,7 +148,7 @@ class ResNet(nn.Module):
         self.conv1 = modules[0] if len(modules) == 1 else nn.Sequential(*modules)
         self.bn1 = None if spec.preact else nn.BatchNorm2d(spec.stem_width)
         self.relu = None if spec.preact else nn.ReLU(inplace=True)
-        has_pool = any(g.kind == "maxpool" for g in spec.stem_layers())
+        has_pool = any(g.kind == NodeKind.MAXPOOL for g in spec.stem_layers())
         self.maxpool = nn.MaxPool2d(3, 2, 1) if has_pool else None
 
     @property

@@ -12,16 +12,15 @@ import html
 import shutil
 import subprocess
 from dataclasses import dataclass
+from typing import TypeVar
 
 import graphviz
 
 from inspector.formatting import chw, compact, count
 from inspector.graph import ArchGraph, GraphEdge, GraphNode
-from inspector.kinds import EdgeKind, NodeKind, Role, View
+from inspector.kinds import Direction, EdgeKind, GraphFormat, NodeKind, Role, View
 from inspector.spec import block_name, stage_name
 
-DIRECTIONS = ("TB", "LR")
-FORMATS = ("dot", "svg", "png", "pdf")
 #: Graphs with more nodes than this fold runs of identical blocks unless told otherwise.
 FOLD_ABOVE_NODES = 250
 #: Shorter runs stay as they are: folding two blocks into one saves nothing worth the "x 2".
@@ -38,6 +37,7 @@ _FILL = {
     NodeKind.OTHER: "#f0f0f0",
 }
 _SHORTCUT_COLOR = "#1f5fa8"
+_Choice = TypeVar("_Choice", Direction, GraphFormat)
 SHORTCUT_ID_PREFIX = "shortcut-"
 
 
@@ -47,6 +47,15 @@ class GraphvizNotFound(RuntimeError):
 
 def dot_available() -> bool:
     return shutil.which("dot") is not None
+
+
+def _member(kind: type[_Choice], value: str, what: str) -> _Choice:
+    """`value` as a member of `kind`, or a ValueError that names the choices."""
+    try:
+        return kind(value)
+    except ValueError:
+        choices = ", ".join(kind)
+        raise ValueError(f"The {what} must be one of {choices}, not {value!r}.") from None
 
 
 @dataclass(frozen=True)
@@ -220,13 +229,13 @@ def _tooltip(node: GraphNode) -> str:
     return "\n".join(lines)
 
 
-def render_graph(graph: ArchGraph, direction: str = "TB", fold: bool | None = None) -> graphviz.Digraph:
+def render_graph(graph: ArchGraph, direction: Direction | str = Direction.TB,
+                 fold: bool | None = None) -> graphviz.Digraph:
     """The graph as a `graphviz.Digraph`, clustered by stage (and by block in the layer view).
 
     fold=None folds runs of identical blocks when the graph has more than FOLD_ABOVE_NODES nodes.
     """
-    if direction not in DIRECTIONS:
-        raise ValueError(f"The direction must be one of {', '.join(DIRECTIONS)}, not {direction!r}.")
+    direction = _member(Direction, direction, "direction")
     if fold is None:
         fold = len(graph.nodes) > FOLD_ABOVE_NODES
     runs: dict[tuple[int, int], _Run] = {}
@@ -234,7 +243,7 @@ def render_graph(graph: ArchGraph, direction: str = "TB", fold: bool | None = No
         graph, runs = fold_blocks(graph)
     digraph = graphviz.Digraph(
         name=f"resnet_{graph.view}",
-        graph_attr={"rankdir": direction, "fontname": "Helvetica", "fontsize": "12",
+        graph_attr={"rankdir": direction.value, "fontname": "Helvetica", "fontsize": "12",
                     "nodesep": "0.25", "ranksep": "0.3", "newrank": "true",
                     # A margin inside the drawing, so no label touches the edge of the picture.
                     "pad": "0.3"},
@@ -262,7 +271,7 @@ def render_graph(graph: ArchGraph, direction: str = "TB", fold: bool | None = No
                 row.attr(rank="same")
                 row.node(title)
                 row.node(nodes[0].id)
-    side = "e" if direction == "TB" else "s"
+    side = direction.shortcut_side
     for edge in graph.edges:
         digraph.edge(edge.src, edge.dst, **_edge_attrs(edge, graph, side))
     return digraph
@@ -292,23 +301,22 @@ def _add_stage_nodes(cluster: graphviz.Digraph, graph: ArchGraph, nodes: list[Gr
 DEFAULT_DPI = 200
 
 
-def export_graph(digraph: graphviz.Digraph, fmt: str, dpi: int = DEFAULT_DPI) -> bytes:
+def export_graph(digraph: graphviz.Digraph, fmt: GraphFormat | str,
+                 dpi: int = DEFAULT_DPI) -> bytes:
     """DOT source (needs no binary), or SVG, PNG (at `dpi`) or PDF through Graphviz's `dot`."""
-    fmt = fmt.lower()
-    if fmt not in FORMATS:
-        raise ValueError(f"The format must be one of {', '.join(FORMATS)}, not {fmt!r}.")
-    if fmt == "dot":
+    fmt = _member(GraphFormat, str(fmt).lower(), "format")
+    if not fmt.needs_dot:
         return digraph.source.encode()
     if not 10 <= dpi <= 1200:
         raise ValueError(f"The resolution must be 10 to 1200 dpi, not {dpi}.")
     if not dot_available():
         raise GraphvizNotFound(_INSTALL_HINT)
     graph = digraph
-    if fmt == "png":
+    if fmt is GraphFormat.PNG:
         graph = digraph.copy()
         graph.graph_attr["dpi"] = str(dpi)
     try:
-        return graph.pipe(format=fmt, quiet=True)
+        return graph.pipe(format=fmt.value, quiet=True)
     except graphviz.ExecutableNotFound:
         raise GraphvizNotFound(_INSTALL_HINT) from None
     except (graphviz.CalledProcessError, subprocess.CalledProcessError) as error:

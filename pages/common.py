@@ -15,6 +15,7 @@ from typing import Any
 
 import graphviz
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
@@ -22,15 +23,26 @@ from inspector import PRESETS, Facts, ResNetSpec, SpecError, compute_facts, get_
 from inspector.compare import Comparison, compare
 from inspector.formatting import count, megabytes, mult_adds, shape
 from inspector.graph import ArchGraph, BlockInspection
+from inspector.kinds import BlockKind, Direction, Fold, GraphFormat, View
 from inspector.node_details import viewer_payload
 from inspector.render import DEFAULT_DPI, dot_available, export_graph, render_graph
-from inspector.spec import parse_field, quote, stage_name
+from inspector.spec import SHORTCUT_DESCRIPTIONS, parse_field, quote, stage_name
 from inspector.stage_fold import fold_stages, stages_of
 from inspector.table import SHARE_COLUMNS, header, layer_table, stage_table
 from inspector.trace import inspect_block, trace_graph
 from pages import graph_viewer
 
 DEFAULT_PRESET = "resnet50"
+
+# Session state that more than one page reads; each page defines its own keys at its top.
+#: The Designer's design (always a valid ResNetSpec) and the preset it started from.
+DESIGN_KEY = "design"
+DESIGN_PRESET_KEY = "design_preset"
+#: The Train page's runs (list[TrainingRun]); the Inference page offers their models.
+TRAIN_RUNS_KEY = "train_runs"
+
+#: The address parameter that names the preset a design starts from; the others are its fields.
+PRESET_PARAM = "preset"
 #: The Compare page keeps its two designs in the address under these prefixes (a.layers=...).
 COMPARE_PREFIXES = {"A": "a.", "B": "b."}
 SPEC_FIELDS = tuple(f.name for f in dataclasses.fields(ResNetSpec))
@@ -77,7 +89,7 @@ def spec_to_query(spec: ResNetSpec, preset: str, prefix: str = "") -> dict[str, 
     `prefix` (e.g. 'a.') lets one URL carry several designs, as the Compare page's does.
     """
     base = get_preset(preset).to_dict()
-    query = {f"{prefix}preset": preset}
+    query = {f"{prefix}{PRESET_PARAM}": preset}
     for name, value in spec.to_dict().items():
         if value != base[name]:
             query[f"{prefix}{name}"] = _text(value)
@@ -96,7 +108,7 @@ def spec_from_query(params: Mapping[str, str], prefix: str = "",
     params = {key[len(prefix):]: value for key, value in params.items()
               if key.startswith(prefix) and not key.startswith(others)}
     messages: list[str] = []
-    preset = params.get("preset", default)
+    preset = params.get(PRESET_PARAM, default)
     if preset not in PRESETS:
         messages.append(f"Link: unknown preset {quote(preset)}; showing {default} instead.")
         preset = default
@@ -104,7 +116,7 @@ def spec_from_query(params: Mapping[str, str], prefix: str = "",
     values = {}
     unknown = []
     for key, text in params.items():
-        if key == "preset":
+        if key == PRESET_PARAM:
             continue
         if key not in SPEC_FIELDS:
             unknown.append(key)
@@ -126,41 +138,71 @@ def spec_from_query(params: Mapping[str, str], prefix: str = "",
     return spec, preset, messages
 
 
+def current_query() -> dict[str, str]:
+    """The page address's parameters, one value each."""
+    return {key: st.query_params[key] for key in st.query_params}
+
+
+def set_query(query: dict[str, str]) -> None:
+    """Put `query` in the address, only when it differs: each rewrite is a browser history step."""
+    if current_query() != query:
+        st.query_params.from_dict(query)
+
+
 def ensure_design() -> list[str]:
     """Put a design in the session on a first visit, from the URL when it carries one."""
-    if "design" in st.session_state:
+    if DESIGN_KEY in st.session_state:
         return []
-    params = {key: st.query_params[key] for key in st.query_params}
-    spec, preset, messages = spec_from_query(params)
-    st.session_state["design"] = spec
-    st.session_state["design_preset"] = preset
+    spec, preset, messages = spec_from_query(current_query())
+    st.session_state[DESIGN_KEY] = spec
+    st.session_state[DESIGN_PRESET_KEY] = preset
     return messages
 
 
 def current_design() -> ResNetSpec:
     """The Designer's design, or the default preset before the Designer has run."""
     ensure_design()
-    return st.session_state["design"]
+    return st.session_state[DESIGN_KEY]
 
 
 def current_preset() -> str:
     ensure_design()
-    return st.session_state["design_preset"]
+    return st.session_state[DESIGN_PRESET_KEY]
+
+
+def changed_fields(spec: ResNetSpec, preset: str) -> list[str]:
+    """The fields in which the design differs from the preset it started from."""
+    return [name for name in spec_to_query(spec, preset) if name != PRESET_PARAM]
+
+
+#: What a design's width per group is when it has no bottleneck to apply it to.
+_PLAIN_WIDTH_PER_GROUP = ResNetSpec().width_per_group
+
+
+def width_per_group(block: str, value: int) -> int:
+    """The width per group an editor's draft means: a bottleneck's own, else the default.
+
+    Only a bottleneck has a width per group (its widget is off for basic blocks); a value left
+    in that widget must not turn an otherwise unchanged basic design into a "modified" one.
+    """
+    return value if block == BlockKind.BOTTLENECK else _PLAIN_WIDTH_PER_GROUP
 
 
 def is_modified(spec: ResNetSpec, preset: str) -> bool:
     """Whether the design differs from the preset it started from."""
-    return spec_to_query(spec, preset) != {"preset": preset}
+    return bool(changed_fields(spec, preset))
+
+
+def design_name(spec: ResNetSpec, preset: str) -> str:
+    """What tables and headings call a design: its preset, marked when it was changed."""
+    return f"{preset} (modified)" if is_modified(spec, preset) else preset
 
 
 def publish_design(spec: ResNetSpec, preset: str) -> None:
     """Store a valid design in the session and the URL (rewriting the URL only when it changed)."""
-    st.session_state["design"] = spec
-    st.session_state["design_preset"] = preset
-    query = spec_to_query(spec, preset)
-    current = {key: st.query_params[key] for key in st.query_params}
-    if current != query:
-        st.query_params.from_dict(query)
+    st.session_state[DESIGN_KEY] = spec
+    st.session_state[DESIGN_PRESET_KEY] = preset
+    set_query(spec_to_query(spec, preset))
 
 
 # ----- cached results, keyed by the spec itself ----------------------------------------------
@@ -208,7 +250,7 @@ class Drawing:
     svg: str | None
     note: str | None  # why the drawing differs from what was asked, if it does
     details: dict[str, Any]  # see inspector.node_details.viewer_payload
-    direction: str
+    direction: Direction
     stages: tuple[tuple[int, str], ...] = ()  # (stage, name) of the stages that can fold
     folded: tuple[int, ...] = ()
 
@@ -219,14 +261,14 @@ def _svg_markup(data: bytes) -> str:
     return text[text.index("<svg"):]
 
 
-def _digraph(spec: ResNetSpec, view: str, direction: str, fold: str,
+def _digraph(spec: ResNetSpec, view: View, direction: Direction, fold: Fold,
              folded: tuple[int, ...] = ()) -> tuple[graphviz.Digraph, str | None, ArchGraph,
                                                     dict[str, int]]:
     """The laid-out graph, why it differs from what was asked, the graph drawn and which
     stage each folded node stands for; screen and files share it."""
     graph, owners = fold_stages(trace_graph(spec, view), folded)
     note = None
-    folding: bool | None = {"auto": None, "on": True, "off": False}[fold]
+    folding = Fold(fold).folding
     if folding is False and len(graph.nodes) > MAX_UNFOLDED_NODES:
         folding = True
         note = (f"This {view} graph has {len(graph.nodes):,} nodes, too many to draw unfolded "
@@ -236,10 +278,10 @@ def _digraph(spec: ResNetSpec, view: str, direction: str, fold: str,
 
 @st.cache_data(max_entries=CACHE_ENTRIES, show_spinner="Drawing the graph...",
                hash_funcs=SPEC_HASH)
-def drawing(spec: ResNetSpec, view: str, direction: str, fold: str,
+def drawing(spec: ResNetSpec, view: View, direction: Direction, fold: Fold,
             folded: tuple[int, ...] = ()) -> Drawing:
-    """The network's graph for a view; `fold` is 'auto', 'on' or 'off' (runs of identical
-    blocks); `folded` lists whole stages drawn as one node each."""
+    """The network's graph for a view; `fold` says whether runs of identical blocks are drawn
+    once; `folded` lists whole stages drawn as one node each."""
     digraph, note, graph, owners = _digraph(spec, view, direction, fold, folded)
     # Folded stages have left the graph as stage-less nodes; the viewer still lists them.
     stages = tuple((s, stage_name(s)) for s in sorted({*stages_of(graph), *owners.values()}))
@@ -248,7 +290,7 @@ def drawing(spec: ResNetSpec, view: str, direction: str, fold: str,
 
 
 @st.cache_data(max_entries=CACHE_ENTRIES, show_spinner=False)
-def block_drawing(direction: str, **kwargs: Any) -> Drawing:
+def block_drawing(direction: Direction, **kwargs: Any) -> Drawing:
     """The block that `inspect_block(**kwargs)` traces, drawn."""
     graph = block_inspection(**kwargs).graph
     details = viewer_payload(graph, pd.DataFrame(columns=["layer", "output_shape"]))
@@ -256,7 +298,8 @@ def block_drawing(direction: str, **kwargs: Any) -> Drawing:
                     direction)
 
 
-def graph_drawing(graph: ArchGraph, table: pd.DataFrame, direction: str = "TB") -> Drawing:
+def graph_drawing(graph: ArchGraph, table: pd.DataFrame,
+                  direction: Direction = Direction.TB) -> Drawing:
     """Any traced graph drawn as the Designer draws presets (runs of identical blocks folded),
     with `table` (its per-layer table) behind the viewer's node details."""
     return _drawing(render_graph(graph, direction=direction), None, viewer_payload(graph, table),
@@ -264,14 +307,14 @@ def graph_drawing(graph: ArchGraph, table: pd.DataFrame, direction: str = "TB") 
 
 
 def _drawing(digraph: graphviz.Digraph, note: str | None, details: dict[str, Any],
-             direction: str, stages: tuple[tuple[int, str], ...] = (),
+             direction: Direction, stages: tuple[tuple[int, str], ...] = (),
              folded: tuple[int, ...] = ()) -> Drawing:
-    svg = _svg_markup(export_graph(digraph, "svg")) if dot_available() else None
-    return Drawing(digraph.source, svg, note, details, direction, stages, folded)
+    svg = _svg_markup(export_graph(digraph, GraphFormat.SVG)) if dot_available() else None
+    return Drawing(digraph.source, svg, note, details, Direction(direction), stages, folded)
 
 
-def graph_file(spec: ResNetSpec, view: str, direction: str, fmt: str, fold: str = "auto",
-               dpi: int = DEFAULT_DPI) -> bytes:
+def graph_file(spec: ResNetSpec, view: View, direction: Direction, fmt: GraphFormat,
+               fold: Fold = Fold.AUTO, dpi: int = DEFAULT_DPI) -> bytes:
     """The graph as a file (DOT, SVG, PNG at `dpi`, or PDF), folded as on screen.
 
     Not cached: the Export page hands it to a download button that calls it on click only.
@@ -295,6 +338,32 @@ def escape_markdown(text: str) -> str:
     Line breaks become spaces, so a message stays one paragraph.
     """
     return _MARKUP_CHARACTERS.sub(r"\\\1", " ".join(str(text).split()))
+
+
+#: How the direction choice reads on screen.
+DIRECTION_LABELS = {Direction.TB: "top-down", Direction.LR: "left-right"}
+
+
+def view_choice(key: str, where: Any = st) -> View:
+    """One node per block or one per op, as a row of radio buttons (in `where`)."""
+    return where.radio("View", tuple(View), key=key, horizontal=True)
+
+
+def direction_choice(key: str, where: Any = st,
+                     labels: Mapping[Direction, str] = DIRECTION_LABELS) -> Direction:
+    """Which way the graph runs, as a row of radio buttons (in `where`)."""
+    return where.radio("Direction", tuple(Direction), key=key, horizontal=True,
+                       format_func=labels.get)
+
+
+def fold_choice(key: str, where: Any = st, help: str | None = None) -> Fold:
+    """Whether runs of identical blocks are drawn once, as a row of radio buttons."""
+    return where.radio("Fold repeats", tuple(Fold), key=key, horizontal=True, help=help)
+
+
+def shortcut_label(option: str) -> str:
+    """A shortcut option with what it does, as the pickers list it."""
+    return f"{option}: {SHORTCUT_DESCRIPTIONS[option]}"
 
 
 def show_error(message: object, where: Any = st) -> None:
@@ -350,6 +419,19 @@ def show_facts(result: Facts, input_text: str = "") -> None:
     st.caption(escape_markdown(
         f"Depth {result.depth_explanation}.{input_text} Output {result.output_shape}, "
         f"receptive field {result.receptive_field} px."))
+
+
+def stage_bars(table: pd.DataFrame, series: Mapping[str, str], title: str,
+               height: int = 360) -> go.Figure:
+    """Grouped bars per stage, one series (name -> column of `table`) each, legend below."""
+    figure = go.Figure()
+    for name, column in series.items():
+        figure.add_bar(x=table["stage"], y=table[column], name=name)
+    figure.update_layout(title=title, barmode="group", height=height,
+                         margin=dict(l=10, r=10, t=50, b=10),
+                         legend=dict(orientation="h", y=-0.15, x=0.5, xanchor="center",
+                                     yanchor="top"))
+    return figure
 
 
 def _shape_text(value: Any) -> Any:

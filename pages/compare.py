@@ -9,16 +9,15 @@ link reproduces the comparison.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
-import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 from inspector import PRESETS, ResNetSpec, SpecError, get_preset
 from inspector.compare import StageMeasure, stage_measure
-from inspector.spec import (
-    BLOCKS, SHORTCUT_DESCRIPTIONS, SHORTCUTS, STEMS, STRIDE_PLACEMENTS, parse_field,
-)
+from inspector.kinds import BlockKind, Direction, Fold, View
+from inspector.spec import (BLOCKS, MAX_GROUPS, MAX_INPUT_SIZE, MAX_WIDTH_PER_GROUP, SHORTCUTS,
+                            STEMS, STRIDE_PLACEMENTS, parse_field)
 from pages import common
 
 CURRENT = "current design (Designer)"
@@ -40,8 +39,46 @@ class Side:
     preset: str
 
 
-def _key(side: str, field: str) -> str:
+# ----- session-state keys, per side ("A" or "B"); tests drive the widgets by these ------------
+
+
+class _Field(StrEnum):
+    """An editor widget, named as the end of its key (c_A_layers, c_B_wpg, ...)."""
+
+    BLOCK = "block"
+    LAYERS = "layers"
+    WIDTHS = "widths"
+    STEM = "stem"
+    SHORTCUT = "shortcut"
+    STRIDE_IN = "stride_in"
+    GROUPS = "groups"
+    WIDTH_PER_GROUP = "wpg"
+    INPUT_SIZE = "input"
+    PREACT = "preact"
+    RESIDUAL = "residual"
+    JSON = "json"
+    APPLY = "apply"
+
+
+def _key(side: str, field: _Field) -> str:
+    """The key of one side's editor widget."""
     return f"c_{side}_{field}"
+
+
+@dataclass(frozen=True)
+class _SideKeys:
+    """One side's session-state keys besides its editor's widgets."""
+
+    pick: str  # the "start from" picker
+    spec: str  # the side's last valid design
+    preset: str  # the preset that design started from
+    json_error: str  # why the last "Apply JSON" failed, shown until one succeeds
+    graph: str  # the block graph's viewer
+
+
+KEYS = {side: _SideKeys(pick=f"c_{side}", spec=f"cmp_spec_{side}", preset=f"cmp_preset_{side}",
+                        json_error=f"cmp_json_error_{side}", graph=f"compare_graph_{side.lower()}")
+        for side in PREFIXES}
 
 
 # ----- loading a design into one side's editor ------------------------------------------------
@@ -50,24 +87,24 @@ def _key(side: str, field: str) -> str:
 def load(side: str, spec: ResNetSpec, preset: str) -> None:
     """Put a design in a side's state and its editor's widgets (before they are drawn)."""
     ss = st.session_state
-    ss[f"cmp_spec_{side}"], ss[f"cmp_preset_{side}"] = spec, preset
-    ss[f"c_{side}"] = preset
-    ss[_key(side, "block")] = spec.block
-    ss[_key(side, "layers")] = ",".join(map(str, spec.layers))
-    ss[_key(side, "widths")] = ",".join(map(str, spec.widths))
-    ss[_key(side, "stem")] = spec.stem
-    ss[_key(side, "shortcut")] = spec.shortcut
-    ss[_key(side, "stride_in")] = spec.stride_in
-    ss[_key(side, "groups")] = spec.groups
-    ss[_key(side, "wpg")] = spec.width_per_group
-    ss[_key(side, "input")] = spec.input_size
-    ss[_key(side, "preact")] = spec.preact
-    ss[_key(side, "residual")] = spec.residual
-    ss[_key(side, "json")] = spec.to_json()
+    ss[KEYS[side].spec], ss[KEYS[side].preset] = spec, preset
+    ss[KEYS[side].pick] = preset
+    ss[_key(side, _Field.BLOCK)] = spec.block
+    ss[_key(side, _Field.LAYERS)] = ",".join(map(str, spec.layers))
+    ss[_key(side, _Field.WIDTHS)] = ",".join(map(str, spec.widths))
+    ss[_key(side, _Field.STEM)] = spec.stem
+    ss[_key(side, _Field.SHORTCUT)] = spec.shortcut
+    ss[_key(side, _Field.STRIDE_IN)] = spec.stride_in
+    ss[_key(side, _Field.GROUPS)] = spec.groups
+    ss[_key(side, _Field.WIDTH_PER_GROUP)] = spec.width_per_group
+    ss[_key(side, _Field.INPUT_SIZE)] = spec.input_size
+    ss[_key(side, _Field.PREACT)] = spec.preact
+    ss[_key(side, _Field.RESIDUAL)] = spec.residual
+    ss[_key(side, _Field.JSON)] = spec.to_json()
 
 
 def _on_pick(side: str) -> None:
-    choice = st.session_state[f"c_{side}"]
+    choice = st.session_state[KEYS[side].pick]
     if choice == CURRENT:
         load(side, common.current_design(), common.current_preset())
     else:
@@ -75,29 +112,29 @@ def _on_pick(side: str) -> None:
 
 
 def _on_json(side: str) -> None:
-    text = st.session_state[_key(side, "json")]
+    text = st.session_state[_key(side, _Field.JSON)]
     try:
         spec = ResNetSpec.from_json(text).validate()
     except SpecError as error:
-        st.session_state[f"cmp_json_error_{side}"] = f"Design {side}: {error}"
+        st.session_state[KEYS[side].json_error] = f"Design {side}: {error}"
         return
-    st.session_state.pop(f"cmp_json_error_{side}", None)
-    load(side, spec, st.session_state[f"cmp_preset_{side}"])
+    st.session_state.pop(KEYS[side].json_error, None)
+    load(side, spec, st.session_state[KEYS[side].preset])
 
 
 def ensure_sides() -> list[str]:
     """Both sides from the URL on a first visit; editors re-seeded after visiting another page
     (Streamlit forgets a widget's state once a run goes without it)."""
     messages = []
-    params = {key: st.query_params[key] for key in st.query_params}
+    params = common.current_query()
     for side, prefix in PREFIXES.items():
-        if f"cmp_spec_{side}" not in st.session_state:
+        if KEYS[side].spec not in st.session_state:
             spec, preset, found = common.spec_from_query(params, prefix, DEFAULTS[side])
             messages += [f"Design {side}: {message}" for message in found]
             load(side, spec, preset)
-        elif _key(side, "layers") not in st.session_state:
-            load(side, st.session_state[f"cmp_spec_{side}"],
-                 st.session_state[f"cmp_preset_{side}"])
+        elif _key(side, _Field.LAYERS) not in st.session_state:
+            load(side, st.session_state[KEYS[side].spec],
+                 st.session_state[KEYS[side].preset])
     return messages
 
 
@@ -108,52 +145,53 @@ def editor(column, side: str) -> Side | None:
     """A side's preset picker and compact editor; None (with a message) while it is invalid."""
     ss = st.session_state
     options = [CURRENT, *PRESETS]
-    column.selectbox(f"Design {side}: start from", options, key=f"c_{side}",
+    column.selectbox(f"Design {side}: start from", options, key=KEYS[side].pick,
                      on_change=_on_pick, args=(side,))
-    preset = ss[f"cmp_preset_{side}"]
+    preset = ss[KEYS[side].preset]
     with column.expander(f"Edit design {side}"):
         cols = st.columns(3)
-        block = cols[0].radio("Block", BLOCKS, key=_key(side, "block"), horizontal=True)
-        layers = cols[1].text_input("Blocks per stage", key=_key(side, "layers"))
-        widths = cols[2].text_input("Widths", key=_key(side, "widths"))
+        block = cols[0].radio("Block", BLOCKS, key=_key(side, _Field.BLOCK), horizontal=True)
+        layers = cols[1].text_input("Blocks per stage", key=_key(side, _Field.LAYERS))
+        widths = cols[2].text_input("Widths", key=_key(side, _Field.WIDTHS))
         cols = st.columns(3)
-        stem = cols[0].selectbox("Stem", STEMS, key=_key(side, "stem"))
-        shortcut = cols[1].selectbox("Shortcut", SHORTCUTS, key=_key(side, "shortcut"),
-                                     format_func=lambda s: f"{s}: {SHORTCUT_DESCRIPTIONS[s]}",
-                                     disabled=not ss[_key(side, "residual")])
-        stride_in = cols[2].radio("Stride on", STRIDE_PLACEMENTS, key=_key(side, "stride_in"),
-                                  horizontal=True, disabled=block != "bottleneck",
+        stem = cols[0].selectbox("Stem", STEMS, key=_key(side, _Field.STEM))
+        shortcut = cols[1].selectbox("Shortcut", SHORTCUTS, key=_key(side, _Field.SHORTCUT),
+                                     format_func=common.shortcut_label,
+                                     disabled=not ss[_key(side, _Field.RESIDUAL)])
+        stride_in = cols[2].radio("Stride on", STRIDE_PLACEMENTS, key=_key(side, _Field.STRIDE_IN),
+                                  horizontal=True, disabled=block != BlockKind.BOTTLENECK,
                                   help="v1 (the paper): the first 1x1; v1.5: the 3x3")
         cols = st.columns(3)
-        groups = cols[0].number_input("Groups", 1, 1024, key=_key(side, "groups"))
-        width_per_group = cols[1].number_input("Width per group", 1, 4096, key=_key(side, "wpg"),
-                                               disabled=block != "bottleneck")
-        input_size = cols[2].number_input("Input size", 1, 4096, key=_key(side, "input"))
+        groups = cols[0].number_input("Groups", 1, MAX_GROUPS, key=_key(side, _Field.GROUPS))
+        width_per_group = cols[1].number_input("Width per group", 1, MAX_WIDTH_PER_GROUP,
+                                               key=_key(side, _Field.WIDTH_PER_GROUP),
+                                               disabled=block != BlockKind.BOTTLENECK)
+        input_size = cols[2].number_input("Input size", 1, MAX_INPUT_SIZE,
+                                          key=_key(side, _Field.INPUT_SIZE))
         cols = st.columns(3)
-        residual = cols[0].toggle("Shortcuts", key=_key(side, "residual"),
+        residual = cols[0].toggle("Shortcuts", key=_key(side, _Field.RESIDUAL),
                                   help="Off: the plain counterpart, as in the degradation study")
-        preact = cols[1].toggle("Pre-activation", key=_key(side, "preact"),
+        preact = cols[1].toggle("Pre-activation", key=_key(side, _Field.PREACT),
                                 help="BN and ReLU before each conv (He et al. 2016)")
-        st.text_area("Spec (JSON): paste one and apply it", key=_key(side, "json"), height=150)
-        st.button("Apply JSON", key=_key(side, "apply"), on_click=_on_json, args=(side,))
-    if f"cmp_json_error_{side}" in ss:
-        common.show_error(ss[f"cmp_json_error_{side}"], column)
+        st.text_area("Spec (JSON): paste one and apply it", key=_key(side, _Field.JSON), height=150)
+        st.button("Apply JSON", key=_key(side, _Field.APPLY), on_click=_on_json, args=(side,))
+    if KEYS[side].json_error in ss:
+        common.show_error(ss[KEYS[side].json_error], column)
     try:
-        spec = ss[f"cmp_spec_{side}"].replace(
+        spec = ss[KEYS[side].spec].replace(
             block=block, layers=parse_field("layers", layers),
             widths=parse_field("widths", widths), stem=stem, shortcut=shortcut,
             stride_in=stride_in, groups=int(groups),
-            width_per_group=int(width_per_group) if block == "bottleneck" else 64,
+            width_per_group=common.width_per_group(block, int(width_per_group)),
             input_size=int(input_size), residual=residual, preact=preact,
         ).validate()
     except SpecError as error:
         common.show_error(f"Design {side}: {error}", column)
         return None
-    ss[f"cmp_spec_{side}"] = spec
-    name = f"{preset} (modified)" if common.is_modified(spec, preset) else preset
+    ss[KEYS[side].spec] = spec
+    name = common.design_name(spec, preset)
     column.caption(PRESETS[preset].description if name == preset else
-                   "Changed: " + ", ".join(k for k in common.spec_to_query(spec, preset)
-                                           if k != "preset") + f" (from {preset}).")
+                   f"Changed: {', '.join(common.changed_fields(spec, preset))} (from {preset}).")
     return Side(name, spec, preset)
 
 
@@ -183,24 +221,11 @@ def metrics(column, spec: ResNetSpec, baseline: ResNetSpec | None) -> None:
     column.caption(f"Depth {mine.depth_explanation}.")
 
 
-def bars(table: pd.DataFrame, names: tuple[str, str], title: str) -> go.Figure:
-    figure = go.Figure()
-    for name in names:
-        figure.add_bar(x=table["stage"], y=table[name], name=name)
-    figure.update_layout(title=title, barmode="group", height=360,
-                         margin=dict(l=10, r=10, t=50, b=10),
-                         legend=dict(orientation="h", y=-0.15, x=0.5, xanchor="center",
-                                     yanchor="top"))
-    return figure
-
-
 def publish(a: Side, b: Side) -> None:
     """Both designs in the address, so the link reopens this comparison."""
     query = {**common.spec_to_query(a.spec, a.preset, PREFIXES["A"]),
              **common.spec_to_query(b.spec, b.preset, PREFIXES["B"])}
-    current = {key: st.query_params[key] for key in st.query_params}
-    if current != query:
-        st.query_params.from_dict(query)
+    common.set_query(query)
 
 
 def main() -> None:
@@ -228,19 +253,21 @@ def main() -> None:
             common.number_table(stage_measure(result, measure))
     cols = st.columns(2)
     for column, measure in zip(cols, (StageMeasure.PARAMS, StageMeasure.MULT_ADDS)):
-        column.plotly_chart(bars(stage_measure(result, measure), result.names,
-                                 f"{STAGE_TABS[measure]} per stage"),
+        figure = common.stage_bars(stage_measure(result, measure),
+                                   {name: name for name in result.names},
+                                   f"{STAGE_TABS[measure]} per stage")
+        column.plotly_chart(figure,
                             key=f"bars_{measure}", config={"displayModeBar": False})
     st.subheader("Totals")
     common.number_table(result.totals.reset_index(names="measure"))
 
     st.subheader("Block graphs")
-    for side, name, spec in zip("ab", result.names, (a.spec, b.spec)):
+    for side, name, spec in zip(PREFIXES, result.names, (a.spec, b.spec)):
         # One graph per row, each the page's width: two half-width columns cut the labels.
         st.markdown(f"**{name}**")
-        key, graph_key = f"compare_graph_{side}", spec.spec_hash()
+        key, graph_key = KEYS[side].graph, spec.spec_hash()
         folded = common.folded_stages(key, graph_key)
-        common.show_drawing(common.drawing(spec, "block", "TB", "auto", folded),
+        common.show_drawing(common.drawing(spec, View.BLOCK, Direction.TB, Fold.AUTO, folded),
                             key=key, graph_key=graph_key)
 
 

@@ -8,6 +8,7 @@ import re
 import streamlit as st
 
 from inspector.codegen import standalone_source
+from inspector.kinds import GraphFormat
 from inspector.render import DEFAULT_DPI, dot_available
 from inspector.spec import ResNetSpec
 from inspector.table import to_csv, to_markdown
@@ -18,8 +19,10 @@ DPI_CHOICES = (72, 100, 150, 200, 300, 600)
 #: Cairo's limit for one side of a bitmap; Graphviz shrinks larger drawings to fit it.
 MAX_BITMAP_SIDE = 32767
 _SVG_SIZE = re.compile(r'<svg width="([0-9.]+)pt" height="([0-9.]+)pt"')
-MIME = {"svg": "image/svg+xml", "png": "image/png", "pdf": "application/pdf",
-        "dot": "text/vnd.graphviz"}
+#: The graph's files in the order of their buttons: drawings first, then their source.
+GRAPH_FORMATS = (GraphFormat.SVG, GraphFormat.PNG, GraphFormat.PDF, GraphFormat.DOT)
+VIEW_KEY, DIRECTION_KEY, FOLD_KEY, DPI_KEY = "e_view", "e_direction", "e_fold", "e_dpi"
+PREVIEW_KEY = "export_preview"
 
 
 @st.cache_data(max_entries=common.CACHE_ENTRIES, show_spinner=False,
@@ -40,21 +43,20 @@ def main() -> None:
     spec = common.current_design()
     preset = common.current_preset()
     common.publish_design(spec, preset)  # a reload or a shared link brings this design back
-    name = f"{preset}_custom" if common.is_modified(spec, preset) else preset
+    name = f"{preset}_custom" if common.is_modified(spec, preset) else preset  # a file name
     st.title("Export")
     st.caption(f"The current design: **{name}** ({common.count(common.facts(spec).params)} "
                "parameters). Change it in the Designer.")
 
     st.subheader("Graph")
     cols = st.columns(4)
-    view = cols[0].radio("View", ("block", "layer"), key="e_view", horizontal=True)
-    direction = cols[1].radio("Direction", ("TB", "LR"), key="e_direction", horizontal=True,
-                              format_func={"TB": "top-down", "LR": "left-right"}.get)
-    fold = cols[2].radio("Fold repeats", ("auto", "on", "off"), key="e_fold", horizontal=True,
-                         help="As in the Designer: a run of identical blocks drawn once, 'x N'.")
+    view = common.view_choice(VIEW_KEY, cols[0])
+    direction = common.direction_choice(DIRECTION_KEY, cols[1])
+    fold = common.fold_choice(FOLD_KEY, cols[2], help="As in the Designer: a run of identical "
+                                                      "blocks drawn once, 'x N'.")
     dpi = cols[3].select_slider("PNG resolution (dpi)", DPI_CHOICES, value=DEFAULT_DPI,
-                                key="e_dpi")
-    formats = ("svg", "png", "pdf", "dot") if dot_available() else ("dot",)
+                                key=DPI_KEY)
+    formats = [fmt for fmt in GRAPH_FORMATS if dot_available() or not fmt.needs_dot]
     if not dot_available():
         st.warning("Graphviz's `dot` program is not installed: only DOT source can be exported "
                    "(install Graphviz for SVG, PNG and PDF).")
@@ -64,8 +66,8 @@ def main() -> None:
         column.download_button(f"Graph as {fmt.upper()}",
                                functools.partial(common.graph_file, spec, view, direction, fmt,
                                                  fold, dpi),
-                               f"{name}_{view}.{fmt}", MIME[fmt], key=f"e_graph_{fmt}",
-                               width="stretch")
+                               f"{name}_{view}.{fmt}", fmt.media_type,
+                               key=f"e_graph_{fmt}", width="stretch")
     preview = common.drawing(spec, view, direction, fold)
     size = png_size(preview.svg, dpi) if preview.svg else None
     with st.expander("Preview: the files hold this drawing", expanded=True):
@@ -74,7 +76,7 @@ def main() -> None:
                       "or PDF for this one." if max(size) > MAX_BITMAP_SIDE else "")
             st.caption(f"PNG at {dpi} dpi: about {size[0]:,} x {size[1]:,} pixels.{scaled} SVG "
                        "and PDF keep the text as text, for any print size.")
-        common.show_drawing(preview, key="export_preview", height=600)
+        common.show_drawing(preview, key=PREVIEW_KEY, height=600)
 
     st.subheader("Tables")
     stages = common.stages(spec)

@@ -5,6 +5,7 @@ the feature maps of every stage, and its latency per batch size.
 from __future__ import annotations
 
 import hashlib
+from enum import StrEnum
 
 import numpy as np
 import plotly.graph_objects as go
@@ -16,16 +17,31 @@ from inspector.checkpoint import (Checkpoint, CheckpointError, checkpoint_from_r
 from inspector.data import DataError, Dataset, load_dataset, normalize, open_image
 from inspector.infer import (DEFAULT_BATCH_SIZES, feature_grid, feature_maps, latency_display,
                              latency_table, predict_topk, prepare_image, trust_problem)
-from inspector.train import TrainError, resolve_device
+from inspector.train import DEVICES, TrainError, resolve_device
 from pages import common
 
 ss = st.session_state
-RUNS = "train_runs"  # written by the Train page
 SAMPLE_DATASETS = ("digits", "cifar10", "synthetic")
 #: Feature-map grids are tiny (8x8 maps); draw them at least this wide, pixels kept square.
 GRID_WIDTH = 640
-#: Characters that Markdown would read as formatting; names from files are shown as they are.
-MARKDOWN_SPECIAL = "\\`*_{}[]()<>#+-.!|~$"
+# Widget keys; tests drive the widgets by these.
+SOURCE_KEY, RUN_KEY, UPLOAD_KEY = "infer_source", "infer_run", "infer_upload"
+IMAGE_SOURCE_KEY, INDEX_KEY, IMAGE_KEY = "infer_image_source", "infer_index", "infer_image"
+DEVICE_KEY, BATCHES_KEY, MEASURE_KEY = "infer_device", "infer_batches", "infer_measure"
+
+
+class ModelSource(StrEnum):
+    """Where the model comes from (the values are the choices' labels)."""
+
+    TRAINED = "Trained in this session"
+    UPLOAD = "Upload a checkpoint"
+
+
+class ImageSource(StrEnum):
+    """Where the image comes from (the values are the choices' labels)."""
+
+    SAMPLE = "A validation image"  # shown with the dataset's name
+    UPLOAD = "Upload an image"
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the checkpoint...")
@@ -38,28 +54,23 @@ def _upload_limit() -> str:
     return f"up to {st.get_option('server.maxUploadSize')} MB"
 
 
-def _plain(text: str) -> str:
-    """Text from a file, escaped so Markdown shows it literally."""
-    return "".join(f"\\{c}" if c in MARKDOWN_SPECIAL else c for c in text)
-
-
 @st.cache_resource(max_entries=4, show_spinner="Loading the dataset...")
 def sample_dataset(name: str, image_size: int) -> Dataset:
     return load_dataset(name, image_size=image_size)
 
 
 def choose_model() -> tuple[Checkpoint, Dataset | None] | None:
-    finished = [run for run in ss.get(RUNS, []) if run.result is not None
+    finished = [run for run in ss.get(common.TRAIN_RUNS_KEY, []) if run.result is not None
                 and run.result.model is not None]  # none when the model did not fit
-    sources = (["Trained in this session"] if finished else []) + ["Upload a checkpoint"]
-    source = st.radio("Model", sources, horizontal=True, key="infer_source")
-    if source == "Trained in this session":
+    sources = [ModelSource.TRAINED, ModelSource.UPLOAD] if finished else [ModelSource.UPLOAD]
+    source = st.radio("Model", sources, horizontal=True, key=SOURCE_KEY)
+    if source == ModelSource.TRAINED:
         labels = [run.label for run in finished]
-        label = st.selectbox("Run", labels, index=len(labels) - 1, key="infer_run")
+        label = st.selectbox("Run", labels, index=len(labels) - 1, key=RUN_KEY)
         run = finished[labels.index(label)]
         return checkpoint_from_result(run.result), run.trainer.dataset
     upload = st.file_uploader(f"Checkpoint ({_upload_limit()})",
-                              type=["pt", "pth", "ckpt", "bin"], key="infer_upload")
+                              type=["pt", "pth", "ckpt", "bin"], key=UPLOAD_KEY)
     if upload is None:
         if not finished:
             st.info("No model trained in this session yet: train one on the Train page, or "
@@ -74,13 +85,14 @@ def choose_model() -> tuple[Checkpoint, Dataset | None] | None:
         return None
 
 
-def choose_image(checkpoint: Checkpoint, data: Dataset | None) -> tuple[torch.Tensor, str] | None:
-    """A normalised (1, C, H, W) image and a caption."""
+def choose_image(checkpoint: Checkpoint, data: Dataset | None) -> torch.Tensor | None:
+    """A normalised (1, C, H, W) image, shown with its label or name where it is picked."""
     spec = checkpoint.spec
     name = checkpoint.dataset if checkpoint.dataset in SAMPLE_DATASETS else "digits"
-    options = [f"A {name} validation image", "Upload an image"]
-    choice = st.radio("Image", options, horizontal=True, key="infer_image_source")
-    if choice == options[0]:
+    choice = st.radio("Image", tuple(ImageSource), horizontal=True, key=IMAGE_SOURCE_KEY,
+                      format_func=lambda source: f"A {name} validation image"
+                      if source == ImageSource.SAMPLE else str(source))
+    if choice == ImageSource.SAMPLE:
         try:
             data = data or sample_dataset(name, spec.input_size)
         except DataError as error:
@@ -94,7 +106,7 @@ def choose_image(checkpoint: Checkpoint, data: Dataset | None) -> tuple[torch.Te
         count = len(data.x_val)
         # no max_value: a number typed beyond it would be dropped silently; it is named instead
         index = int(st.number_input(f"Image number (0 to {count - 1})", min_value=0, step=1,
-                                    key="infer_index"))
+                                    key=INDEX_KEY))
         if index >= count:
             st.warning(f"There are {count:,} {name} validation images, numbered 0 to "
                        f"{count - 1:,}; image {index:,} does not exist.")
@@ -102,10 +114,10 @@ def choose_image(checkpoint: Checkpoint, data: Dataset | None) -> tuple[torch.Te
         image = data.x_val[index]
         truth = data.classes[int(data.y_val[index])]
         st.image(_upscaled(image.permute(1, 2, 0).numpy(), 160), caption=f"label: {truth}")
-        return normalize(image.unsqueeze(0), checkpoint.mean, checkpoint.std), f"label {truth}"
+        return normalize(image.unsqueeze(0), checkpoint.mean, checkpoint.std)
     upload = st.file_uploader(f"Image ({_upload_limit()})",
                               type=["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"],
-                              key="infer_image")
+                              key=IMAGE_KEY)
     if upload is None:
         return None
     try:  # decoded once, to 8 bits in the model's channels, for both display and prediction
@@ -117,7 +129,7 @@ def choose_image(checkpoint: Checkpoint, data: Dataset | None) -> tuple[torch.Te
         return None
     st.image(picture, caption="uploaded (the model sees it resized to "
                               f"{spec.input_size}x{spec.input_size})", width=160)
-    return image, upload.name
+    return image
 
 
 def _upscaled(image: np.ndarray, width: int) -> np.ndarray:
@@ -140,7 +152,8 @@ def show_top5(checkpoint: Checkpoint, image: torch.Tensor) -> bool:
                          title="Top-5", xaxis={"range": [0, 1], "title": "probability"},
                          yaxis={"type": "category"})  # digits' classes "0".."9" are names
     st.plotly_chart(figure, width="stretch")
-    st.caption(f"Prediction: **{_plain(top[0].label)}** ({top[0].probability:.1%}).")
+    st.caption(f"Prediction: **{common.escape_markdown(top[0].label)}** "
+               f"({top[0].probability:.1%}).")
     return True
 
 
@@ -157,10 +170,10 @@ def show_feature_maps(checkpoint: Checkpoint, image: torch.Tensor) -> None:
 def show_latency(checkpoint: Checkpoint) -> None:
     st.subheader("Latency and throughput")
     left, right = st.columns(2)
-    device_name = left.selectbox("Device", ["auto", "cpu", "cuda"], key="infer_device")
+    device_name = left.selectbox("Device", DEVICES, key=DEVICE_KEY)
     sizes = right.multiselect("Batch sizes", DEFAULT_BATCH_SIZES, DEFAULT_BATCH_SIZES,
-                              key="infer_batches")
-    if not st.button("Measure", key="infer_measure", disabled=not sizes):
+                              key=BATCHES_KEY)
+    if not st.button("Measure", key=MEASURE_KEY, disabled=not sizes):
         return
     try:
         device = resolve_device(device_name)
@@ -177,14 +190,17 @@ def show_latency(checkpoint: Checkpoint) -> None:
     st.plotly_chart(figure, width="stretch")
 
 
-common.require_navigation()
-st.title("Inference")
-chosen = choose_model()
-if chosen is not None:
+def main() -> None:
+    st.title("Inference")
+    chosen = choose_model()
+    if chosen is None:
+        return
     checkpoint, data = chosen
-    picked = choose_image(checkpoint, data)
-    if picked is not None:
-        image, _ = picked
-        if show_top5(checkpoint, image):
-            show_feature_maps(checkpoint, image)
+    image = choose_image(checkpoint, data)
+    if image is not None and show_top5(checkpoint, image):
+        show_feature_maps(checkpoint, image)
     show_latency(checkpoint)
+
+
+common.require_navigation()
+main()

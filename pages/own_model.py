@@ -8,6 +8,7 @@ import streamlit as st
 from inspector import PRESETS
 from inspector.analysis import Analysis
 from inspector.exported import analyze_program
+from inspector.formatting import shape
 from inspector.op_trace import ModelError
 from inspector.user_model import ALLOW_CODE_VARIABLE, analyze_uploaded_code, code_allowed
 from pages import common
@@ -19,6 +20,7 @@ CODE_KEY = "own_code"  # (file name, bytes, NAME, input text), only with the opt
 #: bytes themselves leave the session once read (a program can be 300 MB).
 RESULT_KEY = "own_result"
 UPLOAD_ID_KEY = "own_upload_id"
+VIEW_KEY, PRESET_KEY, GRAPH_KEY = "own_view", "own_preset", "own_model_graph"
 
 
 def uploads() -> None:
@@ -39,9 +41,9 @@ def uploads() -> None:
         cols = st.columns(3)
         source = cols[0].file_uploader("Python file", type=["py"], key="own_py")
         name = cols[1].text_input("NAME (class or function)", "ResNet18", key="own_name")
-        shape = cols[2].text_input("Input CxHxW", "3x224x224", key="own_input")
+        input_text = cols[2].text_input("Input CxHxW", "3x224x224", key="own_input")
         if source is not None and st.button("Run and analyse", key="own_run"):
-            st.session_state[CODE_KEY] = (source.name, source.getvalue(), name, shape)
+            st.session_state[CODE_KEY] = (source.name, source.getvalue(), name, input_text)
 
 
 def current_analysis() -> Analysis | None:
@@ -56,9 +58,9 @@ def current_analysis() -> Analysis | None:
             with st.spinner("Reading the program..."):
                 ss[RESULT_KEY] = analyze_program(data, file_name)
         elif CODE_KEY in ss:
-            file_name, source, name, shape = ss.pop(CODE_KEY)
+            file_name, source, name, input_text = ss.pop(CODE_KEY)
             with st.spinner("Running and tracing the file..."):
-                ss[RESULT_KEY] = analyze_uploaded_code(source, name, shape)
+                ss[RESULT_KEY] = analyze_uploaded_code(source, name, input_text)
     except ModelError as error:
         ss[RESULT_KEY] = str(error)
     result = ss.get(RESULT_KEY)
@@ -69,7 +71,7 @@ def current_analysis() -> Analysis | None:
 
 
 def show(analysis: Analysis) -> None:
-    size = "x".join(str(d) for d in analysis.input_shape[1:])
+    size = shape(analysis.input_shape[1:])
     common.show_facts(analysis.facts, f" Input {size}.")
     match = analysis.closest()
     sentence = f"{match.sentence[0].upper()}{match.sentence[1:]}"
@@ -77,9 +79,9 @@ def show(analysis: Analysis) -> None:
     for note in analysis.notes:
         st.warning(common.escape_markdown(note))
 
-    view = st.radio("View", ("block", "layer"), key="own_view", horizontal=True)
+    view = common.view_choice(VIEW_KEY)
     common.show_drawing(common.graph_drawing(analysis.graph(view), analysis.layer_table()),
-                        key="own_model_graph")
+                        key=GRAPH_KEY)
 
     st.subheader("Per stage")
     common.number_table(analysis.stage_table())
@@ -88,7 +90,7 @@ def show(analysis: Analysis) -> None:
 
     st.subheader("Compared with a preset")
     names = list(PRESETS)
-    other = st.selectbox("Preset", names, index=names.index(match.preset), key="own_preset")
+    other = st.selectbox("Preset", names, index=names.index(match.preset), key=PRESET_KEY)
     common.number_table(analysis.compare(other).totals.reset_index(names="measure"))
 
 

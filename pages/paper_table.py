@@ -30,8 +30,7 @@ def designs(chosen: list[str]) -> list[tuple[str, ResNetSpec]]:
     for choice in chosen:
         if choice == CURRENT:
             spec, preset = common.current_design(), common.current_preset()
-            name = f"{preset} (modified)" if common.is_modified(spec, preset) else preset
-            out.append((name, spec))
+            out.append((common.design_name(spec, preset), spec))
         else:
             out.append((choice, get_preset(choice)))
     return out

@@ -12,6 +12,8 @@ its state is collected) and count against the server's cap on concurrent runs.
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
@@ -20,19 +22,39 @@ from inspector import PRESETS, ResNetSpec, find_preset
 from inspector.checkpoint import result_bytes
 from inspector.data import (DATASETS, DataError, Dataset, data_root, find_cifar10, image_folders,
                             load_dataset, under_root)
-from inspector.train import (OPTIMIZERS, PRECISIONS, SCHEDULES, SERVER_RUNS, RunOwner,
-                             TrainConfig, TrainError, TrainingRun, max_runs, metrics_frame,
-                             smoothed_throughput)
+from inspector.train import (DEVICES, OPTIMIZERS, PRECISIONS, SCHEDULES, SERVER_RUNS, RunOwner,
+                             StopReason, TrainConfig, TrainError, TrainingRun, max_runs,
+                             metrics_frame, smoothed_throughput)
 from inspector.spec import SpecError
 from pages import common
 
 ss = st.session_state
-RUNS = "train_runs"  # list[TrainingRun], read by the Inference page too
-OWNER = "train_owner"  # the session's RunOwner: its runs stop when the session's state goes
+RUNS_KEY = common.TRAIN_RUNS_KEY  # list[TrainingRun], read by the Inference page too
+OWNER_KEY = "train_owner"  # the session's RunOwner: its runs stop when the session's state goes
+#: Set while a run trains: the live view reruns the page once when the last run ends.
+POLLING_KEY = "train_polling"
+# Widget keys; tests drive the widgets by these.
+MODEL_SOURCE_KEY, PRESET_KEY, DATASET_KEY = "train_model_source", "train_preset", "train_dataset"
+DOWNLOAD_KEY, FOLDER_KEY, UNIT_KEY = "train_download", "train_folder", "train_unit"
+START_KEY, STOP_KEY, CLEAR_KEY = "train_start", "train_stop", "train_clear"
 DEFAULT_PRESET = "resnet20"
 SCHEDULE_LABELS = {"step": "step (paper: lr / 10 at 50% and 75%)", "cosine": "cosine",
                    "onecycle": "one-cycle", "constant": "constant"}
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
+
+
+class ModelSource(StrEnum):
+    """Which network trains (the values are the choices' labels)."""
+
+    PRESET = "A preset"
+    DESIGN = "The Designer's design"
+
+
+class LengthUnit(StrEnum):
+    """What the run's length is counted in."""
+
+    STEPS = "steps"
+    EPOCHS = "epochs"
 
 
 @st.cache_resource(show_spinner="Loading the dataset...", max_entries=4)
@@ -78,13 +100,13 @@ def curves(runs: list[TrainingRun]) -> go.Figure:
 
 
 def model_choice() -> tuple[str, ResNetSpec] | None:
-    design = ss.get("design")
-    options = ["A preset", "The Designer's design"] if design is not None else ["A preset"]
-    source = st.radio("Model", options, horizontal=True, key="train_model_source")
-    if source == "A preset":
+    design = ss.get(common.DESIGN_KEY)
+    options = tuple(ModelSource) if design is not None else (ModelSource.PRESET,)
+    source = st.radio("Model", options, horizontal=True, key=MODEL_SOURCE_KEY)
+    if source == ModelSource.PRESET:
         names = list(PRESETS)
         name = st.selectbox("Preset", names, index=names.index(DEFAULT_PRESET),
-                            key="train_preset",
+                            key=PRESET_KEY,
                             help="The classifier, input channels and input size are fitted to "
                                  "the dataset.")
         return name, PRESETS[name].spec
@@ -105,7 +127,7 @@ def data_choice(name: str) -> dict | None:
             st.caption("CIFAR-10 found in the server's data folder.")
         else:
             data["download"] = st.checkbox(
-                "Download CIFAR-10 (163 MB) into the server's data folder", key="train_download",
+                "Download CIFAR-10 (163 MB) into the server's data folder", key=DOWNLOAD_KEY,
                 help="The folder is set by whoever runs the server (RESNET_INSPECTOR_DATA_ROOT).")
         return data
     folders = image_folders(root)
@@ -113,7 +135,7 @@ def data_choice(name: str) -> dict | None:
         st.info("The server's data folder holds no image folder (one subfolder per class); "
                 "whoever runs the server can add one there (RESNET_INSPECTOR_DATA_ROOT).")
         return None
-    folder = st.selectbox("Image folder", folders, key="train_folder",
+    folder = st.selectbox("Image folder", folders, key=FOLDER_KEY,
                           help="Folders in the server's data folder with one subfolder per "
                                "class.")
     try:  # listed a moment ago; checked again in case the folder changed since
@@ -128,13 +150,13 @@ def settings() -> tuple[str, ResNetSpec, str, dict, TrainConfig] | None:
     """The form's values, or None (with the error shown) when they do not make a config."""
     left, right = st.columns(2)
     with left:
-        data_name = st.selectbox("Dataset", DATASETS, key="train_dataset",
+        data_name = st.selectbox("Dataset", DATASETS, key=DATASET_KEY,
                                  help="digits: scikit-learn's 1,797 handwritten digits, "
                                       "upscaled to 32x32, no download.")
         data = data_choice(data_name)
         chosen = model_choice()
-        unit = st.radio("Length in", ["steps", "epochs"], horizontal=True, key="train_unit")
-        if unit == "steps":
+        unit = st.radio("Length in", tuple(LengthUnit), horizontal=True, key=UNIT_KEY)
+        if unit == LengthUnit.STEPS:
             steps, epochs = st.number_input("Steps", 1, 1_000_000, 300, step=50,
                                             key="train_steps"), None
         else:
@@ -150,7 +172,7 @@ def settings() -> tuple[str, ResNetSpec, str, dict, TrainConfig] | None:
         lr = st.number_input("Learning rate", 1e-5, 10.0, 0.1, format="%.4f", key="train_lr")
         weight_decay = st.number_input("Weight decay", 0.0, 0.1, 1e-4, format="%.5f",
                                        key="train_wd")
-        device = st.selectbox("Device", ["auto", "cpu", "cuda"], key="train_device",
+        device = st.selectbox("Device", DEVICES, key="train_device",
                               help="auto: the GPU when PyTorch sees one, else the CPU.")
         precision = st.selectbox("Precision", PRECISIONS, key="train_precision",
                                  help="auto: bf16 where the hardware runs it natively.")
@@ -173,8 +195,8 @@ def start(name: str, spec: ResNetSpec, data: dict, config: TrainConfig) -> bool:
     try:
         images = dataset(data["name"], data["path"], spec.input_size if data["name"] == "folder"
                          else 32, data["download"])
-        label = f"{name} on {data['name']} #{len(ss[RUNS]) + 1}"
-        ss[RUNS].append(TrainingRun(label, spec, images, config, owner=ss[OWNER]).start())
+        label = f"{name} on {data['name']} #{len(ss[RUNS_KEY]) + 1}"
+        ss[RUNS_KEY].append(TrainingRun(label, spec, images, config, owner=ss[OWNER_KEY]).start())
     except (DataError, TrainError, SpecError) as error:
         common.show_error(error)
         return False
@@ -201,8 +223,8 @@ def live(runs: list[TrainingRun]) -> None:
     elif newest.running:
         st.progress(0.0, text=f"{newest.label}: building the model and the first steps...")
     st.plotly_chart(curves(runs), width="stretch")
-    if ss.get("train_polling") and not any(run.running for run in runs):
-        ss["train_polling"] = False
+    if ss.get(POLLING_KEY) and not any(run.running for run in runs):
+        ss[POLLING_KEY] = False
         st.rerun()
 
 
@@ -214,7 +236,7 @@ def outcomes(runs: list[TrainingRun]) -> None:
         if run.error:
             common.show_error(f"{run.label}: {run.error}")
             continue
-        show = st.success if result.stopped_reason == "completed" else st.warning
+        show = st.success if result.stopped_reason == StopReason.COMPLETED else st.warning
         show(f"{run.label}: {result.message} (device {result.device}, {result.precision})")
         if result.model is None:  # ran out of memory before the model existed
             continue
@@ -226,33 +248,41 @@ def outcomes(runs: list[TrainingRun]) -> None:
                                f"{slug}.csv", "text/csv", key=f"train_csv_{number}")
 
 
-common.require_navigation()
-ss.setdefault(RUNS, [])
-ss.setdefault(OWNER, RunOwner())
-st.title("Train")
-st.caption("The paper's recipe (SGD, momentum 0.9, weight decay 1e-4, batch 128, lr 0.1 divided "
-           "by 10 at 50% and 75% of the steps; pad-4 random crop and flips). Start a plain20 run "
-           "and a resnet20 run to see them side by side.")
-chosen = settings()
-running = any(run.running for run in ss[RUNS])
-buttons = st.columns(3)
-if buttons[0].button("Start", type="primary", disabled=running or chosen is None,
-                     key="train_start"):
-    name, spec, _, data, config = chosen
-    if start(name, spec, data, config):
-        ss["train_polling"] = True
-        st.rerun()  # draw the page again, Start disabled, while the run trains
-if buttons[1].button("Stop", disabled=not running, key="train_stop"):
-    for run in ss[RUNS]:
-        run.stop()
-if buttons[2].button("Clear runs", disabled=running or not ss[RUNS], key="train_clear"):
-    ss[RUNS] = []
+def buttons(chosen: tuple[str, ResNetSpec, str, dict, TrainConfig] | None) -> bool:
+    """Start, Stop and Clear; whether a run is training once they have acted."""
+    running = any(run.running for run in ss[RUNS_KEY])
+    columns = st.columns(3)
+    if columns[0].button("Start", type="primary", disabled=running or chosen is None,
+                         key=START_KEY):
+        name, spec, _, data, config = chosen
+        if start(name, spec, data, config):
+            ss[POLLING_KEY] = True
+            st.rerun()  # draw the page again, Start disabled, while the run trains
+    if columns[1].button("Stop", disabled=not running, key=STOP_KEY):
+        for run in ss[RUNS_KEY]:
+            run.stop()
+    if columns[2].button("Clear runs", disabled=running or not ss[RUNS_KEY], key=CLEAR_KEY):
+        ss[RUNS_KEY] = []
+    return running
 
-try:
-    st.caption(f"Training runs on this server: {len(SERVER_RUNS.active())} of at most "
-               f"{max_runs()} at a time.")
-except TrainError as error:
-    st.error(str(error))
-if ss[RUNS]:
-    st.fragment(live, run_every=1.0 if running else None)(ss[RUNS])
-    outcomes(ss[RUNS])
+
+def main() -> None:
+    ss.setdefault(RUNS_KEY, [])
+    ss.setdefault(OWNER_KEY, RunOwner())
+    st.title("Train")
+    st.caption("The paper's recipe (SGD, momentum 0.9, weight decay 1e-4, batch 128, lr 0.1 "
+               "divided by 10 at 50% and 75% of the steps; pad-4 random crop and flips). Start a "
+               "plain20 run and a resnet20 run to see them side by side.")
+    running = buttons(settings())
+    try:
+        st.caption(f"Training runs on this server: {len(SERVER_RUNS.active())} of at most "
+                   f"{max_runs()} at a time.")
+    except TrainError as error:
+        st.error(str(error))
+    if ss[RUNS_KEY]:
+        st.fragment(live, run_every=1.0 if running else None)(ss[RUNS_KEY])
+        outcomes(ss[RUNS_KEY])
+
+
+common.require_navigation()
+main()

@@ -7,6 +7,7 @@ that the page shows what the core computes.
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import json
 import re
@@ -481,3 +482,74 @@ def test_a_designer_run_does_each_thing_once(monkeypatch):
     assert design in checked and len(checked) == len(set(checked))
     assert design in planned and len(planned) == len(set(planned))
     assert metric(at, "Parameters") == f"{compute_facts(design).params:,}"
+
+
+# ----- every page has one shape --------------------------------------------------------------
+
+PAGES = Path(APP).parent / "pages"
+#: Modules in pages/ that are imported, not run as pages.
+PAGE_HELPERS = {"common.py", "graph_viewer.py", "__init__.py"}
+#: What may stand at a page's top level besides its docstring and the last two calls.
+DEFINITIONS = (ast.Import, ast.ImportFrom, ast.Assign, ast.AnnAssign, ast.FunctionDef,
+               ast.ClassDef)
+
+
+def page_files() -> list[Path]:
+    return sorted(path for path in PAGES.glob("*.py") if path.name not in PAGE_HELPERS)
+
+
+def shape_problems(source: str) -> list[str]:
+    """How a page's top level departs from: docstring, definitions, then
+    `common.require_navigation()` and `main()`."""
+    tree = ast.parse(source)
+    problems = [] if ast.get_docstring(tree) else ["no module docstring"]
+    body = tree.body[1:] if ast.get_docstring(tree) else tree.body
+    tail = [ast.unparse(node) for node in body[-2:]]
+    if tail != ["common.require_navigation()", "main()"]:
+        problems.append(f"ends with {tail}, not require_navigation() and main()")
+    problems += [f"line {node.lineno}: {ast.unparse(node)[:60]}" for node in body[:-2]
+                 if not isinstance(node, DEFINITIONS)]
+    return problems
+
+
+def repeated_key_literals(source: str) -> list[str]:
+    """Session-state keys written out more than once: as `key=`, or where the state is read or
+    written (ss[...], st.session_state[...], .get/.pop/.setdefault, `in`)."""
+    def state(node: ast.AST) -> bool:
+        return ast.unparse(node) in ("ss", "st.session_state")
+
+    seen: list[str] = []
+    for node in ast.walk(ast.parse(source)):
+        found: ast.AST | None = None
+        if isinstance(node, ast.keyword) and node.arg == "key":
+            found = node.value
+        elif isinstance(node, ast.Subscript) and state(node.value):
+            found = node.slice
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+              and state(node.func.value) and node.func.attr in ("get", "pop", "setdefault")
+              and node.args):
+            found = node.args[0]
+        elif isinstance(node, ast.Compare) and any(state(c) for c in node.comparators):
+            found = node.left
+        if isinstance(found, ast.Constant) and isinstance(found.value, str):
+            seen.append(found.value)
+    return sorted({key for key in seen if seen.count(key) > 1})
+
+
+def test_the_shape_check_can_fail():
+    top_level = 'import streamlit as st\nst.title("x")\nfor i in range(2):\n    pass\nmain()\n'
+    assert len(shape_problems(top_level)) == 3  # no docstring, a call, the wrong ending
+    assert shape_problems('"""A page."""\ndef main():\n    pass\n\n\n'
+                          'common.require_navigation()\nmain()\n') == []
+    repeated = 'ss["a"] = 1\nif "a" in ss:\n    st.radio("x", key="b")\nss.get("c")\n'
+    assert repeated_key_literals(repeated) == ["a"]
+
+
+@pytest.mark.parametrize("path", page_files(), ids=lambda path: path.stem)
+def test_every_page_is_definitions_then_one_main(path):
+    assert shape_problems(path.read_text(encoding="utf-8")) == []
+
+
+@pytest.mark.parametrize("path", [*page_files(), PAGES / "common.py"], ids=lambda path: path.stem)
+def test_no_session_key_is_written_out_twice(path):
+    assert repeated_key_literals(path.read_text(encoding="utf-8")) == []

@@ -7,6 +7,7 @@ import pytest
 
 import inspector.render as render_module
 from inspector import get_preset
+from inspector.kinds import Direction, Fold, GraphFormat
 from inspector.render import (GraphvizNotFound, dot_available, export_graph, fold_blocks,
                               render_graph)
 from inspector.trace import trace_graph
@@ -137,3 +138,25 @@ def test_bad_export_arguments():
         export_graph(digraph, "png", dpi=0)
     with pytest.raises(ValueError, match="direction"):
         render_graph(trace_graph(get_preset("resnet20")), "BT")
+
+
+def test_drawing_choices_are_the_strings_links_and_the_cli_use():
+    """Links, widget state and the CLI hold these strings; the types must compare equal to them."""
+    assert [str(d) for d in Direction] == ["TB", "LR"]
+    assert [str(f) for f in GraphFormat] == ["dot", "svg", "png", "pdf"]
+    assert {f for f in GraphFormat if f.binary} == {"png", "pdf"}
+    assert [f for f in GraphFormat if not f.needs_dot] == ["dot"]
+    assert GraphFormat("svg").media_type == "image/svg+xml"
+    assert [Fold(text).folding for text in ("auto", "on", "off")] == [None, True, False]
+
+
+def test_a_bare_skip_arcs_beside_the_main_path_in_either_direction():
+    """Down the page a skip leaves on the east side, across it on the south side; the type and
+    its string draw the same graph."""
+    graph = trace_graph(get_preset("resnet20"))
+    down, across = render_graph(graph, Direction.TB).source, render_graph(graph, "LR").source
+    assert "rankdir=TB" in down and "tailport=e" in down and "tailport=s" not in down
+    assert "rankdir=LR" in across and "tailport=s" in across and "tailport=e" not in across
+    assert across == render_graph(graph, Direction.LR).source
+    assert export_graph(render_graph(graph), "DOT") == export_graph(render_graph(graph),
+                                                                    GraphFormat.DOT)
