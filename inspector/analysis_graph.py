@@ -17,8 +17,10 @@ from inspector.graph import ArchGraph, GraphEdge, GraphNode
 from inspector.kinds import EdgeKind, NodeKind, Role, View
 from inspector.op_trace import Op, Shape
 from inspector.residual import NONE, Block, Structure
-from inspector.table import LAYER_COLUMNS
 
+#: The layer table's columns, for designs (`table.layer_table`) and analysed models alike.
+LAYER_COLUMNS = ("layer", "type", "kernel", "stride", "groups", "input_shape", "output_shape",
+                 "params", "mult_adds", "trainable", "stage", "block", "role")
 #: Block view: these layers fold into the layer before them (a conv's BN and ReLU, a flatten).
 _FOLLOWERS = (NodeKind.BN, NodeKind.RELU, NodeKind.FLATTEN)
 
@@ -99,9 +101,10 @@ def block_view(structure: Structure) -> ArchGraph:
                 continue
             done.add(block.name)
             entry = exit_of.get(block.entry, "input")
-            body = GraphNode(body_id, NodeKind.BLOCK, block.name, None, block.main_shape,
-                             block.params, block.mult_adds, block.stage, block.index, Role.MAIN,
-                             lines=tuple(block.main_convs), input_shape=block.input_shape)
+            body = GraphNode(body_id, NodeKind.BLOCK, block.name, block.scope or None,
+                             block.main_shape, block.params, block.mult_adds, block.stage,
+                             block.index, Role.MAIN, lines=tuple(block.main_convs),
+                             input_shape=block.input_shape)
             nodes.append(body)
             edges.append(GraphEdge(entry, body.id, EdgeKind.MAIN, block.input_shape))
             if block.shortcut_kind != NONE:

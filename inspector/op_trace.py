@@ -322,7 +322,8 @@ class _Expander:
     """Flattens a model into ops, tracing each distinct user module once.
 
     Modules of the `leaves` types stay one op each, as library layers do: a caller that knows
-    a module of its own (option A's zero-padding shortcut) shows it as the one step it is.
+    a module of its own (option A's zero-padding shortcut) shows it as the one step it is, and
+    one that lists `nn.Identity` keeps identities as ops (a layer table row each, as torchinfo).
     """
 
     def __init__(self, leaves: tuple[type[nn.Module], ...] = ()) -> None:
@@ -373,7 +374,8 @@ class _Expander:
                     self._inline(node, module, _join(path, node.target), node_args, node_kwargs,
                                  values, refs, ops)
                     continue
-                if isinstance(module, nn.Identity) and node.args:
+                if isinstance(module, nn.Identity) and node.args \
+                        and not isinstance(module, self.leaves):
                     # A placeholder (timm's stride-1 avg-down slot), not a layer: it passes on
                     # its input's tensor, so the shortcut reads as the paper draws it.
                     values[node], refs[node] = node_args[0], refs.get(node.args[0])
