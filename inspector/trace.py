@@ -68,21 +68,25 @@ def _analyse(model: nn.Module, input_shape: Shape, plain_blocks: tuple[str, ...]
     return assemble("design", input_shape, ops, sum(op.params for op in ops), plain_blocks)
 
 
-def _renamer(stage: int, copies: dict[str, str]):
-    """Rewrites module paths of stage `stage`'s blocks: `copies` maps block index to index."""
-    pattern = re.compile(rf"^{re.escape(stage_path(stage))}\.(\d+)(?=\.|$)")
-
-    def rename(path: str | None) -> str | None:
-        if path is None:
-            return None
-        return pattern.sub(lambda m: f"{stage_path(stage)}.{copies.get(m[1], m[1])}", path)
-
-    return rename
+def _block_of(path: str) -> tuple[str, str]:
+    """("layer1.1", ".conv1") for "layer1.1.conv1": a path's first two parts, and the rest."""
+    stage, _, rest = path.partition(".")
+    block, dot, rest = rest.partition(".")
+    return f"{stage}.{block}", dot + rest
 
 
-def _renamed(op: Op, rename) -> Op:
-    return dataclasses.replace(op, id=rename(op.id), module=rename(op.module),
-                               scope=rename(op.scope), inputs=tuple(map(rename, op.inputs)))
+def _moved(path: str | None, moves: dict[str, str]) -> str | None:
+    """`path` with a leading block path replaced as `moves` says ("layer1.1" -> "layer1.5")."""
+    if path is None:
+        return None
+    block, rest = _block_of(path)
+    return moves[block] + rest if block in moves else path
+
+
+def _renamed(op: Op, moves: dict[str, str]) -> Op:
+    return dataclasses.replace(op, id=_moved(op.id, moves), module=_moved(op.module, moves),
+                               scope=_moved(op.scope, moves),
+                               inputs=tuple(_moved(i, moves) for i in op.inputs))
 
 
 def _repeat_blocks(ops: list[Op], layers: tuple[int, ...]) -> list[Op]:
@@ -95,14 +99,16 @@ def _repeat_blocks(ops: list[Op], layers: tuple[int, ...]) -> list[Op]:
     for stage, count in enumerate(layers):
         if count <= _BLOCKS_BUILT:
             continue
-        prefix = f"{stage_path(stage)}.{last}"
-        inside = [i for i, op in enumerate(ops) if op.id == prefix or op.id.startswith(prefix + ".")]
+        path = stage_path(stage)
+        template_path = f"{path}.{last}"
+        inside = [i for i, op in enumerate(ops) if _block_of(op.id)[0] == template_path]
         start, end = inside[0], inside[-1] + 1
         template = ops[start:end]
-        copies = [_renamed(op, _renamer(stage, {str(last): str(k), str(last - 1): str(k - 1)}))
+        copies = [_renamed(op, {template_path: f"{path}.{k}",
+                                f"{path}.{last - 1}": f"{path}.{k - 1}"})
                   for k in range(_BLOCKS_BUILT, count) for op in template]
-        to_last = _renamer(stage, {str(last): str(count - 1)})
-        after = [dataclasses.replace(op, inputs=tuple(map(to_last, op.inputs)))
+        to_last = {template_path: f"{path}.{count - 1}"}
+        after = [dataclasses.replace(op, inputs=tuple(_moved(i, to_last) for i in op.inputs))
                  for op in ops[end:]]
         ops = ops[:end] + copies + after
     return ops

@@ -140,8 +140,11 @@ def test_block_view_labels_read_like_the_paper_table():
     assert "3x3, 128, 32 groups" in resnext.node("layer1.0").label
 
 
-def test_block_nodes_carry_whole_block_costs():
-    spec = get_preset("resnet34")
+@pytest.mark.parametrize("name", ["resnet34", "preact_resnet18", "plain20", "resnet50d"])
+def test_block_nodes_carry_whole_block_costs(name):
+    """Every layer of a stage is in one of its blocks: a pre-activated block's BN-ReLU before
+    its projection too, and a plain design's blocks, which have no sum to be found by."""
+    spec = get_preset(name)
     graph = trace_graph(spec)
     facts = compute_facts(spec)
     for stage, stage_facts in enumerate(facts.stages):
@@ -149,6 +152,17 @@ def test_block_nodes_carry_whole_block_costs():
         assert len(blocks) == stage_facts.blocks
         assert sum(n.params for n in blocks) == stage_facts.params
         assert sum(n.mult_adds for n in blocks) == stage_facts.mult_adds
+
+
+def test_stages_follow_the_design_where_the_shape_does_not_change():
+    """Two stages of equal width and stride 1 are still two stages: the blocks sit in two
+    stage modules, and the analysis splits stages where blocks change container."""
+    spec = get_preset("resnet18").replace(widths=(64, 64, 128, 128), strides=(1, 1, 2, 1))
+    for view in ("block", "layer"):
+        graph = trace_graph(spec, view)
+        stages = [(n.stage, n.block) for n in graph.nodes if n.kind == "block"
+                  or (n.kind == "conv" and n.module.endswith(".conv1"))]
+        assert stages == [(p.stage, p.index) for p in spec.blocks()], view
 
 
 def test_preact_head_normalises_before_pooling():
