@@ -68,7 +68,8 @@ class ResidualBlock(nn.Module):
     """A basic (two 3x3) or bottleneck (1x1, 3x3, 1x1) block, post- or pre-activation.
 
     Convs are `conv1..convK` with norms `bn1..bnK` and activations `act1..`, as torchvision names
-    them. `stage`, `index` and `shortcut_kind` stay on the module for analysis of traced graphs.
+    them. `stage`, `index` and `shortcut_kind` are the plan's, for people reading a built model;
+    the analysis never reads them (it finds blocks and shortcut kinds from the traced ops).
     """
 
     def __init__(self, spec: ResNetSpec, plan: BlockPlan) -> None:

@@ -28,20 +28,22 @@ def test_derived_shortcut_kinds_agree_with_the_block_plan(name):
         assert [e.kind for e in graph.shortcut_edges()] == expected, view
 
 
-def test_shortcut_kind_is_read_from_the_ops_not_from_labels(monkeypatch):
-    """Blocks carry a `shortcut_kind` attribute; the trace must not use it."""
-    def mislabelled(spec, device="meta"):
+def test_shortcut_kind_is_read_from_the_ops_not_from_the_spec(monkeypatch):
+    """A model whose conv3_1 shortcut is option A's although the spec plans a projection:
+    the trace reports what the model does."""
+    from inspector.model import ZeroPadShortcut
+
+    def swapped(spec, device="meta"):
         model = build_model(spec, device)
-        for module in model.modules():
-            if hasattr(module, "shortcut_kind"):
-                module.shortcut_kind = "identity"
+        model.layer2[0].downsample = ZeroPadShortcut(2, 64)
         return model
 
-    monkeypatch.setattr(trace_module, "build_model", mislabelled)
-    graph = trace_graph(get_preset("resnet50d"))
-    kinds = [e.kind for e in graph.shortcut_edges()]
-    assert kinds[:4] == ["projection", "identity", "identity", "pooled_projection"]
-    assert kinds.count("pooled_projection") == 3 and kinds.count("identity") == 12
+    monkeypatch.setattr(trace_module, "build_model", swapped)
+    spec = get_preset("resnet18").replace(num_classes=11)  # a spec no other test traces
+    for view in ("block", "layer"):
+        kinds = [e.kind for e in trace_graph(spec, view).shortcut_edges()]
+        assert kinds == ["identity", "identity", "identity_pad", "identity", "projection",
+                         "identity", "projection", "identity"], view
 
 
 @pytest.mark.parametrize("name, dashed, solid", [
