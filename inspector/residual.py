@@ -4,9 +4,11 @@ A residual block is a sum whose two operands come from a common fork; the block 
 between the fork and the sum. The operand with fewer weighted layers is the shortcut, and the ops
 on it decide its kind: none -> identity; weight-free subsampling and zero channels -> option A's
 "identity_pad"; a 1x1 conv (+ norm) -> "projection"; a pool then a 1x1 conv ->
-"pooled_projection" (ResNet-D); anything else -> "other". Nothing here knows our builder, so a
-preset's model and a hand-written one are described by the same rules (a test holds the result
-to `compute_facts`).
+"pooled_projection" (ResNet-D); anything else -> "other". In a pre-activated network the
+BN-ReLU a projection reads belongs to its block too. A stage starts where the shape changes or
+where blocks move to another container module (torchvision's `layer1`, `layer2`). Nothing here
+knows our builder, so a preset's model and a hand-written one are described by the same rules (a
+test holds the result to `compute_facts`); the designs this tool builds come through here too.
 """
 
 from __future__ import annotations
