@@ -1,8 +1,10 @@
 """Draw and tabulate an analysed network with the project's graph types and table columns.
 
-The graphs use the same node kinds, roles, edge kinds and ids conventions as `trace.py`, so
-`render.render_graph` draws a user's network exactly as it draws a preset: solid identities,
-dashed shortcuts where the shape changes, stage clusters named conv2_x...
+Every network goes through here: a user's model and the designs this tool builds (`trace.py`),
+so `render.render_graph` draws both the same way: solid identities, dashed shortcuts where the
+shape changes, stage clusters named conv2_x... Node ids are the ops' ids (module paths where the
+model allows); a block that is a module of its own takes that module's path as its id
+("layer2.0", its sum "layer2.0.add").
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ import pandas as pd
 from inspector.graph import ArchGraph, GraphEdge, GraphNode
 from inspector.kinds import EdgeKind, NodeKind, Role, View
 from inspector.op_trace import Op, Shape
-from inspector.residual import Block, Structure
-from inspector.table import LAYER_COLUMNS
+from inspector.residual import NONE, Block, Structure
 
+#: The layer table's columns, for designs (`table.layer_table`) and analysed models alike.
+LAYER_COLUMNS = ("layer", "type", "kernel", "stride", "groups", "input_shape", "output_shape",
+                 "params", "mult_adds", "trainable", "stage", "block", "role")
 #: Block view: these layers fold into the layer before them (a conv's BN and ReLU, a flatten).
 _FOLLOWERS = (NodeKind.BN, NodeKind.RELU, NodeKind.FLATTEN)
 
@@ -34,9 +38,21 @@ def _node(op: Op, structure: Structure) -> GraphNode:
         role = Role.SHORTCUT if op.id in block.shortcut_ops else Role.MAIN
         stage, index = block.stage, block.index
     else:
-        role, stage, index = Role(structure.role_of.get(op.id, Role.MAIN)), None, None
-    return GraphNode(op.id, NodeKind(op.kind), op.label, op.module, op.shape, op.params,
-                     op.mult_adds, stage, index, role)
+        role, index = Role(structure.role_of.get(op.id, Role.MAIN)), None
+        stage = structure.stage_of.get(op.id)
+    return GraphNode(
+        op.id, NodeKind(op.kind), op.label, op.module, op.shape, op.params, op.mult_adds, stage,
+        index, role, module_type=op.type if op.module else "",
+        input_shape=_shape(structure, op.inputs[0]) if op.inputs else None,
+        kernel=(op.kernel, op.kernel) if op.kernel else None,
+        stride=op.stride if op.kernel else None, groups=op.groups if op.kernel else None,
+        trainable=op.params > 0,
+    )
+
+
+def _block_id(block: Block) -> str:
+    """The block's module path when the block is a module of its own, else its name."""
+    return block.scope or f"block_{block.name}"
 
 
 def _end(kind: NodeKind, shape: Shape) -> GraphNode:
@@ -57,7 +73,7 @@ def layer_view(structure: Structure) -> ArchGraph:
         block = structure.block_of.get(op.id)
         for src in op.inputs:
             shape = _shape(structure, src)
-            on_shortcut = block is not None and (
+            on_shortcut = block is not None and block.shortcut_kind != NONE and (
                 op.id in block.shortcut_ops or (op.id == block.add and src == block.tip))
             edges.append(_shortcut_edge(block, src, op.id, shape) if on_shortcut
                          else GraphEdge(src, op.id, EdgeKind.MAIN, shape))
@@ -68,7 +84,8 @@ def layer_view(structure: Structure) -> ArchGraph:
 
 
 def block_view(structure: Structure) -> ArchGraph:
-    """One node per residual block plus its sum; stem, head and layers between blocks as ops."""
+    """One node per block plus its sum (a plain block has none); stem, head and layers between
+    blocks as ops, a conv's BN and ReLU folded into it."""
     nodes: list[GraphNode] = [_end(NodeKind.INPUT, structure.input_shape)]
     edges: list[GraphEdge] = []
     exit_of: dict[str, str] = {"input": "input"}  # op id -> node id that delivers its tensor
@@ -77,24 +94,29 @@ def block_view(structure: Structure) -> ArchGraph:
     for op in structure.ops:
         block = structure.block_of.get(op.id)
         if block is not None:
+            body_id = _block_id(block)
+            exit_id = body_id if block.shortcut_kind == NONE else f"{body_id}.add"
             if block.name in done:
-                exit_of[op.id] = f"block_{block.name}.add"
+                exit_of[op.id] = exit_id
                 continue
             done.add(block.name)
-            entry = exit_of.get(block.fork, "input")
-            body = GraphNode(f"block_{block.name}", NodeKind.BLOCK, block.name, None,
+            entry = exit_of.get(block.entry, "input")
+            body = GraphNode(body_id, NodeKind.BLOCK, block.name, block.scope or None,
                              block.main_shape, block.params, block.mult_adds, block.stage,
-                             block.index, Role.MAIN, lines=tuple(block.main_convs))
-            relu = block.exit != block.add
-            add = GraphNode(f"block_{block.name}.add", NodeKind.ADD, "+", None,
-                            block.output_shape, 0, 0, block.stage, block.index, Role.MAIN,
-                            lines=("ReLU",) if relu else ())
-            nodes += [body, add]
+                             block.index, Role.MAIN, lines=tuple(block.main_convs),
+                             input_shape=block.input_shape)
+            nodes.append(body)
             edges.append(GraphEdge(entry, body.id, EdgeKind.MAIN, block.input_shape))
-            edges.append(GraphEdge(body.id, add.id, EdgeKind.MAIN, block.main_shape))
-            edges.append(_shortcut_edge(block, entry, add.id, block.shortcut_shape,
-                                        block.shortcut_label))
-            exit_of[op.id] = add.id
+            if block.shortcut_kind != NONE:
+                relu = block.exit != block.add
+                add = GraphNode(exit_id, NodeKind.ADD, "+", None, block.output_shape, 0, 0,
+                                block.stage, block.index, Role.MAIN,
+                                lines=("ReLU",) if relu else ())
+                nodes.append(add)
+                edges.append(GraphEdge(body.id, add.id, EdgeKind.MAIN, block.main_shape))
+                edges.append(_shortcut_edge(block, entry, add.id, block.shortcut_shape,
+                                            block.shortcut_label))
+            exit_of[op.id] = exit_id
             mergeable = False
             continue
         sources = [exit_of.get(i, "input") for i in op.inputs]

@@ -18,6 +18,12 @@ from inspector.kinds import NodeKind, ShortcutKind
 from inspector.spec import BlockPlan, ResNetSpec, block_convs
 
 
+def stage_path(stage: int) -> str:
+    """The module path of a stage's `nn.Sequential` (torchvision's `layer1`..); block `i` of it
+    is `f"{stage_path(stage)}.{i}"`."""
+    return f"layer{stage + 1}"
+
+
 class ZeroPadShortcut(nn.Module):
     """Option A: subsample by the stride and append zero channels. No parameters."""
 
@@ -63,7 +69,8 @@ class ResidualBlock(nn.Module):
     """A basic (two 3x3) or bottleneck (1x1, 3x3, 1x1) block, post- or pre-activation.
 
     Convs are `conv1..convK` with norms `bn1..bnK` and activations `act1..`, as torchvision names
-    them. `stage`, `index` and `shortcut_kind` stay on the module for analysis of traced graphs.
+    them. `stage`, `index` and `shortcut_kind` are the plan's, for people reading a built model;
+    the analysis never reads them (it finds blocks and shortcut kinds from the traced ops).
     """
 
     def __init__(self, spec: ResNetSpec, plan: BlockPlan) -> None:
@@ -128,7 +135,7 @@ class ResNet(nn.Module):
         plans = spec.blocks()
         for stage in range(spec.num_stages):
             blocks = [ResidualBlock(spec, p) for p in plans if p.stage == stage]
-            setattr(self, f"layer{stage + 1}", nn.Sequential(*blocks))
+            setattr(self, stage_path(stage), nn.Sequential(*blocks))
         # Pre-activation blocks leave their sum un-normalised: normalise once before pooling.
         self.final_bn = nn.BatchNorm2d(spec.feature_channels) if spec.preact else None
         self.final_act = nn.ReLU(inplace=True) if spec.preact else None
@@ -153,7 +160,7 @@ class ResNet(nn.Module):
 
     @property
     def stages(self) -> list[nn.Sequential]:
-        return [getattr(self, f"layer{i + 1}") for i in range(self.spec.num_stages)]
+        return [getattr(self, stage_path(i)) for i in range(self.spec.num_stages)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv1(x)

@@ -54,6 +54,7 @@ class Op:
     stride: int = 1
     groups: int | None = None
     bias: bool = False  # a conv with a bias (the paper's convs have none: BN follows)
+    scope: str = ""  # path of the module whose forward runs the op ("" for the model's own)
 
 
 _SHAPE_KEEPING_MODULES = (nn.modules.batchnorm._NormBase, nn.ReLU, nn.ReLU6, nn.LeakyReLU,
@@ -318,11 +319,17 @@ def _signature(values: Iterable[Any]) -> tuple:
 
 
 class _Expander:
-    """Flattens a model into ops, tracing each distinct user module once."""
+    """Flattens a model into ops, tracing each distinct user module once.
 
-    def __init__(self) -> None:
+    Modules of the `leaves` types stay one op each, as library layers do: a caller that knows
+    a module of its own (option A's zero-padding shortcut) shows it as the one step it is, and
+    one that lists `nn.Identity` keeps identities as ops (a layer table row each, as torchinfo).
+    """
+
+    def __init__(self, leaves: tuple[type[nn.Module], ...] = ()) -> None:
         self.graphs: dict[tuple, fx.Graph] = {}
         self.templates: dict[tuple, _Template] = {}
+        self.leaves = leaves
 
     def expand(self, module: nn.Module, path: str, args: tuple, kwargs: dict) -> _Template:
         key = _module_key(module)
@@ -363,11 +370,12 @@ class _Expander:
             node_kwargs = fx.node.map_arg(node.kwargs, values.__getitem__)
             if node.op == "call_module":
                 module = root.get_submodule(node.target)
-                if not _is_library_layer(module):
+                if not _is_library_layer(module) and not isinstance(module, self.leaves):
                     self._inline(node, module, _join(path, node.target), node_args, node_kwargs,
                                  values, refs, ops)
                     continue
-                if isinstance(module, nn.Identity) and node.args:
+                if isinstance(module, nn.Identity) and node.args \
+                        and not isinstance(module, self.leaves):
                     # A placeholder (timm's stride-1 avg-down slot), not a layer: it passes on
                     # its input's tensor, so the shortcut reads as the paper draws it.
                     values[node], refs[node] = node_args[0], refs.get(node.args[0])
@@ -435,7 +443,8 @@ class _Expander:
         for op in template.ops:
             inputs = tuple(r for r in (rename(i) for i in op.inputs) if isinstance(r, str))
             ops.append(replace(op, id=f"{prefix}.{op.id}", inputs=inputs,
-                               module=_join(node.target, op.module) if op.module else None))
+                               module=_join(node.target, op.module) if op.module else None,
+                               scope=_join(node.target, op.scope) if op.scope else node.target))
         refs[node] = rename(template.output_ref)
         values[node] = template.output_value
 
@@ -467,19 +476,36 @@ def _ref_tree(value: Any, refs: dict[fx.Node, Any]) -> Any:
     return None
 
 
-def flatten_model(model: nn.Module, x: torch.Tensor) -> list[Op]:
+def _path_ids(ops: list[Op]) -> list[Op]:
+    """The ops with module paths for ids ("layer2.0.conv1"; a function op: its module's path
+    and its own name, "layer2.0.add"), so ids read like the model's `named_modules`.
+
+    A module called twice would give two ops one path; then the ops keep their traced ids
+    (chains of fx node names, unique by construction).
+    """
+    paths = {op.id: op.module or _join(op.scope, op.id.rpartition(".")[2]) for op in ops}
+    if len(set(paths.values())) < len(paths) or "input" in paths.values():
+        return ops
+    paths["input"] = "input"
+    return [replace(op, id=paths[op.id], inputs=tuple(paths[i] for i in op.inputs))
+            for op in ops]
+
+
+def flatten_model(model: nn.Module, x: torch.Tensor,
+                  leaves: tuple[type[nn.Module], ...] = ()) -> list[Op]:
     """Every op of `model` on the meta input `x`, in execution order; the input is "input".
 
-    The model runs in eval mode (batch norm on a batch of one); every module's mode is restored.
+    Modules of the `leaves` types are kept whole (see `_Expander`). The model runs in eval mode
+    (batch norm on a batch of one); every module's mode is restored.
     """
     modes = [(module, module.training) for module in model.modules()]
     model.eval()
     try:
-        template = _Expander().expand(model, "", (x,), {})
+        template = _Expander(leaves).expand(model, "", (x,), {})
     finally:
         for module, training in modes:
             module.training = training
     if not template.ops or _shape_of(template.output_value) is None:
         raise ModelError("The model returns no tensor: nothing to analyse.")
-    return [replace(op, inputs=tuple("input" if i == "$0" else i for i in op.inputs))
-            for op in template.ops]
+    return _path_ids([replace(op, inputs=tuple("input" if i == "$0" else i for i in op.inputs))
+                      for op in template.ops])

@@ -4,9 +4,11 @@ A residual block is a sum whose two operands come from a common fork; the block 
 between the fork and the sum. The operand with fewer weighted layers is the shortcut, and the ops
 on it decide its kind: none -> identity; weight-free subsampling and zero channels -> option A's
 "identity_pad"; a 1x1 conv (+ norm) -> "projection"; a pool then a 1x1 conv ->
-"pooled_projection" (ResNet-D); anything else -> "other". Nothing here knows our builder, so a
-preset's model and a hand-written one are described by the same rules (a test holds the result
-to `compute_facts`).
+"pooled_projection" (ResNet-D); anything else -> "other". In a pre-activated network the
+BN-ReLU a projection reads belongs to its block too. A stage starts where the shape changes or
+where blocks move to another container module (torchvision's `layer1`, `layer2`). Nothing here
+knows our builder, so a preset's model and a hand-written one are described by the same rules (a
+test holds the result to `compute_facts`); the designs this tool builds come through here too.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from inspector.spec import stage_name
 from inspector.kinds import ShortcutKind
 
 #: Shortcut kinds found in traced graphs; the first four are also the spec's and the graph's.
-IDENTITY, IDENTITY_PAD, PROJECTION, POOLED_PROJECTION, OTHER = (
-    "identity", "identity_pad", "projection", "pooled_projection", "other")
+#: NONE marks a plain block (no sum), which only a caller naming its module can show.
+IDENTITY, IDENTITY_PAD, PROJECTION, POOLED_PROJECTION, OTHER, NONE = (
+    "identity", "identity_pad", "projection", "pooled_projection", "other", "none")
 PROJECTION_KINDS = (PROJECTION, POOLED_PROJECTION)
 NO_BLOCKS_NOTE = "no residual blocks found; shown as a plain network"
 
@@ -35,7 +38,8 @@ class Block:
     name: str  # the paper's name, e.g. conv3_1
     stage: int
     index: int
-    fork: str  # the op (or "input") whose output both paths read
+    entry: str  # the op (or "input") whose output the block reads
+    fork: str  # the op (or "input") whose output both paths read; the entry, or after it
     add: str
     exit: str  # the sum, or the ReLU right after it
     ops: tuple[str, ...]  # every op of the block, in order (shortcut ops included)
@@ -50,6 +54,7 @@ class Block:
     shortcut_label: str
     params: int
     mult_adds: int
+    scope: str  # path of the module that holds exactly this block's ops, or ""
 
     @property
     def changes_shape(self) -> bool:
@@ -244,7 +249,7 @@ def _build_blocks(ops: list[Op], by_id: dict[str, Op], input_shape: Shape) -> li
         shortcut = [by_id[i] for i in ordered if i in found.shortcut]
         kind = _classify(shortcut, shape[found.fork], shape[found.tip])
         raw.append(dict(
-            fork=found.fork, add=add.id, exit=exit_id, ops=ordered,
+            entry=found.fork, fork=found.fork, add=add.id, exit=exit_id, ops=ordered,
             shortcut_ops=tuple(op.id for op in shortcut), tip=found.tip, shortcut_kind=kind,
             input_shape=shape[found.fork], output_shape=shape[exit_id],
             shortcut_shape=shape[found.tip], main_shape=shape[found.main_tip],
@@ -256,14 +261,98 @@ def _build_blocks(ops: list[Op], by_id: dict[str, Op], input_shape: Shape) -> li
             mult_adds=sum(by_id[i].mult_adds for i in ordered),
         ))
     raw.sort(key=lambda b: position[b["add"]])
+    if any(by_id[b["ops"][0]].kind == "bn" for b in raw):  # pre-activated blocks
+        for block in raw:
+            _take_preactivation(block, by_id, consumers, taken, position)
     return raw
+
+
+def _take_preactivation(block: dict, by_id: dict[str, Op], consumers: dict[str, list[Op]],
+                        taken: set[str], position: dict[str, int]) -> None:
+    """Give a pre-activated block the BN-ReLU before its fork.
+
+    A pre-activated block's projection reads its BN-ReLU output, so that BN-ReLU lies before
+    the fork; it is still the block's own (the paper's stem ends with its conv, and a stage's
+    first block holds its own norm). Norms and activations that only this block reads join it.
+    """
+    members = set(block["ops"])
+    entry = block["fork"]
+    while entry in by_id and entry not in taken:
+        op = by_id[entry]
+        readers = {c.id for c in consumers.get(op.id, [])}
+        if op.kind not in ("bn", "relu") or len(op.inputs) != 1 or not readers <= members:
+            break
+        members.add(op.id)
+        taken.add(op.id)
+        block["params"] += op.params
+        block["mult_adds"] += op.mult_adds
+        entry = op.inputs[0]
+    block["entry"] = entry
+    block["ops"] = tuple(sorted(members, key=position.__getitem__))
+
+
+def _plain_blocks(ops: list[Op], scopes: tuple[str, ...], input_shape: Shape) -> list[dict]:
+    """Blocks of a plain network, one per named module: a plain block has no sum to find it
+    by, so only a caller that built the network (a design's builder) can name them."""
+    shape = {"input": input_shape, **{op.id: op.shape for op in ops}}
+    named = set(scopes)
+    members: dict[str, list[Op]] = {scope: [] for scope in scopes}
+    for op in ops:
+        path = (op.module or op.scope).split(".")
+        owner = next((".".join(path[:n]) for n in range(len(path), 0, -1)
+                      if ".".join(path[:n]) in named), None)
+        if owner is not None:
+            members[owner].append(op)
+    raw = []
+    for scope, block in members.items():
+        if not block:
+            continue
+        entry, last = (block[0].inputs or ("input",))[0], block[-1]
+        raw.append(dict(
+            entry=entry, fork=entry, add=last.id, exit=last.id,
+            ops=tuple(op.id for op in block), shortcut_ops=(), tip=entry, shortcut_kind=NONE,
+            input_shape=shape[entry], output_shape=last.shape, shortcut_shape=last.shape,
+            main_shape=last.shape,
+            main_convs=tuple(_label(op) for op in block if op.kind == "conv"),
+            shortcut_label="", params=sum(op.params for op in block),
+            mult_adds=sum(op.mult_adds for op in block), scope=scope,
+        ))
+    return raw
+
+
+def _exclusive_scopes(raw: list[dict], ops: list[Op]) -> None:
+    """Each block's module: the deepest one running all of its ops and no other op."""
+    under: dict[str, int] = {}  # module path -> ops run inside that module
+    for op in ops:
+        paths = {op.scope, op.module or op.scope}
+        prefixes = {".".join(p.split(".")[:n]) for p in paths if p
+                    for n in range(1, p.count(".") + 2)}
+        for prefix in prefixes:
+            under[prefix] = under.get(prefix, 0) + 1
+    by_id = {op.id: op for op in ops}
+    for block in raw:
+        if block.get("scope") is not None:
+            continue
+        parts = [by_id[o].scope.split(".") if by_id[o].scope else [] for o in block["ops"]]
+        common = []
+        for segment in zip(*parts):
+            if len(set(segment)) > 1:
+                break
+            common.append(segment[0])
+        scope = ".".join(common)
+        block["scope"] = scope if scope and under.get(scope) == len(block["ops"]) else ""
 
 
 def _starts_stage(block: dict, previous: dict | None) -> bool:
     """A stage starts where the shape changes: at the first block, at a block whose input is
     not the previous block's output (a layer between them resized it), and at a block whose
-    residual branch or output has a shape other than its input's."""
+    residual branch or output has a shape other than its input's. Blocks that are modules in
+    different containers (torchvision's `layer1`, `layer2`) are in different stages too, shape
+    or not."""
     if previous is None or block["input_shape"] != previous["output_shape"]:
+        return True
+    if block["scope"] and previous["scope"] and \
+            block["scope"].rpartition(".")[0] != previous["scope"].rpartition(".")[0]:
         return True
     return block["main_shape"] != block["input_shape"] or \
         block["output_shape"] != block["input_shape"]
@@ -342,7 +431,7 @@ def _depth(stem: list[Op], blocks: list[Block], between: list[Op], head: list[Op
     projections = sum(b.shortcut_kind in PROJECTION_KINDS for b in blocks)
     pads = sum(b.shortcut_kind == IDENTITY_PAD for b in blocks)
     others = sum(b.shortcut_kind == OTHER for b in blocks)
-    if not blocks:
+    if all(b.shortcut_kind == NONE for b in blocks):
         notes.append("plain network: no shortcuts")
     if projections:
         noun = "shortcut" if projections == 1 else "shortcuts"
@@ -353,7 +442,8 @@ def _depth(stem: list[Op], blocks: list[Block], between: list[Op], head: list[Op
     if others:
         noun = "shortcut" if others == 1 else "shortcuts"
         notes.append(f"{others} other {noun} not counted")
-    if blocks and not projections and not pads and not others:
+    if blocks and blocks[0].shortcut_kind != NONE and not projections and not pads \
+            and not others:
         notes.append("every shortcut is an identity")
     return depth, "; ".join([text] + notes)
 
@@ -362,10 +452,18 @@ def _chw(shape: Shape) -> str:
     return "x".join(str(d) for d in shape[1:])
 
 
-def assemble(name: str, input_shape: Shape, ops: list[Op], params: int) -> Structure:
-    """Group flat ops into stem, stages of blocks and head, and count them the paper's way."""
+def assemble(name: str, input_shape: Shape, ops: list[Op], params: int,
+             plain_blocks: tuple[str, ...] = ()) -> Structure:
+    """Group flat ops into stem, stages of blocks and head, and count them the paper's way.
+
+    Residual blocks are found from their sums. `plain_blocks` names the modules that are the
+    blocks of a network without sums (a plain design); it is used only where no sum is found.
+    """
     by_id = {op.id: op for op in ops}
     raw = _build_blocks(ops, by_id, input_shape)
+    if not raw and plain_blocks:
+        raw = _plain_blocks(ops, plain_blocks, input_shape)
+    _exclusive_scopes(raw, ops)
     position = {op.id: i for i, op in enumerate(ops)}
     stage, index, previous = -1, 0, None
     blocks: list[Block] = []
@@ -425,8 +523,6 @@ def assemble(name: str, input_shape: Shape, ops: list[Op], params: int) -> Struc
             stages[op.id] = stage_number
             plain_body.append(op)
             roles[op.id] = "main"
-    if any(by_id[b.ops[0]].kind == "bn" for b in blocks):  # pre-activated blocks
-        _hand_preactivation_to_first_stage(stem, between, roles, stages, blocks[0])
     main_path = [op for op in stem + [by_id[i] for i in sorted(
         (i for i in stages if i not in shortcut_ids), key=position.__getitem__)]]
     facts = _facts(stem, head, blocks, between, plain_body, stages, by_id, params, ops,
@@ -444,19 +540,6 @@ def assemble(name: str, input_shape: Shape, ops: list[Op], params: int) -> Struc
                          f"none of the paper's options.")
     return Structure(name, input_shape, tuple(ops), tuple(blocks), facts, tuple(notes),
                      tuple(roles.items()), tuple(stages.items()))
-
-
-def _hand_preactivation_to_first_stage(stem: list[Op], between: list[Op], roles: dict[str, str],
-                                       stages: dict[str, int], first: Block) -> None:
-    """A pre-activated block's projection reads its BN-ReLU output, so that BN-ReLU lies before
-    the block's fork; it is the block's own (the paper's stem ends with its conv)."""
-    if not stem or stem[-1].id != first.fork or stem[-1].kind not in ("bn", "relu"):
-        return
-    while stem and stem[-1].kind in ("bn", "relu"):
-        op = stem.pop()
-        between.insert(0, op)
-        roles[op.id] = "main"
-        stages[op.id] = first.stage
 
 
 def _facts(stem: list[Op], head: list[Op], blocks: list[Block], between: list[Op],

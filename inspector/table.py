@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import pandas as pd
 
+from inspector.analysis_graph import LAYER_COLUMNS
 from inspector.formatting import cell, percent
 from inspector.graph import GraphNode
 from inspector.kinds import NodeKind, Role, View
 from inspector.spec import ResNetSpec, block_name, stage_name
 from inspector.trace import trace_graph
 
-LAYER_COLUMNS = ("layer", "type", "kernel", "stride", "groups", "input_shape", "output_shape",
-                 "params", "mult_adds", "trainable", "stage", "block", "role")
 STAGE_COLUMNS = ("stage", "blocks", "output_size", "channels", "params", "mult_adds",
                  "params_share", "mult_adds_share")
 STEM, HEAD = "conv1", "head"

@@ -28,20 +28,22 @@ def test_derived_shortcut_kinds_agree_with_the_block_plan(name):
         assert [e.kind for e in graph.shortcut_edges()] == expected, view
 
 
-def test_shortcut_kind_is_read_from_the_ops_not_from_labels(monkeypatch):
-    """Blocks carry a `shortcut_kind` attribute; the trace must not use it."""
-    def mislabelled(spec, device="meta"):
+def test_shortcut_kind_is_read_from_the_ops_not_from_the_spec(monkeypatch):
+    """A model whose conv3_1 shortcut is option A's although the spec plans a projection:
+    the trace reports what the model does."""
+    from inspector.model import ZeroPadShortcut
+
+    def swapped(spec, device="meta"):
         model = build_model(spec, device)
-        for module in model.modules():
-            if hasattr(module, "shortcut_kind"):
-                module.shortcut_kind = "identity"
+        model.layer2[0].downsample = ZeroPadShortcut(2, 64)
         return model
 
-    monkeypatch.setattr(trace_module, "build_model", mislabelled)
-    graph = trace_graph(get_preset("resnet50d"))
-    kinds = [e.kind for e in graph.shortcut_edges()]
-    assert kinds[:4] == ["projection", "identity", "identity", "pooled_projection"]
-    assert kinds.count("pooled_projection") == 3 and kinds.count("identity") == 12
+    monkeypatch.setattr(trace_module, "build_model", swapped)
+    spec = get_preset("resnet18").replace(num_classes=11)  # a spec no other test traces
+    for view in ("block", "layer"):
+        kinds = [e.kind for e in trace_graph(spec, view).shortcut_edges()]
+        assert kinds == ["identity", "identity", "identity_pad", "identity", "projection",
+                         "identity", "projection", "identity"], view
 
 
 @pytest.mark.parametrize("name, dashed, solid", [
@@ -140,8 +142,11 @@ def test_block_view_labels_read_like_the_paper_table():
     assert "3x3, 128, 32 groups" in resnext.node("layer1.0").label
 
 
-def test_block_nodes_carry_whole_block_costs():
-    spec = get_preset("resnet34")
+@pytest.mark.parametrize("name", ["resnet34", "preact_resnet18", "plain20", "resnet50d"])
+def test_block_nodes_carry_whole_block_costs(name):
+    """Every layer of a stage is in one of its blocks: a pre-activated block's BN-ReLU before
+    its projection too, and a plain design's blocks, which have no sum to be found by."""
+    spec = get_preset(name)
     graph = trace_graph(spec)
     facts = compute_facts(spec)
     for stage, stage_facts in enumerate(facts.stages):
@@ -149,6 +154,17 @@ def test_block_nodes_carry_whole_block_costs():
         assert len(blocks) == stage_facts.blocks
         assert sum(n.params for n in blocks) == stage_facts.params
         assert sum(n.mult_adds for n in blocks) == stage_facts.mult_adds
+
+
+def test_stages_follow_the_design_where_the_shape_does_not_change():
+    """Two stages of equal width and stride 1 are still two stages: the blocks sit in two
+    stage modules, and the analysis splits stages where blocks change container."""
+    spec = get_preset("resnet18").replace(widths=(64, 64, 128, 128), strides=(1, 1, 2, 1))
+    for view in ("block", "layer"):
+        graph = trace_graph(spec, view)
+        stages = [(n.stage, n.block) for n in graph.nodes if n.kind == "block"
+                  or (n.kind == "conv" and n.module.endswith(".conv1"))]
+        assert stages == [(p.stage, p.index) for p in spec.blocks()], view
 
 
 def test_preact_head_normalises_before_pooling():
@@ -302,10 +318,14 @@ def test_nodes_carry_structure_not_text_to_parse():
 
 
 @pytest.mark.parametrize("name", list(PRESETS))
-def test_repeated_blocks_equal_a_walk_of_the_full_model(name):
-    """Only two blocks per stage are built and traced; the rest must be what the full model's
-    trace would give, block for block (module paths, shapes, costs, shortcut kinds)."""
+def test_repeated_blocks_equal_the_analysis_of_the_full_model(name):
+    """Only two blocks per stage are built and traced; the rest must be what the analysis of
+    the full model gives, op for op and block for block (module paths, shapes, costs, shortcut
+    kinds, stages)."""
     spec = get_preset(name)
-    full = trace_module._walk_model(build_model(spec).eval(), spec)
+    shape = (1, spec.in_channels, spec.input_size, spec.input_size)
+    full = trace_module._analyse(build_model(spec).eval(), shape,
+                                 trace_module._plain_block_paths(spec))
     assert trace_module._walk(spec) == full
-    assert sum(isinstance(item, trace_module._BlockUse) for item in full.items) == sum(spec.layers)
+    assert len(full.blocks) == sum(spec.layers)
+    assert [(b.stage, b.index) for b in full.blocks] == [(p.stage, p.index) for p in spec.blocks()]
