@@ -7,6 +7,7 @@ figures equal to torchinfo on the built model and to the published tables.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -67,6 +68,30 @@ def receptive_fields(spec: ResNetSpec) -> tuple[int, list[int]]:
     return stem_field, per_stage
 
 
+def shortcut_notes(kinds: Sequence[str]) -> list[str]:
+    """What the depth's explanation says of the shortcuts, given each block's shortcut kind:
+    projections are weighted but not counted, zero-padding has no weights. Shared by designs and
+    analysed models, so both explain their count in the same words."""
+    if all(kind == ShortcutKind.NONE for kind in kinds):
+        return ["plain network: no shortcuts"]
+    notes = []
+    projections = sum(kind in PROJECTIONS for kind in kinds)
+    pads = sum(kind == ShortcutKind.IDENTITY_PAD for kind in kinds)
+    others = sum(kind == ShortcutKind.OTHER for kind in kinds)
+    if projections:
+        noun = "shortcut" if projections == 1 else "shortcuts"
+        notes.append(f"{projections} projection {noun} not counted")
+    if pads:
+        noun = "shortcut has" if pads == 1 else "shortcuts have"
+        notes.append(f"{pads} zero-padding {noun} no weights")
+    if others:
+        noun = "shortcut" if others == 1 else "shortcuts"
+        notes.append(f"{others} other {noun} not counted")
+    if not notes:
+        notes.append("every shortcut is an identity")
+    return notes
+
+
 def explain_depth(spec: ResNetSpec) -> tuple[int, str]:
     """The paper's layer count and how it adds up, e.g.
     '34 = 1 (stem conv) + 2 x (3+4+6+3) (block convs) + 1 (fc); 3 projection shortcuts not counted'.
@@ -79,19 +104,7 @@ def explain_depth(spec: ResNetSpec) -> tuple[int, str]:
     counts = "+".join(str(n) for n in spec.layers)
     stem_label = "stem conv" if stem_convs == 1 else f"stem: {stem_convs} convs counted as one"
     text = f"{depth} = 1 ({stem_label}) + {per_block} x ({counts}) (block convs) + 1 (fc)"
-    projections = sum(1 for p in plans if p.shortcut in PROJECTIONS)
-    pads = sum(1 for p in plans if p.shortcut == ShortcutKind.IDENTITY_PAD)
-    notes = []
-    if not spec.residual:
-        notes.append("plain network: no shortcuts")
-    if projections:
-        noun = "shortcut" if projections == 1 else "shortcuts"
-        notes.append(f"{projections} projection {noun} not counted")
-    if pads:
-        noun = "shortcut has" if pads == 1 else "shortcuts have"
-        notes.append(f"{pads} zero-padding {noun} no weights")
-    if spec.residual and not projections and not pads:
-        notes.append("every shortcut is an identity")
+    notes = shortcut_notes([p.shortcut for p in plans])
     return depth, "; ".join([text] + notes)
 
 

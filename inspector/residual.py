@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Callable, Iterable
 
-from inspector.facts import BYTES_PER_FLOAT, Facts, StageFacts
+from inspector.facts import BYTES_PER_FLOAT, Facts, StageFacts, shortcut_notes
 from inspector.op_trace import Op, Shape
 from inspector.spec import stage_name
 from inspector.kinds import ShortcutKind
@@ -26,7 +26,8 @@ from inspector.kinds import ShortcutKind
 #: Shortcut kinds found in traced graphs; the first four are also the spec's and the graph's.
 #: NONE marks a plain block (no sum), which only a caller naming its module can show.
 IDENTITY, IDENTITY_PAD, PROJECTION, POOLED_PROJECTION, OTHER, NONE = (
-    "identity", "identity_pad", "projection", "pooled_projection", "other", "none")
+    ShortcutKind.IDENTITY, ShortcutKind.IDENTITY_PAD, ShortcutKind.PROJECTION,
+    ShortcutKind.POOLED_PROJECTION, ShortcutKind.OTHER, ShortcutKind.NONE)
 PROJECTION_KINDS = (PROJECTION, POOLED_PROJECTION)
 NO_BLOCKS_NOTE = "no residual blocks found; shown as a plain network"
 
@@ -427,24 +428,7 @@ def _depth(stem: list[Op], blocks: list[Block], between: list[Op], head: list[Op
         depth += head_layers
         parts.append(f"{head_layers} ({'fc' if head_layers == 1 else 'head layers'})")
     text = f"{depth} = " + " + ".join(parts) if parts else "0 weighted layers"
-    notes = []
-    projections = sum(b.shortcut_kind in PROJECTION_KINDS for b in blocks)
-    pads = sum(b.shortcut_kind == IDENTITY_PAD for b in blocks)
-    others = sum(b.shortcut_kind == OTHER for b in blocks)
-    if all(b.shortcut_kind == NONE for b in blocks):
-        notes.append("plain network: no shortcuts")
-    if projections:
-        noun = "shortcut" if projections == 1 else "shortcuts"
-        notes.append(f"{projections} projection {noun} not counted")
-    if pads:
-        noun = "shortcut has" if pads == 1 else "shortcuts have"
-        notes.append(f"{pads} zero-padding {noun} no weights")
-    if others:
-        noun = "shortcut" if others == 1 else "shortcuts"
-        notes.append(f"{others} other {noun} not counted")
-    if blocks and blocks[0].shortcut_kind != NONE and not projections and not pads \
-            and not others:
-        notes.append("every shortcut is an identity")
+    notes = shortcut_notes([b.shortcut_kind for b in blocks])
     return depth, "; ".join([text] + notes)
 
 
