@@ -13,8 +13,8 @@ const CLICK_SLOP_PX = 4;
 // Searching zooms in to at least this scale, so the match can be read.
 const READABLE_SCALE = 0.9;
 const MAX_ROWS = 200;
-const HINT = "Click a node to see its module path, shapes, costs and its rows of the layer " +
-  "table. Drag to pan, scroll to zoom.";
+const HINT = "Click a node for its module path, shapes, costs and layer-table rows; drag to " +
+  "pan, scroll to zoom.";
 
 const state = {
   key: null, args: null, panZoom: null, matches: [], matchIndex: -1, overlay: "", selected: null,
@@ -121,9 +121,21 @@ function element(tag, text, className) {
   return node;
 }
 
+// The details panel takes room from the graph only while a node is selected.
+function setDetailsOpen(open) {
+  const panel = $("details");
+  if (panel.hidden === !open) return;
+  panel.hidden = !open;
+  if (state.panZoom) state.panZoom.resize();
+}
+
 function clearDetails() {
   state.selected = null;
-  $("details").replaceChildren(element("p", HINT, "muted"));
+  for (const group of $("graph").querySelectorAll("g.node.selected")) {
+    group.classList.remove("selected");
+  }
+  $("details").replaceChildren();
+  setDetailsOpen(false);
 }
 
 function showDetails(id) {
@@ -136,6 +148,11 @@ function showDetails(id) {
   if (group) group.classList.add("selected");
   state.selected = id;
   panel.replaceChildren();
+  setDetailsOpen(true);
+  const close = element("button", "\u00d7", "close");
+  close.title = "Close the details";
+  close.addEventListener("click", clearDetails);
+  panel.append(close);
   if (!info) {
     panel.append(element("p", "No details for this node.", "muted"));
     return;
@@ -235,7 +252,10 @@ function toggleStage(stage) {
 function drawStageButtons() {
   const bar = $("stages");
   bar.replaceChildren();
-  if (!state.args.stages.length) return;
+  if (!state.args.stages.length) {
+    bar.append(element("span", HINT, "muted"));
+    return;
+  }
   bar.append(element("span", "Fold stages:", "muted"));
   for (const [stage, name] of state.args.stages) {
     const folded = state.args.folded.includes(stage);
@@ -245,7 +265,7 @@ function drawStageButtons() {
     button.addEventListener("click", () => toggleStage(stage));
     bar.append(button);
   }
-  bar.append(element("span", "or click a stage's title in the graph", "muted"));
+  bar.append(element("span", `or click a stage's title in the graph. ${HINT}`, "muted"));
 }
 
 // ----- drawing --------------------------------------------------------------------------------
