@@ -88,7 +88,7 @@ def wait(driver, condition: Callable[[Any], T], what: str, timeout: float = WAIT
     """Wait for `condition` and return what it returned, or fail at once if the app shows an
     exception instead. An element Streamlit redrew while the condition looked at it counts as
     "not yet", and the value returned is the one the condition saw, not a second look."""
-    from selenium.common.exceptions import (NoSuchElementException,
+    from selenium.common.exceptions import (NoSuchElementException, NoSuchFrameException,
                                             StaleElementReferenceException, TimeoutException)
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -103,8 +103,10 @@ def wait(driver, condition: Callable[[Any], T], what: str, timeout: float = WAIT
         return bool(value)
 
     try:
+        # a frame Streamlit replaced between two looks is "not yet", like a redrawn element
         WebDriverWait(driver, timeout, poll_frequency=0.3, ignored_exceptions=(
-            StaleElementReferenceException, NoSuchElementException)).until(done)
+            StaleElementReferenceException, NoSuchElementException, NoSuchFrameException,
+        )).until(done)
     except TimeoutException:
         path = screenshot(driver, "browser_timeout")
         pytest.fail(f"Timed out after {timeout} s waiting for {what} "

@@ -75,11 +75,12 @@ def test_block_export_train_and_inference_in_a_browser(app_url, chrome):
     wait(chrome, lambda d: css(d, 'input[aria-label="Steps"]'), "the Train page's form")
     # Streamlit redraws widgets while a script runs: touch them only once it has finished.
     wait(chrome, settled, "the Train page to finish running")
-    steps = css(chrome, 'input[aria-label="Steps"]')[0]
+    steps = chrome.find_element(By.CSS_SELECTOR, 'input[aria-label="Steps"]')
     steps.send_keys(Keys.CONTROL, "a")
     steps.send_keys(str(TRAIN_STEPS), Keys.ENTER)
-    wait(chrome, lambda d: settled(d) and css(d, 'input[aria-label="Steps"]')[0]
-         .get_attribute("value") == str(TRAIN_STEPS), "the Train page to take the step count")
+    wait(chrome, lambda d: settled(d) and d.find_element(
+        By.CSS_SELECTOR, 'input[aria-label="Steps"]').get_attribute("value") == str(TRAIN_STEPS),
+         "the Train page to take the step count")
     click(chrome, By.XPATH, '//button[.//p[text()="Start"]]', "the Start button")
     wait(chrome, lambda d: f"Completed {TRAIN_STEPS} steps" in body(d),
          f"the {TRAIN_STEPS}-step run to complete", timeout=TRAIN_WAIT_S)
