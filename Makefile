@@ -1,7 +1,7 @@
 # Two entry points for a fresh machine:
 #   make run    set up and start the app (http://localhost:8501)
 #   make test   set up and run the whole test suite
-#   make test-browser   the browser tests five times in a row
+#   make test-browser   the browser tests (all files marked `browser`) five times in a row
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -34,7 +34,7 @@ test: setup-dev
 
 # The real-browser tests five times in a row: a race shows up as one failure in five.
 test-browser: setup-dev
-	for run in 1 2 3 4 5; do $(BIN)/python -m pytest -q -m browser tests/test_browser.py || exit 1; done
+	for run in 1 2 3 4 5; do $(BIN)/python -m pytest -q -m browser -p no:cacheprovider || exit 1; done
 
 bench: setup
 	$(BIN)/python benchmarks/inspect_speed.py

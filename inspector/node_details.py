@@ -61,6 +61,8 @@ def viewer_payload(graph: ArchGraph, table: pd.DataFrame,
         fields = {k: _plain(v) for k, v in dataclasses.asdict(node).items()}
         nodes[node_element_id(node.id)] = {
             **fields,
+            # a property, so not among the fields; the viewer searches it and heads details with it
+            "label": node.label,
             "folded_stage": folded.get(node.id),
             "colors": {m: colors[m].get(node.id) for m in colors},
             "activation_bytes": activation.get(node.id),

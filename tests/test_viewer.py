@@ -164,6 +164,9 @@ def test_payload_describes_every_drawn_node():
         p.numel() for p in model.layer4.parameters())
     conv = payload["nodes"]["node-conv1"]
     assert [r["layer"] for r in conv["rows"]] == ["conv1"]
+    # the viewer's search and details heading read the label: the title and the block's convs
+    block = payload["nodes"]["node-layer2.0"]
+    assert block["label"].split("\n") == ["conv3_1", "3x3, 128, /2", "3x3, 128"]
     assert set(payload["legends"]) == {m.value for m in Measure}
 
 
