@@ -350,7 +350,9 @@ def _latex_line(text: str) -> str:
 def _latex_cell(lines: tuple[str, ...]) -> str:
     if len(lines) <= 1:
         return _latex_line(lines[0]) if lines else ""
-    inner = r" \\ ".join(_latex_line(line) for line in lines)
+    # `\relax` ends the line break's argument: a line may begin with "[" (a stage's bracket),
+    # which `\\` would otherwise read as an optional length.
+    inner = r" \\ \relax ".join(_latex_line(line) for line in lines)
     return rf"\begin{{tabular}}[t]{{@{{}}l@{{}}}}{inner}\end{{tabular}}"
 
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian packages the project uses, when they are missing and we may install them.
 #   scripts/system_deps.sh            graphviz (the `dot` binary for SVG/PNG/PDF export)
-#   scripts/system_deps.sh --browser  graphviz, plus Chromium and ChromeDriver for the browser test
+#   scripts/system_deps.sh --browser  graphviz, plus what the tests need: Chromium and ChromeDriver
+#                                     for the browser tests, pdflatex to compile the LaTeX table
 # Without root (or sudo) it only says what is missing; the app and tests then say what they skip.
 # Under CI (CI set to anything but empty or "false") a package that cannot be installed is an
 # error (exit 1): a CI run must not quietly skip the tests that need it.
@@ -14,6 +15,7 @@ command -v dot >/dev/null 2>&1 || packages+=(graphviz)
 if [ "${1:-}" = "--browser" ]; then
   command -v chromium >/dev/null 2>&1 || packages+=(chromium)
   command -v chromedriver >/dev/null 2>&1 || packages+=(chromium-driver)
+  command -v pdflatex >/dev/null 2>&1 || packages+=(texlive-latex-base)
 fi
 [ ${#packages[@]} -eq 0 ] && exit 0
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 import shutil
 import subprocess
@@ -212,8 +213,13 @@ def test_latex_is_well_formed(names):
     check_latex_structure(text, len(header))
 
 
-@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="no TeX engine installed")
 def test_latex_compiles(tmp_path):
+    if shutil.which("pdflatex") is None:
+        message = ("no TeX engine: Debian's texlive-latex-base provides pdflatex "
+                   "(`make test` installs it)")
+        if os.environ.get("CI"):
+            pytest.fail(message + "; under CI the LaTeX table must be compiled")
+        pytest.skip(message)
     table = paper_table([(n, get_preset(n)) for n in ("resnet18", "resnext50_32x4d", "resnet20")])
     document = ("\\documentclass{article}\n\\usepackage[landscape,margin=1cm]{geometry}\n"
                 "\\begin{document}\n\\tiny\n" + to_latex(table) + "\\end{document}\n")
