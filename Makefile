@@ -38,6 +38,7 @@ test-browser: setup-dev
 
 bench: setup
 	$(BIN)/python benchmarks/inspect_speed.py
+	$(BIN)/python benchmarks/analyze_speed.py
 	$(BIN)/python benchmarks/train_speed.py
 
 clean:

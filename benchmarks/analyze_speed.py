@@ -8,10 +8,14 @@ Run: python benchmarks/analyze_speed.py
 from __future__ import annotations
 
 import statistics
+import sys
 import time
+from pathlib import Path
 
-from inspector import build_model, get_preset
-from inspector.analysis import analyze
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere, no install
+
+from inspector import build_model, get_preset  # noqa: E402
+from inspector.analysis import analyze  # noqa: E402
 
 GOALS = {"resnet50": 0.2, "resnet152": 0.5}
 ROUNDS = 5
