@@ -4,20 +4,41 @@ Mult-adds follow torchinfo's convention (what torchvision's GFLOPS column report
 its weight count times its output pixels, a batch norm or linear layer its parameter count.
 
 Why a module of its own, below `spec`: the spec's size check (`validate`) needs these estimates,
-and `facts` builds its tables from them. This module reads a spec's fields and block plans but
-imports nothing from `spec` at run time, so the layers stay kinds -> costs -> spec -> facts
+and `facts` builds its tables from them. This module reads a design through the `Design`
+protocol and imports nothing from `spec`, so the layers stay geometry -> costs -> spec -> facts
 without a cycle.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from inspector.geometry import BlockPlan, LayerGeometry
 from inspector.kinds import BlockKind, ShortcutKind
 
-if TYPE_CHECKING:  # annotations only: spec imports this module
-    from inspector.spec import BlockPlan, ResNetSpec
+
+class Design(Protocol):
+    """What the cost model reads of a design. `ResNetSpec` is one; the protocol lets this module
+    sit below `spec`, whose size check needs these estimates, without importing it."""
+
+    block: str
+    stride_in: str
+    groups: int
+    preact: bool
+    residual: bool
+    in_channels: int
+    input_size: int
+    num_classes: int
+
+    @property
+    def feature_channels(self) -> int: ...
+
+    def blocks(self) -> tuple[BlockPlan, ...]: ...
+
+    def stem_layers(self) -> tuple[LayerGeometry, ...]: ...
+
+    def stem_output_size(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -31,7 +52,7 @@ class ConvGeometry:
     groups: int = 1
 
 
-def block_convs(spec: ResNetSpec, plan: BlockPlan) -> tuple[ConvGeometry, ...]:
+def block_convs(spec: Design, plan: BlockPlan) -> tuple[ConvGeometry, ...]:
     """The main-path convs of a block, in order.
 
     Bottlenecks put the stride on the first 1x1 (v1, the paper) or on the 3x3 (v1.5,
@@ -82,7 +103,7 @@ def act_cost(channels: int, size: int) -> Cost:
     return Cost(activations=channels * size * size)
 
 
-def stem_cost(spec: ResNetSpec) -> Cost:
+def stem_cost(spec: Design) -> Cost:
     """Stem convs with their norms; pre-activation leaves the last conv's norm to the blocks."""
     total, channels, size = Cost(), spec.in_channels, spec.input_size
     layers = spec.stem_layers()
@@ -111,7 +132,7 @@ def shortcut_cost(plan: BlockPlan, preact: bool) -> Cost:
     return Cost()
 
 
-def block_cost(spec: ResNetSpec, plan: BlockPlan) -> Cost:
+def block_cost(spec: Design, plan: BlockPlan) -> Cost:
     total, size = Cost(), plan.in_size
     for conv in block_convs(spec, plan):
         in_size = size
@@ -126,7 +147,7 @@ def block_cost(spec: ResNetSpec, plan: BlockPlan) -> Cost:
     return total + shortcut_cost(plan, spec.preact)
 
 
-def head_cost(spec: ResNetSpec, size: int) -> Cost:
+def head_cost(spec: Design, size: int) -> Cost:
     channels = spec.feature_channels
     total = Cost()
     if spec.preact:
@@ -135,22 +156,22 @@ def head_cost(spec: ResNetSpec, size: int) -> Cost:
     return total + Cost(fc_params, fc_params, channels + spec.num_classes)
 
 
-def _final_size(spec: ResNetSpec) -> int:
+def _final_size(spec: Design) -> int:
     plans = spec.blocks()
     return plans[-1].out_size if plans else spec.stem_output_size()
 
 
-def estimate_params(spec: ResNetSpec) -> int:
+def estimate_params(spec: Design) -> int:
     """Parameter count of a spec that has passed every check but the size check."""
     return total_cost(spec).params
 
 
-def estimate_activation_bytes(spec: ResNetSpec) -> int:
+def estimate_activation_bytes(spec: Design) -> int:
     """Bytes of float32 layer outputs for one image: roughly what training keeps for backward."""
     return total_cost(spec).activations * BYTES_PER_FLOAT
 
 
-def total_cost(spec: ResNetSpec) -> Cost:
+def total_cost(spec: Design) -> Cost:
     """The whole network's cost, summed over stem, blocks and head."""
     total = stem_cost(spec) + head_cost(spec, _final_size(spec))
     for plan in spec.blocks():
