@@ -30,6 +30,10 @@ HEADERS = {
     "params_share": "Params %", "mult_adds_share": "Mult-adds %",
     "out_channels": "Channels", "out_size": "Output size", "difference": "Difference",
     "ratio": "Ratio", "measure": "Measure",
+    # a comparison's measures (its rows)
+    "depth": "Depth", "activation_bytes": "Activation memory (bytes)", "conv_layers": "Conv layers",
+    "projection_shortcuts": "Projection shortcuts", "feature_channels": "Feature channels",
+    "receptive_field": "Receptive field (px)", "input_size": "Input size",
 }
 #: Comparison columns end in the side they describe: blocks_a, blocks_b, blocks_diff.
 _SIDES = {"_a": " (A)", "_b": " (B)", "_diff": " (B - A)"}

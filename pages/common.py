@@ -438,6 +438,11 @@ def _shape_text(value: Any) -> Any:
     return shape(value) if isinstance(value, tuple) else value
 
 
+def totals_table(totals: pd.DataFrame) -> None:
+    """A comparison's totals, one measure a row, each named for people ("Depth", not "depth")."""
+    number_table(totals.rename(index=header).reset_index(names="measure"))
+
+
 def number_table(df: pd.DataFrame, **kwargs: Any) -> None:
     """A dataframe that reads like the paper: human headers, counts with thousands separators,
     shapes as 1x64x56x56, shares as percentages."""

@@ -259,7 +259,7 @@ def main() -> None:
         column.plotly_chart(figure,
                             key=f"bars_{measure}", config={"displayModeBar": False})
     st.subheader("Totals")
-    common.number_table(result.totals.reset_index(names="measure"))
+    common.totals_table(result.totals)
 
     st.subheader("Block graphs")
     for side, name, spec in zip(PREFIXES, result.names, (a.spec, b.spec)):

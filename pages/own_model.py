@@ -91,7 +91,7 @@ def show(analysis: Analysis) -> None:
     st.subheader("Compared with a preset")
     names = list(PRESETS)
     other = st.selectbox("Preset", names, index=names.index(match.preset), key=PRESET_KEY)
-    common.number_table(analysis.compare(other).totals.reset_index(names="measure"))
+    common.totals_table(analysis.compare(other).totals)
 
 
 def main() -> None:

@@ -44,7 +44,7 @@ def test_uploaded_program_shows_figures_graph_explanation_and_comparison():
     at.selectbox(key="own_preset").set_value("resnet34").run()
     assert_clean(at, "compared with resnet34")
     totals = next(f.value for f in at.dataframe if "measure" in f.value.columns)
-    depth = totals.set_index("measure").loc["depth"]
+    depth = totals.set_index("measure").loc["Depth"]
     assert (depth["resnet34"], depth["difference"]) == (34, 16)
 
 
