@@ -49,12 +49,6 @@ class EdgeKind(StrEnum):
     POOLED_PROJECTION = "pooled_projection"
     OTHER = "other"
 
-    @classmethod
-    def of_shortcut(cls, kind: ShortcutKind) -> "EdgeKind":
-        """The edge kind that carries a shortcut of `kind` (the names are shared); a plain
-        block has no shortcut edge, so NONE has no edge kind and raises ValueError."""
-        return cls(str(kind))
-
     @property
     def dashed(self) -> bool:
         """Shortcuts that change the tensor's shape; the paper draws them dashed."""

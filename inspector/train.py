@@ -71,9 +71,6 @@ class StopReason(StrEnum):
     OOM = "oom"
 
 
-STOP_REASONS = tuple(reason.value for reason in StopReason)
-
-
 class TrainError(ValueError):
     """A training request that cannot run, with a sentence a user can act on."""
 
