@@ -15,16 +15,16 @@ from html.parser import HTMLParser
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from torch.utils.flop_counter import FlopCounterMode
 
-from inspector import ResNetSpec, SpecError, build_model, get_preset
+from inspector import SpecError, build_model, get_preset
 from inspector.cli import main
 from inspector.paper_table import (
     FLOPS_ROW, POOL_ROW, TORCHVISION_ROW, TableFormat, grid, latex_escape, paper_table, to_csv, to_html,
     to_latex, to_markdown, write,
 )
 from tests.published import RESNETS, TORCHVISION
+from tests.strategies import small_designs
 
 # He et al. 2015, Table 1 (REFERENCE.md): cells as users read them.
 PAPER_CELLS = {
@@ -243,33 +243,8 @@ def test_cli_paper_table(capsys, tmp_path):
     assert err.count("\n") == 1 and "Unknown preset 'nope'" in err
 
 
-@st.composite
-def designs(draw) -> ResNetSpec:
-    """Small designs of every kind: both blocks, all stems, groups, strides up to 3."""
-    stages = draw(st.integers(1, 5))
-    spec = ResNetSpec(
-        block=draw(st.sampled_from(["basic", "bottleneck"])),
-        layers=tuple(draw(st.integers(1, 3)) for _ in range(stages)),
-        widths=tuple(draw(st.sampled_from([8, 16, 32])) for _ in range(stages)),
-        strides=tuple(draw(st.integers(1, 3)) for _ in range(stages)),
-        stem=draw(st.sampled_from(["imagenet", "cifar", "deep", "patchify"])),
-        stem_width=draw(st.sampled_from([8, 16])),
-        stride_in=draw(st.sampled_from(["1x1", "3x3"])),
-        shortcut=draw(st.sampled_from(["A", "B", "C", "D"])),
-        preact=draw(st.booleans()),
-        residual=draw(st.booleans()),
-        groups=draw(st.sampled_from([1, 2, 4])),
-        num_classes=draw(st.integers(2, 20)),
-        input_size=draw(st.integers(24, 96)),
-    )
-    try:
-        return spec.validate()
-    except SpecError:
-        return get_preset("resnet20")
-
-
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(designs())
+@given(small_designs(max_stages=5, groups=(1, 2, 4), max_input=96))
 def test_any_design_gets_a_table_that_agrees_with_its_model(spec):
     table = paper_table([("mine", spec)])
     found = cells(table)

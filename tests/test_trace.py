@@ -4,7 +4,6 @@ import re
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 import inspector.trace as trace_module
 from inspector import PRESETS, SpecError, build_model, compute_facts, get_preset
@@ -12,6 +11,7 @@ from inspector.graph import ArchGraph
 from inspector.trace import inspect_block, trace_graph
 
 from published import RESNETS, TORCHVISION
+from strategies import small_designs
 
 
 def dashed_and_solid(graph: ArchGraph) -> tuple[int, int]:
@@ -264,32 +264,8 @@ def test_single_block_bad_input(args, message):
 
 # ----- any design, not only the presets -------------------------------------------------------
 
-@st.composite
-def small_specs(draw):
-    stages = draw(st.integers(1, 4))
-    spec = get_preset("resnet18").replace(
-        block=draw(st.sampled_from(["basic", "bottleneck"])),
-        layers=tuple(draw(st.integers(1, 3)) for _ in range(stages)),
-        widths=tuple(draw(st.sampled_from([8, 16, 32])) for _ in range(stages)),
-        strides=tuple(draw(st.integers(1, 3)) for _ in range(stages)),
-        stem=draw(st.sampled_from(["imagenet", "cifar", "deep", "patchify"])),
-        stem_width=draw(st.sampled_from([8, 16])),
-        stride_in=draw(st.sampled_from(["1x1", "3x3"])),
-        shortcut=draw(st.sampled_from(["B", "C", "D"])),
-        preact=draw(st.booleans()),
-        residual=draw(st.booleans()),
-        relu_after_add=draw(st.booleans()),
-        num_classes=draw(st.integers(2, 20)),
-        input_size=draw(st.integers(24, 64)),
-    )
-    try:
-        return spec.validate()
-    except SpecError:
-        return get_preset("resnet20")
-
-
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(small_specs())
+@given(small_designs(shortcuts=("B", "C", "D")))
 def test_any_design_traces_to_its_plan_and_facts(spec):
     facts = compute_facts(spec)
     expected = [plan.shortcut for plan in spec.blocks() if plan.shortcut != "none"]
