@@ -174,11 +174,13 @@ def _paper_table(args: argparse.Namespace) -> int:
 
 def _add_design(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("design", help="a preset name (see `presets`), a JSON spec file, or "
-                        "path/to/file.py:NAME (a module class or a function returning one)")
+                        "path/to/file.py:NAME (a module class or a function returning one), or a "
+                        "torch.export program saved as .pt2 (read as data)")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE",
                         help="change one field, e.g. --set stride_in=1x1 --set input_size=32")
     parser.add_argument("--input", default="3x224x224", metavar="CxHxW",
-                        help="input shape for a file.py:NAME model (default 3x224x224)")
+                        help="input shape for a file.py:NAME model (default 3x224x224; a .pt2 "
+                             "program keeps the input it was exported with)")
 
 
 def _values(kind: type[StrEnum]) -> list[str]:
@@ -213,12 +215,13 @@ def build_parser() -> argparse.ArgumentParser:
     graph.set_defaults(handler=_graph)
 
     comparison = sub.add_parser("compare", help="differences between two designs, explained")
-    comparison.add_argument("a", help="preset name, JSON spec file or path/to/file.py:NAME")
-    comparison.add_argument("b", help="preset name, JSON spec file or path/to/file.py:NAME")
+    comparison.add_argument("a", help="preset name, JSON spec file, path/to/file.py:NAME or .pt2")
+    comparison.add_argument("b", help="preset name, JSON spec file, path/to/file.py:NAME or .pt2")
     comparison.add_argument("--set-a", action="append", metavar="KEY=VALUE")
     comparison.add_argument("--set-b", action="append", metavar="KEY=VALUE")
     comparison.add_argument("--input", default="3x224x224", metavar="CxHxW",
-                            help="input shape for a file.py:NAME model (default 3x224x224)")
+                            help="input shape for a file.py:NAME model (default 3x224x224; a "
+                                 ".pt2 program keeps the input it was exported with)")
     comparison.set_defaults(handler=_compare)
 
     table = sub.add_parser("paper-table", help="the paper's Table 1 for one or more designs")

@@ -1,4 +1,5 @@
-"""Load a user's network from `path/to/file.py:NAME` for the command line and notebooks.
+"""Load a user's network from `path/to/file.py:NAME` (or a `.pt2` program) for the command line
+and notebooks.
 
 Loading a Python file runs its code: only files the user names on their own machine come here
 (the app never runs uploaded code without an explicit opt-in). The module is built under
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import stat
 import sys
 import tempfile
 from pathlib import Path
@@ -18,15 +20,19 @@ import torch
 from torch import nn
 
 from inspector.analysis import Analysis, analyze, check_size
+from inspector.exported import MAX_ARCHIVE_BYTES, analyze_program
 from inspector.op_trace import ModelError
 
 FILE_MODEL_SUFFIX = ".py:"
+#: A program saved by torch.export.save: read as data, like the app's uploads.
+PROGRAM_SUFFIX = ".pt2"
 #: The app accepts Python files only when the server was started with this set to 1.
 ALLOW_CODE_VARIABLE = "RESNET_INSPECTOR_ALLOW_CODE"
 
 
 def is_file_model(target: str) -> bool:
-    return FILE_MODEL_SUFFIX in target
+    """Whether a design argument names a user's model rather than a preset or a JSON spec."""
+    return FILE_MODEL_SUFFIX in target or target.endswith(PROGRAM_SUFFIX)
 
 
 def parse_input(text: str) -> tuple[int, int, int]:
@@ -76,9 +82,27 @@ def load_module(target: str) -> nn.Module:
 
 
 def analyze_file_model(target: str, input_text: str = "3x224x224") -> Analysis:
-    """`file.py:NAME` analysed on an input of `input_text` (CxHxW)."""
+    """`file.py:NAME` analysed on an input of `input_text` (CxHxW), or a `.pt2` program on the
+    input it was exported with (nothing in it runs or is unpickled)."""
+    if target.endswith(PROGRAM_SUFFIX):
+        return analyze_program(read_program_file(Path(target)), Path(target).name)
     name = target.rpartition(":")[2]
     return analyze(load_module(target), parse_input(input_text), name)
+
+
+def read_program_file(path: Path) -> bytes:
+    """A `.pt2` file's bytes, once it is known to be a regular file of a size worth reading."""
+    try:
+        info = path.stat()
+    except (OSError, ValueError) as error:
+        raise ModelError(f"Cannot read {path}: {getattr(error, 'strerror', None) or error}.") \
+            from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ModelError(f"{path} is not a regular file.")
+    if info.st_size > MAX_ARCHIVE_BYTES:
+        raise ModelError(f"{path} has {info.st_size:,} bytes; programs of up to "
+                         f"{MAX_ARCHIVE_BYTES:,} bytes are read.")
+    return path.read_bytes()
 
 
 def code_allowed() -> bool:

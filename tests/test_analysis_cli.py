@@ -76,3 +76,21 @@ def test_compare_with_a_file_model_that_does_not_trace_exits_2(capsys):
     code, out, err = run(capsys, "compare", f"{NETWORKS}:DataDependent", "resnet18",
                          "--input", "3x8x8")
     assert code == 2 and out == "" and err.count("\n") == 1 and "cannot trace" in err
+
+
+def test_summary_of_an_exported_program(capsys, tmp_path):
+    """A `.pt2` saved by torch.export.save is a design argument too, read as data."""
+    import torch
+
+    from inspector import build_model, get_preset
+
+    model = build_model(get_preset("resnet20"), device="cpu").eval()
+    program = torch.export.export(model, (torch.randn(1, 3, 32, 32),))
+    path = tmp_path / "resnet20.pt2"
+    torch.export.save(program, path)
+    code, out, _ = run(capsys, "summary", str(path))
+    assert code == 0
+    assert f"params     {sum(p.numel() for p in model.parameters()):,}" in out
+    assert "20 = 1 (stem conv) + 2 x (3+3+3) (block convs) + 1 (fc)" in out
+    code, _, err = run(capsys, "summary", str(tmp_path / "missing.pt2"))
+    assert code == 2 and err.count("\n") == 1 and "missing.pt2" in err
