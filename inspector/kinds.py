@@ -23,7 +23,18 @@ class BlockKind(StrEnum):
     BOTTLENECK = "bottleneck"  # 1x1, 3x3, 1x1
 
 
-class ShortcutKind(StrEnum):
+class _DrawnDashed:
+    """Shortcut and edge kinds share one rule: those that change the shape are dashed."""
+
+    value: str
+
+    @property
+    def dashed(self) -> bool:
+        """Whether the shortcut changes the tensor's shape (the paper's dashed lines)."""
+        return self.value in _SHAPE_CHANGING
+
+
+class ShortcutKind(_DrawnDashed, StrEnum):
     """What a block's shortcut does, as read off the traced ops (or planned by the spec)."""
 
     NONE = "none"  # a plain block: no shortcut at all
@@ -33,13 +44,8 @@ class ShortcutKind(StrEnum):
     POOLED_PROJECTION = "pooled_projection"  # ResNet-D: average pool, then a 1x1 conv
     OTHER = "other"  # a shortcut of a kind this project does not name
 
-    @property
-    def dashed(self) -> bool:
-        """Whether the shortcut changes the shape (the paper's dashed lines)."""
-        return self.value in _SHAPE_CHANGING
 
-
-class EdgeKind(StrEnum):
+class EdgeKind(_DrawnDashed, StrEnum):
     """Whether a tensor flows along the main path or a shortcut, and which shortcut."""
 
     MAIN = "main"
@@ -48,11 +54,6 @@ class EdgeKind(StrEnum):
     PROJECTION = "projection"
     POOLED_PROJECTION = "pooled_projection"
     OTHER = "other"
-
-    @property
-    def dashed(self) -> bool:
-        """Shortcuts that change the tensor's shape; the paper draws them dashed."""
-        return self.value in _SHAPE_CHANGING
 
 
 class NodeKind(StrEnum):
