@@ -9,6 +9,7 @@ printed as well, so the share of each change is visible.
 
     python benchmarks/train_speed.py                      # resnet20 on digits, CPU or GPU
     python benchmarks/train_speed.py --preset resnet50 --steps 20
+    python benchmarks/train_speed.py --block-stats        # overhead of the per-block statistics
 
 This prints figures; it asserts nothing. Throughput is timed after warm-up steps, excluding
 model building and validation; each loop runs once per round and the best round counts.
@@ -86,11 +87,14 @@ def reference_images_per_s(spec, data: Dataset, device: torch.device, batch: int
 
 
 def ours_images_per_s(spec, data: Dataset, device: str, batch: int, warmup: int, steps: int,
-                      precision: str, compile_model: bool) -> tuple[float, str]:
-    """Timed between the event after `warmup` steps and the one after `warmup + steps`."""
+                      precision: str, compile_model: bool,
+                      stats_every: int | None = None) -> tuple[float, str]:
+    """Timed between the event after `warmup` steps and the one after `warmup + steps`;
+    `stats_every` records the per-block statistics every that many steps (None: not at all)."""
     config = TrainConfig(steps=warmup + steps + 1, batch_size=batch, device=device,
                          precision=precision, compile=compile_model, log_every=warmup,
-                         eval_every=10**9)
+                         eval_every=10**9, block_stats=stats_every is not None,
+                         stats_every=stats_every)
     if steps % warmup:
         raise SystemExit("--steps must be a multiple of --warmup")
     trainer = Trainer(spec, data, config)
@@ -98,6 +102,24 @@ def ours_images_per_s(spec, data: Dataset, device: str, batch: int, warmup: int,
     for event in trainer.events():  # an event reads the loss back: the device is in sync
         stamps[event.step] = time.perf_counter()
     return steps * batch / (stamps[warmup + steps] - stamps[warmup]), trainer.precision
+
+
+def block_stats_overhead(spec, data: Dataset, args: argparse.Namespace) -> None:
+    """Step time with the per-block statistics off, at the default rate of a 300-step run
+    (every 5 steps: about 60 records) and on every step, interleaved in rounds; best round."""
+    every = {"off": None, "every 5 steps": 5, "every step": 1}
+    best = dict.fromkeys(every, 0.0)
+    for round_number in range(1, args.rounds + 1):
+        figures = {name: ours_images_per_s(spec, data, args.device, args.batch_size, args.warmup,
+                                           args.steps, "auto", args.compile, k)[0]
+                   for name, k in every.items()}
+        print(f"round {round_number}: " + ", ".join(f"{k} {v:,.0f}" for k, v in figures.items())
+              + " images/s")
+        best = {k: max(best[k], figures[k]) for k in best}
+    for name in every:
+        overhead = best["off"] / best[name] - 1  # extra step time, as a share of the step time
+        print(f"block statistics {name:>13}: {best[name]:8,.0f} images/s, step time "
+              f"{overhead:+.1%} against off")
 
 
 def main() -> None:
@@ -110,6 +132,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--compile", action="store_true", help="torch.compile our model")
+    parser.add_argument("--block-stats", action="store_true",
+                        help="measure only the overhead of the per-block statistics")
     args = parser.parse_args()
 
     options = {"num_train": 2048, "num_val": 128} if args.dataset == "synthetic" else {}
@@ -120,16 +144,19 @@ def main() -> None:
              else f"CPU, {torch.get_num_threads()} threads")
     print(f"{args.preset} on {data.describe()}; batch {args.batch_size}; {where}; "
           f"{args.steps} timed steps after {args.warmup} warm-up steps; torch {torch.__version__}")
+    if args.block_stats:
+        block_stats_overhead(spec, data, args)
+        return
     best = {"reference": 0.0, "fp32": 0.0, "auto": 0.0}
     precision = "fp32"
     for round_number in range(1, args.rounds + 1):
         figures = {"reference": reference_images_per_s(spec, data, device, args.batch_size,
                                                        args.warmup, args.steps)}
         figures["fp32"], _ = ours_images_per_s(spec, data, args.device, args.batch_size,
-                                               args.warmup, args.steps, "fp32", args.compile)
+                                               args.warmup, args.steps, "fp32", args.compile, 5)
         figures["auto"], precision = ours_images_per_s(spec, data, args.device, args.batch_size,
                                                        args.warmup, args.steps, "auto",
-                                                       args.compile)
+                                                       args.compile, 5)
         print(f"round {round_number}: " + ", ".join(f"{k} {v:,.0f}" for k, v in figures.items())
               + " images/s")
         best = {k: max(best[k], figures[k]) for k in best}

@@ -20,6 +20,7 @@ from typing import BinaryIO
 
 import torch
 
+from inspector.block_stats import BlockStatsLog
 from inspector.model import ResNet, build_model
 from inspector.presets import PRESETS
 from inspector.spec import ResNetSpec, SpecError
@@ -54,15 +55,18 @@ class Checkpoint:
     dataset: str | None = None
     config: dict = field(default_factory=dict)
     source_format: str = FORMAT  # or "state_dict" for a plain (torchvision-format) file
+    block_stats: BlockStatsLog | None = None  # per-block statistics recorded while training
 
 
 def checkpoint_payload(spec: ResNetSpec, model: torch.nn.Module, metrics=(), *,
                        classes=(), mean=None, std=None, dataset: str | None = None,
-                       config: dict | None = None) -> dict:
+                       config: dict | None = None,
+                       block_stats: BlockStatsLog | None = None) -> dict:
     """The dict that is saved: only tensors, strings, numbers and lists (weights_only-safe)."""
     rows = [m if isinstance(m, dict) else asdict(m) for m in metrics]
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    return {
+    extra = {} if block_stats is None else {"block_stats": json.dumps(block_stats.to_dict())}
+    return {**extra,
         "format": FORMAT, "version": VERSION, "spec": spec.to_json(indent=None),
         "state_dict": state, "metrics": json.dumps(rows), "classes": list(classes),
         "mean": list(mean) if mean is not None else list(IMAGENET_MEAN),
@@ -81,7 +85,8 @@ def save_result(path_or_file: str | Path | BinaryIO, result) -> None:
     """Save a `TrainResult` with its classes, normalisation and recipe."""
     save_checkpoint(path_or_file, result.spec, result.model, result.metrics,
                     classes=result.classes, mean=result.mean, std=result.std,
-                    dataset=result.dataset, config=result.config.to_dict())
+                    dataset=result.dataset, config=result.config.to_dict(),
+                    block_stats=result.block_stats)
 
 
 def result_bytes(result) -> bytes:
@@ -95,7 +100,8 @@ def checkpoint_from_result(result) -> Checkpoint:
     """A `TrainResult` seen as a loaded checkpoint (same model object, eval mode)."""
     return Checkpoint(result.spec, result.model.eval(), [asdict(m) for m in result.metrics],
                       list(result.classes), tuple(result.mean), tuple(result.std),
-                      result.dataset, result.config.to_dict())
+                      result.dataset, result.config.to_dict(),
+                      block_stats=result.block_stats)
 
 
 def _torch_load(source: Source) -> object:
@@ -239,8 +245,18 @@ def _from_payload(data: dict, device) -> Checkpoint:
     dataset = data.get("dataset") or None
     if dataset is not None and not isinstance(dataset, str):
         raise CheckpointError("This checkpoint's dataset name is not text.")
+    block_stats = None
+    if "block_stats" in data:
+        try:
+            block_stats = BlockStatsLog.from_dict(_json_field(data, "block_stats", dict, "{}"))
+        except CheckpointError:
+            raise
+        except ValueError as error:
+            raise CheckpointError(f"This checkpoint's block statistics are malformed: "
+                                  f"{error}") from None
     model = _load_checked(spec, state, device)
-    return Checkpoint(spec, model, metrics, classes, mean, std, dataset, config)
+    return Checkpoint(spec, model, metrics, classes, mean, std, dataset, config,
+                      block_stats=block_stats)
 
 
 def _short(value: object, limit: int = 60) -> str:

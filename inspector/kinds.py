@@ -144,3 +144,18 @@ class Fold(StrEnum):
     def folding(self) -> bool | None:
         """The renderer's `fold` argument: None leaves it to the graph's size."""
         return {Fold.AUTO: None, Fold.ON: True, Fold.OFF: False}[self]
+
+
+class BlockStatistic(StrEnum):
+    """What training records per block (`inspector.block_stats`); the values name its columns."""
+
+    GRAD_NORM = "grad_norm"
+    BRANCH_RATIO = "branch_ratio"
+    ZERO_SHARE = "zero_share"
+
+    @property
+    def title(self) -> str:
+        return {BlockStatistic.GRAD_NORM: "gradient norm of the block's parameters",
+                BlockStatistic.BRANCH_RATIO: "||F(x)|| / ||x||, residual branch against input",
+                BlockStatistic.ZERO_SHARE: "share of outputs that are zero after the ReLU",
+                }[self]

@@ -34,6 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from inspector.block_stats import (BlockProbe, BlockStatsLog, BlockStatsRecorder, design_probes,
+                                   records_every)
 from inspector.data import Dataset, augment, normalize
 from inspector.costs import estimate_activation_bytes, estimate_params
 from inspector.model import ResNet, build_model
@@ -96,6 +98,8 @@ class TrainConfig:
     log_every: int | None = None  # None: about 100 events per run
     eval_every: int | None = None  # None: about 10 validations per run, and one at the end
     seed: int = 0
+    block_stats: bool = True  # per-block statistics (inspector.block_stats) every stats_every steps
+    stats_every: int | None = None  # None: about 60 records per run
 
     def validate(self) -> "TrainConfig":
         checks = [
@@ -113,6 +117,7 @@ class TrainConfig:
             (0 <= self.weight_decay < 1, "weight decay must be in [0, 1)"),
             (self.log_every is None or self.log_every >= 1, "log_every must be at least 1"),
             (self.eval_every is None or self.eval_every >= 1, "eval_every must be at least 1"),
+            (self.stats_every is None or self.stats_every >= 1, "stats_every must be at least 1"),
         ]
         for ok, sentence in checks:
             if not ok:
@@ -164,6 +169,7 @@ class TrainResult:
     message: str = ""
     device: str = "cpu"
     precision: str = "fp32"
+    block_stats: BlockStatsLog | None = None  # None when the run recorded none
 
     @property
     def final_val_acc(self) -> float | None:
@@ -461,6 +467,12 @@ class Trainer:
                                                self.device)
         check_memory(self.memory, self.device)
         self.result: TrainResult | None = None
+        self.recorder: BlockStatsRecorder | None = None  # set once the model is built
+
+    @property
+    def block_stats(self) -> BlockStatsLog | None:
+        """The run's block statistics so far (a UI reads them while the run trains)."""
+        return None if self.recorder is None else self.recorder.log
 
     def _autocast(self):
         if self.precision == "bf16":
@@ -490,13 +502,23 @@ class Trainer:
         return float(loss_sum) / count, float(correct) / count
 
     def _step(self, model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
-              y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """One optimiser step; returns the (detached) loss and logits."""
-        with self._autocast():
-            logits = model(x)
-            loss = F.cross_entropy(logits.float(), y)
+              y: torch.Tensor, record: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimiser step; returns the (detached) loss and logits. With `record` (the 1-based
+        step), the block statistics are measured on this step, between backward and the update."""
+        recorder = self.recorder if record is not None else None
+        if recorder is not None:
+            recorder.arm()
+        try:
+            with self._autocast():
+                logits = model(x)
+                loss = F.cross_entropy(logits.float(), y)
+        finally:
+            if recorder is not None:
+                recorder.disarm()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if recorder is not None:
+            recorder.collect(record)
         optimizer.step()
         return loss.detach(), logits.detach()
 
@@ -524,7 +546,25 @@ class Trainer:
             result.message = f"{what[0].upper()}{what[1:]} does not fit in the memory of {device}."
             return None
         result.model = placed.model
+        self._start_recorder(result, placed.model)
         return placed
+
+    def probes(self, model: nn.Module) -> list[BlockProbe]:
+        """The blocks measured while training: a design's `layerN.M` blocks."""
+        return design_probes(model)
+
+    def _start_recorder(self, result: TrainResult, model: nn.Module) -> None:
+        """Measure the blocks when the config asks for it and the model has any."""
+        config = self.config
+        if not config.block_stats:
+            return
+        probes = self.probes(model)
+        if not probes:
+            return
+        every = config.stats_every or records_every(self.total_steps)
+        self.recorder = BlockStatsRecorder(model, probes, every,
+                                           forward_hooks=not config.compile)
+        result.block_stats = self.recorder.log
 
     def _train_step(self, placed: _Placed, index: torch.Tensor, step: int,
                     generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -538,7 +578,11 @@ class Trainer:
             if config.augment:
                 x = augment(x, generator=generator)
             y = placed.y_train[index]
-            loss, logits = self._step(placed.step_model, placed.optimizer, self._prepare(x), y)
+            recorder = self.recorder
+            record = step + 1 if recorder is not None and recorder.due(
+                step + 1, self.total_steps) else None
+            loss, logits = self._step(placed.step_model, placed.optimizer, self._prepare(x), y,
+                                      record)
         except (torch.OutOfMemoryError, MemoryError, RuntimeError) as error:
             if not _is_oom(error):
                 raise

@@ -21,7 +21,6 @@ from inspector.train import (DEVICES, OPTIMIZERS, PRECISIONS, SCHEDULES, MetricE
                              StopReason, TrainConfig, Trainer, TrainError)
 
 EXIT_TRAINING_FAILED = 1
-BAR_WIDTH = 30
 
 
 def register(subparsers) -> None:
@@ -65,13 +64,31 @@ def register(subparsers) -> None:
     infer_parser.set_defaults(handler=run_infer)
 
 
-def _progress(event: MetricEvent) -> None:
-    filled = round(BAR_WIDTH * event.step / event.total_steps)
-    val = "" if event.val_acc is None else f" val acc {event.val_acc:.1%}"
-    eta = "estimating" if event.eta_s is None else f"{event.eta_s:.0f}s"
-    line = (f"\r[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {event.step}/{event.total_steps} "
-            f"loss {event.loss:.3f}{val} {event.images_per_s:,.0f} img/s ETA {eta}   ")
-    print(line, end="", file=sys.stderr, flush=True)
+class Progress:
+    """A tqdm bar over the steps, fed with the training events (one update per event).
+
+    Under torchrun only rank 0 shows it (`enabled=False` elsewhere), so N processes do not draw N
+    bars over each other.
+    """
+
+    def __init__(self, total: int, label: str, enabled: bool = True) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, desc=label, unit="step", file=sys.stderr, disable=not enabled,
+                        dynamic_ncols=True, leave=True)
+        self.val_acc: float | None = None
+
+    def update(self, event: MetricEvent) -> None:
+        if event.val_acc is not None:
+            self.val_acc = event.val_acc
+        postfix = {"loss": f"{event.loss:.3f}", "img/s": f"{event.images_per_s:,.0f}"}
+        if self.val_acc is not None:
+            postfix["val acc"] = f"{self.val_acc:.1%}"
+        self.bar.set_postfix(postfix, refresh=False)
+        self.bar.update(event.step - self.bar.n)
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 def check_writable(out: Path) -> None:
@@ -106,13 +123,12 @@ def run_train(args: argparse.Namespace) -> int:
     trainer = Trainer(spec, dataset, config)
     print(f"Training {name} on {dataset.describe()}", file=sys.stderr)
     start = time.perf_counter()
+    progress = Progress(trainer.total_steps, name, enabled=not args.quiet)
     for event in trainer.events():
-        if not args.quiet:
-            _progress(event)
+        progress.update(event)
+    progress.close()
     result = trainer.result
     assert result is not None
-    if not args.quiet:
-        print(file=sys.stderr)
     print(f"{result.message} ({time.perf_counter() - start:.0f}s on {result.device}, "
           f"{result.precision})")
     if result.stopped_reason != StopReason.COMPLETED:
