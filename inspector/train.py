@@ -37,6 +37,7 @@ from torch import nn
 from inspector.block_stats import (BlockProbe, BlockStatsLog, BlockStatsRecorder, design_probes,
                                    records_every)
 from inspector.data import Dataset, augment, normalize
+from inspector.distributed import Distributed
 from inspector.costs import estimate_activation_bytes, estimate_params
 from inspector.model import ResNet, build_model
 from inspector.spec import ResNetSpec
@@ -453,21 +454,43 @@ class Trainer:
     config, the device, batch norm against the batch size and the memory the run would need.
     """
 
-    def __init__(self, spec: ResNetSpec, dataset: Dataset, config: TrainConfig | None = None):
+    def __init__(self, spec: ResNetSpec, dataset: Dataset, config: TrainConfig | None = None,
+                 distributed: Distributed | None = None):
         self.config = (config or TrainConfig()).validate()
         self.dataset = dataset
-        self.spec = fit_spec(spec, dataset)
-        self.device = resolve_device(self.config.device)
+        self.distributed = distributed
+        self.spec = self._fit(spec, dataset)
+        self.device = (distributed.device(self.config.device) if distributed is not None
+                       else resolve_device(self.config.device))
         self.precision = resolve_precision(self.config.precision, self.device)
         self.total_steps = self.config.total_steps(len(dataset.x_train))
         self.batch_size = min(self.config.batch_size, len(dataset.x_train))
+        world = distributed.world_size if distributed is not None else 1
+        if self.batch_size % world:
+            raise TrainError(f"The batch size ({self.batch_size}) must divide evenly among the "
+                             f"{world} processes; use a multiple of {world}.")
+        self.local_batch = self.batch_size // world  # what each process trains on per step
         self.channels_last = self.config.channels_last
-        check_batch_norm(self.spec, self.batch_size)
-        self.memory = estimate_training_memory(self.spec, self.config, self.batch_size, dataset,
-                                               self.device)
-        check_memory(self.memory, self.device)
+        self.memory = self._check_fits()
         self.result: TrainResult | None = None
         self.recorder: BlockStatsRecorder | None = None  # set once the model is built
+
+    def _fit(self, spec: ResNetSpec, dataset: Dataset) -> ResNetSpec:
+        """The design with its head and input fitted to the dataset."""
+        return fit_spec(spec, dataset)
+
+    def _check_fits(self) -> MemoryEstimate:
+        """Batch norm against the batch and the memory estimate against the device, before
+        anything is allocated."""
+        check_batch_norm(self.spec, self.local_batch)
+        memory = estimate_training_memory(self.spec, self.config, self.local_batch,
+                                          self.dataset, self.device)
+        check_memory(memory, self.device)
+        return memory
+
+    def _build(self, generator: torch.Generator) -> nn.Module:
+        """The network on the CPU, its weights drawn from `generator`."""
+        return build_model(self.spec, "cpu", generator=generator)
 
     @property
     def block_stats(self) -> BlockStatsLog | None:
@@ -530,12 +553,19 @@ class Trainer:
         try:
             # A CPU generator draws the same weights on any device; they are moved afterwards.
             init = torch.Generator().manual_seed(config.seed)
-            model = build_model(self.spec, "cpu", generator=init).to(device)
+            model = self._build(init).to(device)
             if self.channels_last:
                 model = model.to(memory_format=torch.channels_last)
             optimizer = _optimizer(model, config)
+            step_model: nn.Module = model
+            if self.distributed is not None:  # averages the gradients of all processes
+                from torch.nn.parallel import DistributedDataParallel
+
+                step_model = DistributedDataParallel(
+                    model, device_ids=[device.index] if device.type == "cuda" else None)
             what = f"the dataset ({dataset.x_train.nbytes / 2**30:.1f} GiB of training images)"
-            placed = _Placed(model, torch.compile(model) if config.compile else model, optimizer,
+            placed = _Placed(model, torch.compile(step_model) if config.compile else step_model,
+                             optimizer,
                              dataset.x_train.to(device), dataset.y_train.to(device),
                              dataset.x_val.to(device), dataset.y_val.to(device))
         except (torch.OutOfMemoryError, MemoryError, RuntimeError) as error:
@@ -589,7 +619,7 @@ class Trainer:
             placed.optimizer.zero_grad(set_to_none=True)
             _release(self.device)
             memory = "GPU memory" if self.device.type == "cuda" else "memory"
-            raise _OutOfMemory(f"Out of {memory} at batch size {self.batch_size} (step "
+            raise _OutOfMemory(f"Out of {memory} at batch size {self.local_batch} (step "
                                f"{step + 1}); try a smaller batch size or a smaller model.")
         return loss, logits, y
 
@@ -628,11 +658,15 @@ class Trainer:
         placed = self._place(result)
         if placed is None:
             return
-        total, batch, num_train = self.total_steps, self.batch_size, len(placed.x_train)
+        total, batch, num_train = self.total_steps, self.local_batch, len(placed.x_train)
         log_every = config.log_every or max(1, total // 100)
-        check_every = 1 if device.type == "cpu" else log_every
-        shuffle = torch.Generator().manual_seed(config.seed)  # order and augmentation
-        order, cursor = torch.randperm(num_train, generator=shuffle), 0
+        # Under DDP every process must take the same decision at the same step: the loss is
+        # checked at the events only, where it has been summed over the processes.
+        check_every = 1 if device.type == "cpu" and self.distributed is None else log_every
+        shuffle = torch.Generator().manual_seed(config.seed)  # order (and augmentation)
+        augmenting = shuffle if self.distributed is None else torch.Generator().manual_seed(
+            config.seed * 7919 + self.distributed.rank + 1)  # each process its own crops
+        order, cursor = self._epoch_order(num_train, shuffle), 0
         watch, eta = LossWatch(), EtaEstimator(total)
         start = time.perf_counter()
         interval = self._new_interval(0, start)
@@ -642,12 +676,12 @@ class Trainer:
                 result.stopped_reason = StopReason.STOPPED
                 result.message = f"Stopped by request after {step} of {total} steps."
                 break
-            if cursor + batch > num_train:  # a new epoch: reshuffle, drop the ragged tail
-                order, cursor = torch.randperm(num_train, generator=shuffle), 0
+            if cursor + batch > len(order):  # a new epoch: reshuffle, drop the ragged tail
+                order, cursor = self._epoch_order(num_train, shuffle), 0
             index = order[cursor:cursor + batch].to(device)
             cursor += batch
             try:
-                loss, logits, y = self._train_step(placed, index, step, shuffle)
+                loss, logits, y = self._train_step(placed, index, step, augmenting)
             except _OutOfMemory as error:
                 result.stopped_reason, result.message = StopReason.OOM, str(error)
                 break
@@ -655,19 +689,40 @@ class Trainer:
             interval.correct += (logits.argmax(1) == y).sum()
             interval.seen += len(y)
             done = step + 1
-            if (done % check_every == 0 or done == total) and self._failed(
-                    result, watch, done, float(loss)):
+            if check_every == 1 and self._failed(result, watch, done, float(loss)):
                 break
             if done % log_every and done != total:
                 continue
-            interval_loss = float(interval.loss_sum) / max(1, done - interval.first_step)
-            if device.type != "cpu" and self._failed(result, watch, done, interval_loss):
+            self._sum_over_processes(interval)
+            world = 1 if self.distributed is None else self.distributed.world_size
+            interval_loss = float(interval.loss_sum) / max(1, (done - interval.first_step) * world)
+            if check_every != 1 and self._failed(result, watch, done, interval_loss):
                 break
             event = self._event(placed, interval, done, interval_loss, eta, start)
             result.metrics.append(event)
             interval = self._new_interval(done, time.perf_counter())
             yield event
         self._finish(result, placed.model)
+
+    def _epoch_order(self, num_train: int, generator: torch.Generator) -> torch.Tensor:
+        """This process's share of a new epoch's shuffled order: all of it on one process, else
+        positions rank, rank + N, ... (the same permutation on every process: one seed)."""
+        order = torch.randperm(num_train, generator=generator)
+        if self.distributed is None:
+            return order
+        return order[self.distributed.rank::self.distributed.world_size]
+
+    def _sum_over_processes(self, interval: _Interval) -> None:
+        """Under DDP, the interval's loss, correct answers and images of all processes."""
+        if self.distributed is None:
+            return
+        from inspector.distributed import sum_across
+
+        totals = sum_across(torch.stack([interval.loss_sum.double(), interval.correct.double(),
+                                         torch.tensor(float(interval.seen), dtype=torch.float64,
+                                                      device=self.device)]))
+        interval.loss_sum, interval.correct = totals[0], totals[1]
+        interval.seen = int(totals[2])
 
     def _new_interval(self, first_step: int, started: float) -> _Interval:
         return _Interval(torch.zeros((), device=self.device),

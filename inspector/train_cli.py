@@ -21,6 +21,7 @@ from inspector.train import (DEVICES, OPTIMIZERS, PRECISIONS, SCHEDULES, MetricE
                              StopReason, TrainConfig, Trainer, TrainError)
 
 EXIT_TRAINING_FAILED = 1
+DEFAULT_PRESET = "resnet20"
 
 
 def register(subparsers) -> None:
@@ -29,9 +30,15 @@ def register(subparsers) -> None:
         "train", help="train a preset or spec file on a dataset and save a checkpoint",
         description="Train with the paper's recipe (SGD 0.1, momentum 0.9, weight decay 1e-4, "
                     "batch 128, lr / 10 at 50% and 75%) unless told otherwise.")
+    train_parser.add_argument("design", nargs="?",
+                              help="a preset, a JSON spec file or path/to/file.py:NAME (a "
+                                   "module class or a function returning one; with --input)")
     design = train_parser.add_mutually_exclusive_group()
-    design.add_argument("--preset", default="resnet20", help="preset name (default resnet20)")
+    design.add_argument("--preset", default=DEFAULT_PRESET,
+                        help=f"preset name (default {DEFAULT_PRESET})")
     design.add_argument("--spec", help="a JSON spec file instead of a preset")
+    train_parser.add_argument("--input", default="3x32x32",
+                              help="CxHxW for a model from a Python file (default 3x32x32)")
     train_parser.add_argument("--set", action="append", metavar="KEY=VALUE",
                               help="change a spec field (repeatable)")
     train_parser.add_argument("--dataset", choices=DATASETS, default="digits")
@@ -106,9 +113,44 @@ def check_writable(out: Path) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    """Under torchrun (WORLD_SIZE > 1) every process joins the process group first; rank 0
+    alone prints and writes the checkpoint."""
+    from inspector import distributed
+
+    place = distributed.from_environment(args.device)
+    if place is None:
+        return _train(args, None)
+    distributed.start(place)
+    try:
+        return _train(args, place)
+    finally:
+        distributed.stop()
+
+
+def _trainer(args: argparse.Namespace, config: TrainConfig, place) -> tuple[str, Trainer]:
+    """The design (a preset, a spec file or `file.py:NAME`) and its trainer on the dataset."""
+    from inspector.user_model import is_file_model
+
+    target = args.design or args.spec or args.preset
+    options = {"download": True} if args.download else {}
+    if is_file_model(target):
+        from inspector.train_module import file_model_trainer
+
+        if args.set:
+            raise SpecError("--set changes a preset or spec file, not a model from a Python file.")
+        dataset = load_dataset(args.dataset, args.data_path, 32, **options)
+        trainer = file_model_trainer(target, args.input, dataset, config, place)
+        return trainer.name, trainer
+    name, spec = load_design(target, args.set)
+    dataset = load_dataset(args.dataset, args.data_path, 32, **options)
+    return name, Trainer(spec, dataset, config, place)
+
+
+def _train(args: argparse.Namespace, place) -> int:
     """Every check (design, config, --out, data, memory) runs before the first line is printed,
     so a mistake is one line on stderr and nothing trains."""
-    name, spec = load_design(args.spec or args.preset, args.set)
+    if args.design and (args.spec or args.preset != DEFAULT_PRESET):
+        raise SpecError("Give the design once: as the argument or with --preset/--spec.")
     if args.download and args.dataset != "cifar10":
         raise SpecError("--download applies to --dataset cifar10 only.")
     config = TrainConfig(steps=None if args.epochs else args.steps, epochs=args.epochs,
@@ -116,27 +158,38 @@ def run_train(args: argparse.Namespace) -> int:
                          schedule=args.schedule, optimizer=args.optimizer, device=args.device,
                          precision=args.precision, compile=args.compile,
                          seed=args.seed).validate()
-    out = Path(args.out or f"runs/{Path(name).stem.split(' ')[0]}-{args.dataset}.pt")
-    check_writable(out)
-    options = {"download": True} if args.download else {}
-    dataset = load_dataset(args.dataset, args.data_path, 32, **options)
-    trainer = Trainer(spec, dataset, config)
-    print(f"Training {name} on {dataset.describe()}", file=sys.stderr)
+    target = args.design or args.spec or args.preset
+    stem = Path(target.split(":")[-1] if ":" in target else target).stem.split(" ")[0]
+    out = Path(args.out or f"runs/{stem}-{args.dataset}.pt")
+    main = place is None or place.is_main
+    if main:
+        check_writable(out)
+    name, trainer = _trainer(args, config, place)
+    say = print if main else (lambda *a, **k: None)
+    where = "" if place is None else f" on {place.world_size} processes ({place.backend})"
+    say(f"Training {name} on {trainer.dataset.describe()}{where}", file=sys.stderr)
+    for note in getattr(trainer, "notes", ()):
+        say(f"note: {note}", file=sys.stderr)
     start = time.perf_counter()
-    progress = Progress(trainer.total_steps, name, enabled=not args.quiet)
+    progress = Progress(trainer.total_steps, name, enabled=main and not args.quiet)
     for event in trainer.events():
         progress.update(event)
     progress.close()
     result = trainer.result
     assert result is not None
-    print(f"{result.message} ({time.perf_counter() - start:.0f}s on {result.device}, "
-          f"{result.precision})")
+    say(f"{result.message} ({time.perf_counter() - start:.0f}s on {result.device}, "
+        f"{result.precision})")
     if result.stopped_reason != StopReason.COMPLETED:
         return EXIT_TRAINING_FAILED
-    save_result(out, result)
-    accuracy = result.final_val_acc
-    print(f"final validation accuracy: {accuracy:.4f}")
-    print(f"checkpoint: {out}")
+    if main:
+        from inspector.train_module import ModuleTrainer, save_module_result
+
+        if isinstance(trainer, ModuleTrainer):
+            save_module_result(out, result, name)
+        else:
+            save_result(out, result)
+    say(f"final validation accuracy: {result.final_val_acc:.4f}")
+    say(f"checkpoint: {out}")
     return 0
 
 
