@@ -775,33 +775,68 @@ def max_runs() -> int:
 
 
 class RunSlots:
-    """The server-wide list of training runs in progress, at most `max_runs()` of them.
+    """The server-wide list of training runs in progress, at most `max_runs()` of them, and the
+    queue of runs waiting for a slot.
 
     Why server-wide: every session trains in the same process, so each run takes a slot to
-    start and hands it back when its thread ends, whoever started it.
+    start and hands it back when its thread ends, whoever started it; the first run in the queue
+    then starts. A queue rather than a refusal: whoever presses Start gets their run, later.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._active: list[TrainingRun] = []
+        self._waiting: list[TrainingRun] = []
 
-    def take(self, run: "TrainingRun") -> None:
+    def take(self, run: "TrainingRun") -> bool:
+        """A slot for `run` (True), or a place at the end of the queue (False)."""
         limit = max_runs()
         with self._lock:
             if len(self._active) >= limit:
-                raise TrainError(f"This server already trains {len(self._active)} "
-                                 f"run{'s' if len(self._active) > 1 else ''}, its limit; "
-                                 f"start again when one has ended.")
+                self._waiting.append(run)
+                return False
             self._active.append(run)
+            run._admitted = True
+            return True
 
     def give_back(self, run: "TrainingRun") -> None:
+        """Free the run's slot and start the queued runs that now fit."""
+        starting = []
         with self._lock:
             if run in self._active:
                 self._active.remove(run)
+            try:
+                limit = max_runs()
+            except TrainError:
+                limit = DEFAULT_MAX_RUNS
+            while self._waiting and len(self._active) < limit:
+                queued = self._waiting.pop(0)
+                self._active.append(queued)
+                queued._admitted = True
+                starting.append(queued)
+        for queued in starting:
+            queued._begin()
+
+    def leave_queue(self, run: "TrainingRun") -> bool:
+        """Take a waiting run out of the queue; whether it was waiting."""
+        with self._lock:
+            if run in self._waiting:
+                self._waiting.remove(run)
+                return True
+            return False
+
+    def position(self, run: "TrainingRun") -> int | None:
+        """1 for the next run to start, ...; None when the run is not waiting."""
+        with self._lock:
+            return self._waiting.index(run) + 1 if run in self._waiting else None
 
     def active(self) -> list["TrainingRun"]:
         with self._lock:
             return list(self._active)
+
+    def waiting(self) -> list["TrainingRun"]:
+        with self._lock:
+            return list(self._waiting)
 
 
 #: The runs of this server process, across sessions.
@@ -831,17 +866,26 @@ class TrainingRun:
         self._slots = slots
         self._thread = threading.Thread(target=self._run, name=f"train-{label}", daemon=True)
         if owner is not None:
-            weakref.finalize(owner, self._stop.set)
+            weakref.finalize(owner, self.stop)
+        self._admitted = False  # given a slot (its thread is started right after)
 
     def start(self) -> "TrainingRun":
-        """Start training, or raise TrainError when the server's runs are all taken."""
-        self._slots.take(self)
+        """Start training now, or queue the run until a slot is free (`queue_position`)."""
+        if self._slots.take(self):
+            self._begin()
+        return self
+
+    def _begin(self) -> None:
         try:
             self._thread.start()
         except RuntimeError:
             self._slots.give_back(self)
             raise
-        return self
+
+    @property
+    def queue_position(self) -> int | None:
+        """Where the run waits for a slot (1: next), or None once it has one."""
+        return self._slots.position(self)
 
     def _run(self) -> None:
         try:
@@ -854,13 +898,23 @@ class TrainingRun:
 
     def stop(self) -> None:
         self._stop.set()
+        if self._slots.leave_queue(self):
+            self.error = "Stopped while it waited for a free slot; it never trained."
 
     def join(self, timeout: float | None = None) -> None:
-        self._thread.join(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.queue_position is not None:  # a queued run has no thread to join yet
+            if deadline is not None and time.monotonic() >= deadline:
+                return
+            time.sleep(0.05)
+        if self._thread.is_alive() or self._thread.ident is not None:
+            self._thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
 
     @property
     def running(self) -> bool:
-        return self._thread.is_alive()
+        """Training or waiting to train."""
+        return (self._thread.is_alive() or self.queue_position is not None
+                or (self._admitted and self._thread.ident is None))
 
     @property
     def result(self) -> TrainResult | None:

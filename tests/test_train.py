@@ -223,20 +223,25 @@ def test_two_runs_with_one_seed_at_the_same_time_give_equal_results(tiny):
         assert torch.equal(a, b)
 
 
-def test_the_server_caps_concurrent_runs(tiny, monkeypatch):
+def test_the_server_caps_concurrent_runs_and_queues_the_rest(tiny, monkeypatch):
     monkeypatch.setenv("RESNET_INSPECTOR_MAX_RUNS", "1")
     slots = train_module.RunSlots()
     first = TrainingRun("first", SMALL, tiny, quick(steps=100_000), slots=slots).start()
+    second = TrainingRun("second", SMALL, tiny, quick(steps=1), slots=slots).start()
+    third = TrainingRun("third", SMALL, tiny, quick(steps=1), slots=slots).start()
     try:
-        second = TrainingRun("second", SMALL, tiny, quick(), slots=slots)
-        with pytest.raises(TrainError, match="already trains 1 run, its limit"):
-            second.start()
-        assert not second.running and slots.active() == [first]
+        assert slots.active() == [first]
+        assert (second.queue_position, third.queue_position) == (1, 2)
+        assert second.running and not second.events  # waiting, not training
+        third.stop()  # leaves the queue without ever training
+        assert third.queue_position is None and not third.running
+        assert "waited for a free slot" in third.error
     finally:
         first.stop()
         first.join(timeout=60)
-    assert slots.active() == []  # the slot is handed back when the thread ends
-    TrainingRun("third", SMALL, tiny, quick(steps=1), slots=slots).start().join(timeout=60)
+    second.join(timeout=60)  # the queued run started when the slot was handed back
+    assert second.result.stopped_reason == "completed"
+    assert slots.active() == [] and slots.waiting() == []
     monkeypatch.setenv("RESNET_INSPECTOR_MAX_RUNS", "none")
     with pytest.raises(TrainError, match="RESNET_INSPECTOR_MAX_RUNS must be a whole number"):
         TrainingRun("fourth", SMALL, tiny, quick(), slots=slots).start()
