@@ -21,6 +21,7 @@ from torch import fx, nn
 from inspector.data import normalize, read_image
 from inspector.model import ResNet
 from inspector.spec import stage_name
+from inspector.trace_guard import FORWARD_GUARD
 
 DEFAULT_BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
@@ -97,7 +98,8 @@ class _StageTracer(fx.Tracer):
 def feature_extractor(model: ResNet) -> fx.GraphModule:
     """A GraphModule returning {'conv1': stem output, 'conv2_x': stage 1 output, ...}."""
     stages = [f"layer{i + 1}" for i in range(model.spec.num_stages)]
-    graph = _StageTracer(set(stages)).trace(model)
+    with FORWARD_GUARD.exclusive():  # fx patches nn.Module.__call__ process-wide
+        graph = _StageTracer(set(stages)).trace(model)
     nodes = {n.target: n for n in graph.nodes if n.op == "call_module"}
     first = nodes[stages[0]]
     outputs = {"conv1": first.args[0]}

@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
+from inspector.trace_guard import FORWARD_GUARD
+
 Shape = tuple[int, ...]
 
 
@@ -219,7 +221,8 @@ def _where(error: BaseException) -> str:
 
 def _trace(module: nn.Module, path: str) -> fx.Graph:
     try:
-        return _ModuleTracer().trace(module)
+        with FORWARD_GUARD.exclusive():  # fx patches nn.Module.__call__ process-wide
+            return _ModuleTracer().trace(module)
     except Exception as error:  # noqa: BLE001 - any tracing failure becomes one sentence
         what = " ".join(str(error).split())[:300]
         name = f"{type(module).__name__}" + (f" at {path}" if path else "")

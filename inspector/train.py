@@ -41,6 +41,7 @@ from inspector.distributed import Distributed
 from inspector.costs import estimate_activation_bytes, estimate_params
 from inspector.model import ResNet, build_model
 from inspector.spec import ResNetSpec
+from inspector.trace_guard import FORWARD_GUARD
 
 SCHEDULES = ("step", "cosine", "onecycle", "constant")
 OPTIMIZERS = ("sgd", "adam")
@@ -516,7 +517,7 @@ class Trainer:
         for start in range(0, len(x_val), EVAL_BATCH):
             x = self._prepare(x_val[start:start + EVAL_BATCH])
             y = y_val[start:start + EVAL_BATCH]
-            with self._autocast():
+            with FORWARD_GUARD.shared(), self._autocast():
                 logits = model(x)
             loss_sum += F.cross_entropy(logits.float(), y, reduction="sum")
             correct += (logits.argmax(1) == y).sum()
@@ -532,7 +533,7 @@ class Trainer:
         if recorder is not None:
             recorder.arm()
         try:
-            with self._autocast():
+            with FORWARD_GUARD.shared(), self._autocast():  # not while a graph is traced
                 logits = model(x)
                 loss = F.cross_entropy(logits.float(), y)
         finally:
