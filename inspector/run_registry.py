@@ -69,6 +69,7 @@ class RunRegistry:
 
     def beat(self, run_ids: Iterable[str]) -> None:
         """The page showing these runs is open."""
+        run_ids = list(run_ids)  # read before the lock: the caller may look ids up here
         now = self._clock()
         with self._lock:
             for run_id in run_ids:

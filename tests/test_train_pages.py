@@ -17,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 
 from inspector import get_preset
 from inspector.data import DataError, data_root, load_dataset, under_root
+from inspector.run_registry import HEARTBEAT_TIMEOUT_S, SERVER_REGISTRY
 from inspector.train import TrainConfig, TrainingRun
 
 PAGES = Path(__file__).resolve().parent.parent / "pages"
@@ -146,23 +147,75 @@ def test_start_is_disabled_as_soon_as_a_run_starts(train_page):
     assert not at.button(key="train_stop").disabled
 
 
-def test_a_run_stops_when_its_session_ends():
-    at = _page("train.py")
+def _start_long_run(at: AppTest) -> TrainingRun:
     at.run()
     at.number_input(key="train_steps").set_value(100_000)
     at.select_slider(key="train_batch").set_value(16)
     at.button(key="train_start").click().run()
-    run = _runs(at)[0]
+    return _runs(at)[0]
+
+
+def test_a_run_stops_when_its_page_stops_beating(monkeypatch):
+    """The session goes away as when a tab is closed; the server's watchdog, reading its own
+    clock (moved 31 s on instead of waited for), stops the run."""
+    at = _page("train.py")
+    run = _start_long_run(at)
     try:
         assert run.running
-        del at  # the session and its state go away, as when a tab is closed and forgotten
+        run_id = SERVER_REGISTRY.id_of(run)
+        assert at.query_params["runs"] == [run_id] or at.query_params["runs"] == run_id
+        del at
         gc.collect()
+        assert run.running  # a reload within the timeout would find it
+        later = time.monotonic() + HEARTBEAT_TIMEOUT_S + 1
+        monkeypatch.setattr(SERVER_REGISTRY, "_clock", lambda: later)
+        assert run_id in SERVER_REGISTRY.sweep()
         run.join(timeout=60)
         assert not run.running
         assert run.result.stopped_reason == "stopped"
     finally:
         run.stop()
         run.join(timeout=60)
+
+
+def test_a_reload_shows_the_run_again(train_page):
+    run = _start_long_run(train_page)
+    again = _page("train.py")
+    again.query_params["runs"] = SERVER_REGISTRY.id_of(run)
+    again.run()
+    assert not again.exception, again.exception
+    assert _runs(again) == [run]
+    assert any(run.label in p.text for p in again.get("progress")) or run.running
+
+
+@pytest.mark.parametrize("steps", [0, -5, 2_000_000])
+def test_steps_out_of_range_are_said_and_keep_start_disabled(train_page, steps):
+    at = train_page
+    at.run()
+    at.number_input(key="train_steps").set_value(steps)
+    at.run()
+    assert any("Steps must be a whole number from 1 to" in e.value for e in at.error)
+    assert at.button(key="train_start").disabled
+    assert not _runs(at)
+
+
+def test_the_block_statistics_colour_the_graph_and_fill_the_heatmap(train_page):
+    at = train_page
+    at.run()
+    at.number_input(key="train_steps").set_value(6)
+    at.select_slider(key="train_batch").set_value(16)
+    at.button(key="train_start").click().run()
+    _wait(at, lambda: not _runs(at)[0].running)
+    at.run()
+    assert not at.exception, at.exception
+    log = _runs(at)[0].trainer.block_stats
+    assert log.steps[-1] == 6 and len(log.blocks) == 9  # resnet20: 3 stages x 3 blocks
+    assert at.selectbox(key="train_stat").value == "grad_norm"
+    heatmaps = [c for c in at.get("plotly_chart")
+                if '"type":"heatmap"' in c.proto.spec.replace(" ", "")]
+    assert heatmaps
+    at.selectbox(key="train_stat").set_value("zero_share").run()
+    assert not at.exception, at.exception
 
 
 def _image_folder(folder: Path) -> None:

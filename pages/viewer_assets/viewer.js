@@ -18,7 +18,7 @@ const HINT = "Click a node for its module path, shapes, costs and layer-table ro
 
 const state = {
   key: null, args: null, panZoom: null, matches: [], matchIndex: -1, overlay: "", selected: null,
-  focusStage: null,
+  focusStage: null, pageOverlay: null,
 };
 const $ = (id) => document.getElementById(id);
 
@@ -312,12 +312,34 @@ function focusStage(args) {
   if (target) centreOn(target);
 }
 
+// A page may add overlays of its own (the Train page: per-block statistics) and name the one the
+// viewer opens on; their colours change while the drawing stays, so they are applied every time.
+function offerOverlays(args) {
+  const select = $("overlay");
+  const known = new Set([...select.options].map((option) => option.value));
+  for (const [measure, legend] of Object.entries(args.details.legends || {})) {
+    if (known.has(measure)) continue;
+    const option = document.createElement("option");
+    option.value = measure;
+    option.textContent = legend && legend.title ? legend.title.split(",")[0] : measure;
+    select.append(option);
+  }
+  if (args.details.overlay && args.details.overlay !== state.pageOverlay) {
+    state.pageOverlay = args.details.overlay;
+    state.overlay = args.details.overlay;
+    select.value = args.details.overlay;
+  }
+}
+
 function render(args) {
   state.args = args;
+  offerOverlays(args);
   const key = `${args.graph_key}|${args.drawing_key}`;
   if (key !== state.key) {
     state.key = key;
     draw(args);
+  } else {
+    applyOverlay();
   }
   drawStageButtons();
   setHeight();
