@@ -105,21 +105,47 @@ def ours_images_per_s(spec, data: Dataset, device: str, batch: int, warmup: int,
 
 
 def block_stats_overhead(spec, data: Dataset, args: argparse.Namespace) -> None:
-    """Step time with the per-block statistics off, at the default rate of a 300-step run
-    (every 5 steps: about 60 records) and on every step, interleaved in rounds; best round."""
-    every = {"off": None, "every 5 steps": 5, "every step": 1}
-    best = dict.fromkeys(every, 0.0)
-    for round_number in range(1, args.rounds + 1):
-        figures = {name: ours_images_per_s(spec, data, args.device, args.batch_size, args.warmup,
-                                           args.steps, "auto", args.compile, k)[0]
-                   for name, k in every.items()}
-        print(f"round {round_number}: " + ", ".join(f"{k} {v:,.0f}" for k, v in figures.items())
-              + " images/s")
-        best = {k: max(best[k], figures[k]) for k in best}
-    for name in every:
-        overhead = best["off"] / best[name] - 1  # extra step time, as a share of the step time
-        print(f"block statistics {name:>13}: {best[name]:8,.0f} images/s, step time "
-              f"{overhead:+.1%} against off")
+    """The cost of recording the per-block statistics, as a share of the step time.
+
+    Whole runs with and without the statistics differ by more than the cost itself on a shared
+    machine, so steps with and without a record alternate in one process on the same batch and
+    the medians are compared. A run records every K steps (K = 5 for a 300-step run: about 60
+    records), so its overhead is (recorded - plain) / K / plain.
+    """
+    import statistics
+
+    from inspector.block_stats import BlockStatsRecorder, design_probes
+
+    trainer = Trainer(spec, data, TrainConfig(steps=1, batch_size=args.batch_size,
+                                              device=args.device, precision="auto"))
+    model = build_model(trainer.spec, "cpu", generator=torch.Generator().manual_seed(0))
+    model = model.to(trainer.device).to(memory_format=torch.channels_last).train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    recorder = BlockStatsRecorder(model, design_probes(model), every=1)
+    trainer.recorder = recorder
+    x = trainer._prepare(data.x_train[:args.batch_size].to(trainer.device))
+    y = data.y_train[:args.batch_size].to(trainer.device)
+
+    def timed(record: int | None) -> float:
+        if trainer.device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        loss, _ = trainer._step(model, optimizer, x, y, record)
+        float(loss)  # the step's end, on any device
+        return time.perf_counter() - start
+
+    for _ in range(args.warmup):
+        timed(None)
+        timed(1)
+    plain, recorded = [], []
+    for _ in range(args.steps):
+        plain.append(timed(None))
+        recorded.append(timed(1))
+    p, r = statistics.median(plain), statistics.median(recorded)
+    print(f"median step: {p * 1000:.1f} ms without a record, {r * 1000:.1f} ms with one "
+          f"({trainer.precision}, {args.steps} pairs, {len(recorder.probes)} blocks)")
+    for every in (1, 5, 10):
+        print(f"recording every {every:>2} steps: {(r - p) / every / p:+.1%} of the step time")
 
 
 def main() -> None:

@@ -245,6 +245,8 @@ def restore_runs() -> None:
         run = SERVER_REGISTRY.get(run_id.strip())
         if run is not None and run not in ss[RUNS_KEY]:
             ss[RUNS_KEY].append(run)
+            if run.running:  # the page redraws once more when it ends, as for its own runs
+                ss[POLLING_KEY] = True
 
 
 def beat(runs: list[TrainingRun]) -> None:
