@@ -27,6 +27,42 @@ the JSON declares, and torch's deserializer builds the program from those. Memor
 by the upload size and the JSON's, and no parameter is allocated. The program's ATen graph is
 then rewritten into torch.nn layers (convs, norms, pools, linears named by their weights'
 paths) so `analysis.analyze` describes it exactly like a model given as a module.
+
+Which operators a program may call. "Any `torch.ops.aten` operator" is not safe: the analysis
+runs each call once to learn its shape, and `aten` holds operators that reach outside their
+result. So only the operators in `inspector.program_ops.ALLOWED_OPS` (layers, activations,
+arithmetic, shape changes and zeros, each with its reason) are admitted, every other target is
+refused by name in one sentence before torch's deserializer runs, and the admitted ones run on
+`meta` tensors only (a `device` argument in the file is replaced by `meta`). The families
+checked in torch 2.13's `aten` (about 3,400 overloads), and why each stays out:
+
+- file and storage access: `from_file` maps (creating or growing) a file named in its arguments;
+  `set_`, `set`, `set_data` re-point a tensor at another storage; `_copy_from`,
+  `_copy_from_and_resize` write into another tensor; `pin_memory`, `record_stream` and the
+  `storage_offset` queries work on real storages. Never admitted.
+- in-place and `out=` overloads (`add_`, `copy_`, `fill_`, `index_put_`, `*.out`, ...): they write
+  into their inputs, which may be weights or views of them. Refused, except the in-place
+  activations and `add_` that export writes for `nn.ReLU(inplace=True)` and `x += y`
+  (`program_ops.IN_PLACE_AS`): those are rewritten to their out-of-place overloads before
+  anything runs.
+- collectives (`c10d`, `_c10d_functional`, `_dtensor`) talk to other processes; they live outside
+  `aten` and are refused with everything outside it, as are higher-order operators (`cond`,
+  `while_loop`, ...), custom namespaces and Python callables.
+- random numbers (`rand*`, `randn*`, `bernoulli`, `normal`, `dropout`, ... tagged
+  `nondeterministic_seeded`): they read and advance the process's generator state. Refused; an
+  exported `model.eval()` has none.
+- printing and assertions (`_print`, `_assert_async`, `_assert_scalar`,
+  `_assert_tensor_metadata`, `_functional_assert_*`) write to the server's output or raise from
+  inside the graph; a program exported with fixed shapes has none. Refused.
+- data-dependent and device ops (`item`, `_local_scalar_dense`, `nonzero`, `to`, `_to_copy`,
+  `copy`): they need real values or move data between devices. Refused.
+- factory ops: only `zeros`, `zeros_like` and `new_zeros` (a zero-padded option-A shortcut) are
+  admitted, made on `meta` whatever device the file names; `empty`, `full`, `ones`, `arange`,
+  `scalar_tensor` and the rest are not needed by the networks this tool describes.
+
+`tests/test_exported_ops.py` walks every registered `aten` overload and checks that each admitted
+one is not mutable (no write annotation, no `out` argument) unless it is rewritten, carries no
+`nondeterministic_seeded` tag and belongs to none of the families above.
 """
 
 from __future__ import annotations
@@ -45,6 +81,7 @@ from torch import fx, nn
 
 from inspector.analysis import Analysis, analyze
 from inspector.op_trace import ModelError
+from inspector.program_ops import ALLOWED_OPS, IN_PLACE_AS, TARGET_PREFIX, is_allowed_target
 from inspector.spec import MAX_PARAMS
 
 #: Larger than any ResNet we describe (ResNet-152 saves as ~240 MB); Streamlit's own upload
@@ -61,7 +98,6 @@ _ALLOWED = re.compile(
     r"|data/constants/model_constants_config\.json|data/constants/tensor_\d+"
     r"|extra/[\w.\-]+)"
 )
-_ALLOWED_TARGETS = re.compile(r"torch\.ops\.aten\.\w+\.\w+|_operator\.getitem")
 _NO_PROGRAM = ("This file is not a torch.export program (.pt2 saved with torch.export.save)")
 
 
@@ -127,10 +163,9 @@ def _check_program(program: dict) -> None:
         targets = {node["target"] for node in graph["nodes"]}
     except (KeyError, TypeError):
         raise ModelError(f"{_NO_PROGRAM}: its graph is missing.") from None
-    odd = sorted(t for t in targets if not isinstance(t, str) or not _ALLOWED_TARGETS.fullmatch(t))
+    odd = sorted(str(t) for t in targets if not is_allowed_target(t))
     if odd:
-        raise ModelError(f"The program calls {str(odd[0])[:80]!r}, which is not an ATen "
-                         f"operator; only programs made of ATen operators are analysed.")
+        raise ModelError(_refusal(odd[0]))
     if program.get("range_constraints") or {"expr_str", "as_expr"} & _keys(graph):
         raise ModelError("This program was exported with dynamic shapes; export it with a "
                          "fixed input shape (no dynamic_shapes) to analyse it here.")
@@ -138,6 +173,16 @@ def _check_program(program: dict) -> None:
         raise ModelError("This program carries guards or custom objects, which are not read "
                          "here; export a plain nn.Module with a fixed input shape.")
 
+
+
+def _refusal(target: str) -> str:
+    """The sentence for a call target outside the allow-list."""
+    if not target.startswith("torch.ops.aten."):
+        return (f"The program calls {target[:80]!r}, which is not an ATen operator; only "
+                f"programs made of ATen operators are analysed.")
+    return (f"The program calls {target[:80]!r}, which is not among the layer, shape and "
+            f"arithmetic operators this tool reads (operators that reach files, storage, "
+            f"other tensors, other processes or random state are never run).")
 
 
 def _meta_tensors(config: Any, kind: str) -> dict[str, torch.Tensor]:
@@ -292,8 +337,7 @@ class _Rebuilder:
         return None
 
     _FUNCTIONS: dict[Any, Callable] = {
-        _aten.relu.default: F.relu, _aten.relu_.default: F.relu,
-        _aten.add.Tensor: operator.add, _aten.add_.Tensor: operator.add,
+        _aten.relu.default: F.relu, _aten.add.Tensor: operator.add,
         _aten.flatten.using_ints: torch.flatten,
         _aten.constant_pad_nd.default: F.pad,
     }
@@ -342,13 +386,25 @@ class _Rebuilder:
         if any(self._attr(a) for a in _flat_nodes(node.args)):
             raise ModelError(f"The program uses its weights in {node.target}, which this "
                              f"analysis does not know.")
-        target = self._FUNCTIONS.get(node.target, getattr(node.target, "overloadpacket",
-                                                          node.target))
+        functional = _out_of_place(node.target)
+        target = self._FUNCTIONS.get(functional, getattr(functional, "overloadpacket",
+                                                         functional))
         args = fx.node.map_arg(node.args, self.values.__getitem__)
-        kwargs = fx.node.map_arg(node.kwargs, self.values.__getitem__)
+        kwargs = {key: torch.device("meta") if key == "device" else value
+                  for key, value in fx.node.map_arg(node.kwargs, self.values.__getitem__).items()
+                  if key != "pin_memory"}  # whatever the file names, tensors are made on meta
         if target is operator.add and len(args) > 2:
             args = args[:2]
         self.values[node] = self.graph.call_function(target, tuple(args), dict(kwargs))
+
+
+def _out_of_place(target: Any) -> Any:
+    """The out-of-place overload that runs for an admitted in-place one (relu_ -> relu)."""
+    name = IN_PLACE_AS.get(str(target))
+    if name is None:
+        return target
+    _, packet, overload = name.split(".")
+    return getattr(getattr(_aten, packet), overload)
 
 
 def _flat_nodes(value: Any) -> list[fx.Node]:
@@ -363,11 +419,11 @@ def program_module(program: torch.export.ExportedProgram) -> tuple[nn.Module, tu
         source = program.module()
     except Exception as error:  # noqa: BLE001
         raise ModelError(f"The program could not be unpacked: {type(error).__name__}.") from None
-    for node in source.graph.nodes:
+    for node in source.graph.nodes:  # checked in the JSON already; again on what torch built
         if node.op == "call_function" and node.target is not operator.getitem and not (
                 isinstance(node.target, torch._ops.OpOverload)
-                and node.target.namespace == "aten"):
-            raise ModelError(f"The program calls {node.target}, which is not an ATen operator.")
+                and str(node.target) in ALLOWED_OPS):
+            raise ModelError(_refusal(f"{TARGET_PREFIX}{node.target}"))
     try:
         return _Rebuilder(source).rebuild()
     except ModelError:
