@@ -68,10 +68,10 @@ one is not mutable (no write annotation, no `out` argument) unless it is rewritt
 from __future__ import annotations
 
 import io
-import json
 import math
 import operator
 import re
+import struct
 import zipfile
 from typing import Any, Callable
 
@@ -81,6 +81,8 @@ from torch import fx, nn
 
 from inspector.analysis import Analysis, analyze
 from inspector.op_trace import ModelError
+from inspector.program_archive import (NO_PROGRAM, check_directory, check_entry_flags,
+                                       parse_json, read_entry)
 from inspector.program_ops import ALLOWED_OPS, IN_PLACE_AS, TARGET_PREFIX, is_allowed_target
 from inspector.spec import MAX_PARAMS
 
@@ -89,6 +91,8 @@ from inspector.spec import MAX_PARAMS
 MAX_ARCHIVE_BYTES = 1_000_000_000
 MAX_JSON_BYTES = 64_000_000
 MAX_ENTRIES = 20_000
+#: A weight of a layer this tool reads has at most 4 dimensions.
+MAX_DIMS = 8
 #: The names `torch.export.save` writes, below the archive's top folder. Nothing else is read;
 #: a file with anything else (pickled payloads, AOTInductor libraries, legacy files) is refused.
 _ALLOWED = re.compile(
@@ -98,7 +102,6 @@ _ALLOWED = re.compile(
     r"|data/constants/model_constants_config\.json|data/constants/tensor_\d+"
     r"|extra/[\w.\-]+)"
 )
-_NO_PROGRAM = ("This file is not a torch.export program (.pt2 saved with torch.export.save)")
 
 
 # ----- the archive, as data ---------------------------------------------------------------------
@@ -109,22 +112,24 @@ def _archive(data: bytes) -> tuple[zipfile.ZipFile, str]:
     if len(data) > MAX_ARCHIVE_BYTES:
         raise ModelError(f"This file is {len(data) / 1e6:,.0f} MB; the limit is "
                          f"{MAX_ARCHIVE_BYTES / 1e6:,.0f} MB.")
+    check_directory(data, MAX_ENTRIES)
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         entries = archive.infolist()
-    except (zipfile.BadZipFile, ValueError, OSError):
-        raise ModelError(f"{_NO_PROGRAM}: it is not a zip archive.") from None
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, struct.error):
+        raise ModelError(f"{NO_PROGRAM}: it is not a zip archive.") from None
     if not entries or len(entries) > MAX_ENTRIES:
-        raise ModelError(f"{_NO_PROGRAM}: it holds {len(entries)} entries.")
+        raise ModelError(f"{NO_PROGRAM}: it holds {len(entries)} entries.")
     top = entries[0].filename.split("/", 1)[0]
     for entry in entries:
+        check_entry_flags(entry)
         head, _, rest = entry.filename.partition("/")
         if head != top or not _ALLOWED.fullmatch(rest):
             raise ModelError(f"This .pt2 file holds {entry.filename[:80]!r}, which is not "
                              f"read here: only programs saved by torch.export.save, without "
                              f"pickled objects or compiled code, are analysed.")
         if entry.compress_type != zipfile.ZIP_STORED or entry.file_size > MAX_ARCHIVE_BYTES:
-            raise ModelError(f"{_NO_PROGRAM}: {entry.filename[:80]!r} is compressed or too "
+            raise ModelError(f"{NO_PROGRAM}: {entry.filename[:80]!r} is compressed or too "
                              f"large.")
     return archive, top
 
@@ -133,13 +138,10 @@ def _json(archive: zipfile.ZipFile, name: str) -> Any:
     try:
         info = archive.getinfo(name)
     except KeyError:
-        raise ModelError(f"{_NO_PROGRAM}: it has no {name.split('/', 1)[-1]}.") from None
+        raise ModelError(f"{NO_PROGRAM}: it has no {name.split('/', 1)[-1]}.") from None
     if info.file_size > MAX_JSON_BYTES:
-        raise ModelError(f"{_NO_PROGRAM}: {name} is larger than {MAX_JSON_BYTES / 1e6:.0f} MB.")
-    try:
-        return json.loads(archive.read(name))
-    except (ValueError, UnicodeDecodeError):
-        raise ModelError(f"{_NO_PROGRAM}: {name} is not valid JSON.") from None
+        raise ModelError(f"{NO_PROGRAM}: {name} is larger than {MAX_JSON_BYTES / 1e6:.0f} MB.")
+    return parse_json(read_entry(archive, name), name)
 
 
 def _keys(value: Any) -> set[str]:
@@ -162,7 +164,7 @@ def _check_program(program: dict) -> None:
         graph = program["graph_module"]["graph"]
         targets = {node["target"] for node in graph["nodes"]}
     except (KeyError, TypeError):
-        raise ModelError(f"{_NO_PROGRAM}: its graph is missing.") from None
+        raise ModelError(f"{NO_PROGRAM}: its graph is missing.") from None
     odd = sorted(str(t) for t in targets if not is_allowed_target(t))
     if odd:
         raise ModelError(_refusal(odd[0]))
@@ -185,6 +187,11 @@ def _refusal(target: str) -> str:
             f"other tensors, other processes or random state are never run).")
 
 
+def _short_shape(shape: list[int]) -> str:
+    text = "[" + ", ".join(map(str, shape)) + "]"
+    return text if len(text) <= 80 else f"{text[:77]}..."
+
+
 def _meta_tensors(config: Any, kind: str) -> dict[str, torch.Tensor]:
     """Meta tensors of the declared shapes; no payload is read."""
     from torch._export.serde import schema
@@ -192,7 +199,7 @@ def _meta_tensors(config: Any, kind: str) -> dict[str, torch.Tensor]:
 
     entries = config.get("config") if isinstance(config, dict) else None
     if not isinstance(entries, dict):
-        raise ModelError(f"{_NO_PROGRAM}: its {kind} list is malformed.")
+        raise ModelError(f"{NO_PROGRAM}: its {kind} list is malformed.")
     tensors: dict[str, torch.Tensor] = {}
     elements = 0
     for name, entry in entries.items():
@@ -202,15 +209,23 @@ def _meta_tensors(config: Any, kind: str) -> dict[str, torch.Tensor]:
                 raise ModelError(f"The {kind} {name[:80]!r} is stored as a pickled object, "
                                  f"which is not loaded for safety.")
             meta = entry["tensor_meta"]
-            shape = [int(size["as_int"]) for size in meta["sizes"]]
+            shape = [size["as_int"] for size in meta["sizes"]]
+            if not all(type(size) is int for size in shape):
+                raise TypeError("a size is not a whole number")
             dtype = deserialize_scalar_type(schema.ScalarType(meta["dtype"]))
         except ModelError:
             raise
         except Exception:  # noqa: BLE001 - a malformed entry, whatever the detail
-            raise ModelError(f"{_NO_PROGRAM}: the {kind} {name[:80]!r} has no plain shape "
+            raise ModelError(f"{NO_PROGRAM}: the {kind} {name[:80]!r} has no plain shape "
                              f"and type.") from None
         if min(shape, default=1) < 0:
-            raise ModelError(f"{_NO_PROGRAM}: the {kind} {name[:80]!r} has a negative size.")
+            raise ModelError(f"{NO_PROGRAM}: the {kind} {name[:80]!r} has a negative size.")
+        # In Python's integers, before torch sees a size: every dimension, a zero one counted
+        # as one, must fit the budget, or torch overflows its 64-bit strides ([2**40, 2**40, 0]).
+        if len(shape) > MAX_DIMS or math.prod(max(size, 1) for size in shape) > MAX_PARAMS:
+            raise ModelError(f"The {kind} {name[:80]!r} of this program has the shape "
+                             f"{_short_shape(shape)}, beyond the {MAX_PARAMS / 1e9:.0f} "
+                             f"billion weights this tool takes.")
         elements += math.prod(shape)
         if elements > MAX_PARAMS:
             raise ModelError(f"This program holds more than {MAX_PARAMS / 1e9:.0f} billion "
@@ -228,8 +243,8 @@ def load_program(data: bytes) -> torch.export.ExportedProgram:
 
     archive, top = _archive(data)
     if f"{top}/archive_format" not in archive.namelist() \
-            or archive.read(f"{top}/archive_format") != b"pt2":
-        raise ModelError(f"{_NO_PROGRAM}: its archive format is not pt2.")
+            or read_entry(archive, f"{top}/archive_format") != b"pt2":
+        raise ModelError(f"{NO_PROGRAM}: its archive format is not pt2.")
     program = _json(archive, f"{top}/models/model.json")
     _check_program(program)
     weights = _meta_tensors(_json(archive, f"{top}/data/weights/model_weights_config.json"),
