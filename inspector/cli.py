@@ -48,7 +48,7 @@ def _summary_of_file_model(args: argparse.Namespace) -> int:
     from inspector.table import to_csv, to_markdown
     from inspector.user_model import analyze_file_model
 
-    result = analyze_file_model(args.design, args.input)
+    result = analyze_file_model(args.design, args.input, args.code_timeout)
     table = result.layer_table()
     if args.csv:
         sys.stdout.write(to_csv(table))
@@ -105,7 +105,7 @@ def _graph(args: argparse.Namespace) -> int:
     if args.output is None and fmt.binary:
         raise SpecError(f"{fmt.upper()} is binary: give a file with -o FILE.")
     if is_file_model(args.design):
-        graph = analyze_file_model(args.design, args.input).graph(args.view)
+        graph = analyze_file_model(args.design, args.input, args.code_timeout).graph(args.view)
     else:
         graph = trace_graph(load_design(args.design, args.set)[1], args.view)
     digraph = render_graph(graph, args.direction, Fold(args.fold).folding)
@@ -118,14 +118,15 @@ def _graph(args: argparse.Namespace) -> int:
     return 0
 
 
-def _analysis_of(target: str, sets: Sequence[str] | None, input_text: str):
+def _analysis_of(target: str, sets: Sequence[str] | None, input_text: str,
+                 timeout_s: float | None):
     """Either side of `compare` as an analysis: a file model traced, a design built on meta."""
     from inspector.analysis import analyze
     from inspector.model import build_model
     from inspector.user_model import analyze_file_model, is_file_model
 
     if is_file_model(target):
-        return analyze_file_model(target, input_text)
+        return analyze_file_model(target, input_text, timeout_s)
     name, spec = load_design(target, sets)
     size = spec.input_size
     return analyze(build_model(spec), (spec.in_channels, size, size), name)
@@ -135,8 +136,8 @@ def _compare_with_file_model(args: argparse.Namespace) -> int:
     """`compare` where a side is path/to/file.py:NAME: both analysed the same way."""
     from inspector.table import to_markdown
 
-    first = _analysis_of(args.a, args.set_a, args.input)
-    second = _analysis_of(args.b, args.set_b, args.input)
+    first = _analysis_of(args.a, args.set_a, args.input, args.code_timeout)
+    second = _analysis_of(args.b, args.set_b, args.input, args.code_timeout)
     names = (first.name, second.name) if first.name != second.name else \
         (f"{first.name} (A)", f"{second.name} (B)")
     for name, result in zip(names, (first, second)):
@@ -181,6 +182,13 @@ def _add_design(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", default="3x224x224", metavar="CxHxW",
                         help="input shape for a file.py:NAME model (default 3x224x224; a .pt2 "
                              "program keeps the input it was exported with)")
+    _add_code_timeout(parser)
+
+
+def _add_code_timeout(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--code-timeout", type=float, metavar="SECONDS",
+                        help="stop a file.py:NAME model's import, construction and trace after "
+                             "this long (default: RESNET_INSPECTOR_CODE_TIMEOUT_S, else 60)")
 
 
 def _values(kind: type[StrEnum]) -> list[str]:
@@ -222,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     comparison.add_argument("--input", default="3x224x224", metavar="CxHxW",
                             help="input shape for a file.py:NAME model (default 3x224x224; a "
                                  ".pt2 program keeps the input it was exported with)")
+    _add_code_timeout(comparison)
     comparison.set_defaults(handler=_compare)
 
     table = sub.add_parser("paper-table", help="the paper's Table 1 for one or more designs")
