@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from enum import StrEnum
 from pathlib import Path
 from typing import Sequence
@@ -252,7 +253,20 @@ def _one_line(error: BaseException) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run a subcommand. Warnings from torch or numpy raised meanwhile are held back: after a
+    success they are shown as usual, after a mistake only our one line is (a UserWarning about
+    a pickle protocol or a one-image dataset said nothing the sentence does not)."""
     args = build_parser().parse_args(argv)
+    with warnings.catch_warnings(record=True) as caught:
+        code = _run(args)
+    if code == 0:
+        for warning in caught:
+            warnings.showwarning(warning.message, warning.category, warning.filename,
+                                 warning.lineno)
+    return code
+
+
+def _run(args: argparse.Namespace) -> int:
     from inspector.render import GraphvizNotFound
 
     try:

@@ -75,6 +75,9 @@ class TrainError(ValueError):
     """A training request that cannot run, with a sentence a user can act on."""
 
 
+MAX_SEED = 2**64 - 1
+
+
 @dataclass
 class TrainConfig:
     """A training recipe. Defaults are the paper's CIFAR recipe (section 4.2), scaled to `steps`:
@@ -113,6 +116,10 @@ class TrainConfig:
             (0 <= self.weight_decay < 1, "weight decay must be in [0, 1)"),
             (self.log_every is None or self.log_every >= 1, "log_every must be at least 1"),
             (self.eval_every is None or self.eval_every >= 1, "eval_every must be at least 1"),
+            # torch's generators take a 64-bit unsigned seed; a larger one failed only when the
+            # weights were drawn, after the run had been announced
+            (isinstance(self.seed, int) and 0 <= self.seed <= MAX_SEED,
+             f"seed must be a whole number from 0 to {MAX_SEED:,} (2**64 - 1)"),
         ]
         for ok, sentence in checks:
             if not ok:

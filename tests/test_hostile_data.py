@@ -413,6 +413,27 @@ def test_inference_page_shows_and_predicts_a_16_bit_png():
     assert "uploaded" in at.get("image")[0].proto.imgs[0].caption
 
 
+def test_an_unreadable_upload_is_named_by_its_file_name():
+    at = _inference_page_with(_digits_payload())
+    at.radio(key="infer_image_source").set_value("Upload an image").run()
+    at.file_uploader(key="infer_image").set_value(("holiday.png", b"not an image at all",
+                                                   "image/png")).run()
+    assert not at.exception
+    (error,) = at.error
+    shown = error.value.replace("\\", "")
+    assert shown.startswith("The file 'holiday.png' is not an image that can be read"), shown
+    assert "UploadedFile" not in shown and "upload_url" not in shown and "file_id" not in shown
+
+
+def test_image_errors_name_a_path_or_a_file_name_never_a_repr(tmp_path):
+    path = tmp_path / "notes.png"
+    path.write_bytes(b"text")
+    with pytest.raises(DataError, match="^The file 'notes.png' is not an image"):
+        read_image(str(path), 32)
+    with pytest.raises(DataError, match=r"^This file is not an image .*\(its format"):
+        read_image(b"text", 32)
+
+
 def test_cli_infer_refuses_to_predict_with_nan_weights(tmp_path, capsys):
     payload = _digits_payload()
     payload["state_dict"]["fc.bias"] = torch.full((10,), float("nan"))
