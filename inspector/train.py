@@ -37,6 +37,7 @@ from torch import nn
 from inspector.data import Dataset, augment, normalize
 from inspector.costs import estimate_activation_bytes, estimate_params
 from inspector.model import ResNet, build_model
+from inspector.op_trace import TRACE_GATE
 from inspector.spec import ResNetSpec
 
 SCHEDULES = ("step", "cosine", "onecycle", "constant")
@@ -488,7 +489,7 @@ class Trainer:
         for start in range(0, len(x_val), EVAL_BATCH):
             x = self._prepare(x_val[start:start + EVAL_BATCH])
             y = y_val[start:start + EVAL_BATCH]
-            with self._autocast():
+            with self._autocast(), TRACE_GATE.call():
                 logits = model(x)
             loss_sum += F.cross_entropy(logits.float(), y, reduction="sum")
             correct += (logits.argmax(1) == y).sum()
@@ -499,12 +500,13 @@ class Trainer:
     def _step(self, model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
               y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One optimiser step; returns the (detached) loss and logits."""
-        with self._autocast():
-            logits = model(x)
-            loss = F.cross_entropy(logits.float(), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        with TRACE_GATE.call():  # no other thread's fx trace may see this step's modules
+            with self._autocast():
+                logits = model(x)
+                loss = F.cross_entropy(logits.float(), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
         return loss.detach(), logits.detach()
 
     def _place(self, result: TrainResult) -> _Placed | None:
