@@ -46,22 +46,40 @@ _OPENERS = np.frombuffer(b"[{", np.uint8)
 _CHUNK = 1 << 20
 
 
-def directory_bounds(data: bytes) -> tuple[int, int]:
-    """(entries, central directory bytes) as the end records declare them, zip64 included."""
-    start = data.rfind(_END_SIGNATURE, max(0, len(data) - _END.size - _MAX_COMMENT))
-    if start < 0 or start + _END.size > len(data):
-        raise ModelError(f"{NO_PROGRAM}: it is not a zip archive.")
-    _, _, _, _, entries, size, offset, _ = _END.unpack_from(data, start)
+#: The end records sit in a file's last bytes: the 22-byte record, its comment (up to 64 KiB)
+#: and, before it, zip64's 20-byte locator and 56-byte record.
+END_RECORDS_BYTES = 22 + 0xFFFF + 20 + 56
+
+
+def end_records(tail: bytes, file_size: int) -> tuple[int, int] | None:
+    """(entries, central directory bytes) as a zip's end records declare them, read from the
+    file's last bytes (`tail`, at least END_RECORDS_BYTES of them when the file is longer), zip64
+    included; None when there is no end record. ValueError when they are damaged."""
+    start = tail.rfind(_END_SIGNATURE, max(0, len(tail) - _END.size - _MAX_COMMENT))
+    if start < 0 or start + _END.size > len(tail):
+        return None
+    _, _, _, _, entries, size, offset, _ = _END.unpack_from(tail, start)
     locator = start - _ZIP64_LOCATOR.size
-    if locator >= 0 and data[locator:locator + 4] == _ZIP64_LOCATOR_SIGNATURE:
+    if locator >= 0 and tail[locator:locator + 4] == _ZIP64_LOCATOR_SIGNATURE:
         record = locator - _ZIP64_END.size  # where zipfile itself looks for it
-        if record < 0 or data[record:record + 4] != _ZIP64_END_SIGNATURE:
-            raise ModelError(f"{NO_PROGRAM}: its zip64 directory record is damaged.")
-        *_, entries, size, offset = _ZIP64_END.unpack_from(data, record)
-    if offset + size > len(data):
-        raise ModelError(f"{NO_PROGRAM}: its zip directory points past the end of the file "
-                         f"(the file is cut short or damaged).")
+        if record < 0 or tail[record:record + 4] != _ZIP64_END_SIGNATURE:
+            raise ValueError("its zip64 directory record is damaged")
+        *_, entries, size, offset = _ZIP64_END.unpack_from(tail, record)
+    if offset + size > file_size:
+        raise ValueError("its zip directory points past the end of the file (the file is cut "
+                         "short or damaged)")
     return entries, size
+
+
+def directory_bounds(data: bytes) -> tuple[int, int]:
+    """(entries, central directory bytes) of an archive held in memory, or ModelError."""
+    try:
+        bounds = end_records(data[-END_RECORDS_BYTES:], len(data))
+    except ValueError as error:
+        raise ModelError(f"{NO_PROGRAM}: {error}.") from None
+    if bounds is None:
+        raise ModelError(f"{NO_PROGRAM}: it is not a zip archive.")
+    return bounds
 
 
 def check_directory(data: bytes, max_entries: int) -> None:

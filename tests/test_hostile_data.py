@@ -29,6 +29,7 @@ from inspector.data import (CIFAR_MAX_FILE_BYTES, MAX_IMAGE_PIXELS, DataError, l
                             open_image, read_cifar_batch, read_image)
 from inspector.spec import ResNetSpec
 from test_data import CIFAR_NAMES, _write_cifar
+from test_hostile_programs import many_directory_entries
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = get_preset("resnet20").replace(layers=(1, 1, 1))
@@ -272,12 +273,14 @@ def bombs(tmp_path_factory) -> dict[str, Path]:
     _deflated_bomb(folder / "deflated.pt", 300_000_000)
     _png(folder / "12000.png", 12_000, 12_000)
     _png(folder / "30000.png", 30_000, 30_000)
+    many_directory_entries(folder / "many-entries.pt")  # 183 MB: 3 million directory records
     return {name: folder / name for name in
-            ("huge-spec.pt", "deflated.pt", "12000.png", "30000.png")}
+            ("huge-spec.pt", "deflated.pt", "12000.png", "30000.png", "many-entries.pt")}
 
 
 def test_bomb_files_are_small(bombs):
-    sizes = {name: path.stat().st_size for name, path in bombs.items()}
+    sizes = {name: path.stat().st_size for name, path in bombs.items()
+             if name != "many-entries.pt"}
     assert all(size < 2 * 2**20 for size in sizes.values()), sizes
     with pytest.warns(Image.DecompressionBombWarning):  # PIL itself sees a 144 MP image
         assert Image.open(bombs["12000.png"]).size == (12_000, 12_000)
@@ -291,7 +294,8 @@ def test_bombs_are_refused_with_a_sentence_in_bounded_memory(bombs):
              ("checkpoint", str(bombs["deflated.pt"])),
              ("checkpoint-bytes", str(bombs["deflated.pt"])),
              ("image", str(bombs["12000.png"])),
-             ("image", str(bombs["30000.png"]))]
+             ("image", str(bombs["30000.png"])),
+             ("checkpoint", str(bombs["many-entries.pt"]))]
     child = subprocess.run([sys.executable, "-c", CHILD, json.dumps(cases)], cwd=ROOT,
                            capture_output=True, text=True, timeout=300,
                            env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -305,7 +309,8 @@ def test_bombs_are_refused_with_a_sentence_in_bounded_memory(bombs):
                 "CheckpointError: This file's entry 'archive/data/0' is compressed",
                 "DataError: This image is 12,000 x 12,000 pixels (144 megapixels); images up to "
                 "40 megapixels are read.",
-                "DataError: This image has far more than the 40 megapixels"]
+                "DataError: This image has far more than the 40 megapixels",
+                "CheckpointError: This file's zip directory declares 3,000,000 entries"]
     for row, start in zip(rows, expected):
         assert row["outcome"].startswith(start), row
         # each figure is the peak so far, so the last one bounds every case

@@ -88,15 +88,18 @@ def many_directory_entries(path: Path, count: int = 3_000_000) -> None:
     """A zip64 archive whose central directory holds `count` records (about 61 bytes each):
     zipfile would build a ZipInfo for every one of them."""
     name = b"archive/extra/e"
+    local = struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, 0, 0, 0, 0, 0, 0, len(name),
+                        0) + name  # one empty entry, which every record points at
     record = struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 45, 45, 0, 0, 0, 0, 0, 0, 0,
                          len(name), 0, 0, 0, 0, 0, 0) + name
     size = len(record) * count
     zip64_end = struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, count, count,
-                            size, 0)
-    locator = struct.pack("<4sLQL", b"PK\x06\x07", 0, size, 1)
+                            size, len(local))
+    locator = struct.pack("<4sLQL", b"PK\x06\x07", 0, len(local) + size, 1)
     end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF,
                       0xFFFFFFFF, 0)
     with open(path, "wb") as out:
+        out.write(local)
         for _ in range(count // 100_000):
             out.write(record * 100_000)
         out.write(zip64_end + locator + end)
