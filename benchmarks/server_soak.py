@@ -9,7 +9,8 @@ browsers, not the server, and Streamlit's AppTest runs scripts without a server.
 session here speaks the browser's own protocol to the real server (`/_stcore/stream`, Streamlit's
 BackMsg / ForwardMsg protobufs over a websocket, as the JavaScript client does): a page load is
 a new session asking for a page and reading until its script has finished; a Designer change is
-a rerun with a new value for the "Classes" field. Every change is checked against the count it
+a rerun with a new value for the "Classes" field and, as the browser sends, the value of every
+other widget on the page. Every change is checked against the count it
 must give (ResNet-50's 25,557,032 parameters from torchvision's documentation, with the last
 layer's 2,048 x 1,000 weights and 1,000 biases replaced by 2,048 x n and n), so a change that was
 not applied is not counted as fast. Each session's design differs, so the caches fill and evict.
@@ -36,6 +37,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # runs from anywhere, like the other benchmarks
@@ -47,6 +49,8 @@ FC_INPUTS = 2048
 LEVEL_GROWTH = 0.05
 MEMORY_GOAL_BYTES = 1.5e9
 FINISHED_EARLY_FOR_RERUN = 2
+#: The widgets whose state this client sends back (those the pages drawn here use).
+_REMEMBERED = ("number_input", "slider", "checkbox", "radio", "selectbox", "multiselect")
 
 
 @dataclass
@@ -55,9 +59,7 @@ class Session:
 
     name: str
     errors: list[str] = field(default_factory=list)
-    change_s: list[float] = field(default_factory=list)  # until the new figure is shown
-    run_s: list[float] = field(default_factory=list)  # each rerun message on its own
-    resent: int = 0
+    change_s: list[float] = field(default_factory=list)
 
 
 def _free_port() -> int:
@@ -116,6 +118,8 @@ class Client:
         self.origin = f"http://127.0.0.1:{port}"
         self.page, self.timeout = page, timeout
         self.widget_ids: dict[str, str] = {}  # user key -> widget id
+        #: widget id -> (WidgetState field, value): what the browser holds and sends each run
+        self.values: dict[str, tuple[str, Any]] = {}
         self.query = ""
         self.metrics: dict[str, str] = {}
         self.socket = None
@@ -138,8 +142,14 @@ class Client:
         state = message.rerun_script
         state.page_name, state.query_string = self.page, self.query
         for key, value in (widgets or {}).items():
+            self.values[self.widget_ids[key]] = ("int_value", value)
+        for widget_id, (kind, value) in self.values.items():
             widget = state.widget_states.widgets.add()
-            widget.id, widget.int_value = self.widget_ids[key], value
+            widget.id = widget_id
+            if kind in ("double_array_value", "string_array_value"):
+                getattr(widget, kind).data[:] = value
+            else:
+                setattr(widget, kind, value)
         await self.socket.send(message.SerializeToString())
         return await asyncio.wait_for(self._until_finished(), self.timeout)
 
@@ -171,6 +181,34 @@ class Client:
         widget_id = getattr(body, "id", "")
         if widget_id.startswith("$$ID-"):
             self.widget_ids[widget_id.rsplit("-", 1)[-1]] = widget_id
+            self._remember(kind, body)
+
+    def _remember(self, kind: str, widget) -> None:
+        """A widget's value as the browser keeps it: the server's when it sets one, else what
+        the browser had (or the widget's default). Without every widget's state the server
+        keeps the previous value of a changed widget on every other run."""
+        from streamlit.proto.NumberInput_pb2 import NumberInput
+
+        if kind not in _REMEMBERED or (not widget.set_value and widget.id in self.values):
+            return
+        if kind == "number_input":
+            value = widget.value if widget.set_value else widget.default
+            self.values[widget.id] = ("int_value", int(value)) \
+                if widget.data_type == NumberInput.INT else ("double_value", value)
+        elif kind == "slider":
+            value = widget.value if widget.set_value else widget.default
+            self.values[widget.id] = ("double_array_value", list(value))
+        elif kind == "checkbox":
+            self.values[widget.id] = ("bool_value",
+                                      widget.value if widget.set_value else widget.default)
+        elif kind in ("radio", "selectbox"):
+            value = widget.raw_value if widget.HasField("raw_value") else \
+                widget.options[widget.default] if widget.options else ""
+            self.values[widget.id] = ("string_value", value)
+        elif kind == "multiselect":
+            value = list(widget.raw_values) if widget.set_value else \
+                [widget.options[i] for i in widget.default]
+            self.values[widget.id] = ("string_array_value", value)
 
 
 # ----- the two phases ---------------------------------------------------------------------------
@@ -223,16 +261,6 @@ async def designer_session(port: int, index: int, changes: int, timeout: float,
                 want = f"{expected_params(classes):,}"
                 start = time.perf_counter()
                 session.errors.extend(await client.run({"d_num_classes": classes}))
-                session.run_s.append(time.perf_counter() - start)
-                if client.metrics.get("Parameters") != want:
-                    # This client sends only the widget it changes, not the browser's whole
-                    # widget state, and the server then keeps the previous value on every
-                    # other change (the run is made, with the old design); sent again, it is
-                    # applied. Both runs count towards this change's time.
-                    session.resent += 1
-                    again = time.perf_counter()
-                    session.errors.extend(await client.run({"d_num_classes": classes}))
-                    session.run_s.append(time.perf_counter() - again)
                 session.change_s.append(time.perf_counter() - start)
                 if client.metrics.get("Parameters") != want:
                     session.errors.append(f"{classes} classes showed "
@@ -367,14 +395,10 @@ def main() -> None:
     for session in results:
         if session.errors:
             print(f"  {session.name}: {session.errors[0]}")
-    resent = sum(s.resent for s in results)
-    runs = [t for s in results for t in s.run_s]
     if changes:
         print(f"a change's server time under this load (send -> script finished, loopback): "
               f"p50 {statistics.median(changes):.2f} s, p95 {percentile(changes, 0.95):.2f} s "
-              f"over {len(changes)} changes ({resent} sent twice); one Designer run: "
-              f"p50 {statistics.median(runs):.2f} s, p95 {percentile(runs, 0.95):.2f} s "
-              f"over {len(runs)} runs")
+              f"over {len(changes)} changes")
     print("\nserver memory (VmRSS):")
     print("\n".join(curve(samples)))
     if samples:
