@@ -212,6 +212,15 @@ def test_the_command_line_refuses_it_in_one_line(tiny_pt2, tmp_path, capsys):
     assert not canary.exists()
 
 
+@pytest.mark.parametrize("target", FAMILY_TARGETS[1:])
+def test_the_command_line_refuses_every_family_in_one_line(tiny_pt2, tmp_path, capsys, target):
+    path = tmp_path / "crafted.pt2"
+    path.write_bytes(calling(tiny_pt2, target))
+    assert main(["summary", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert err.count("\n") == 1 and target in err and not out
+
+
 def test_the_untouched_program_is_analysed_with_zeros_on_meta(tiny_pt2):
     module, shape = program_module(load_program(tiny_pt2))
     (zeros,) = [n for n in module.graph.nodes if "zeros" in str(n.target)]
