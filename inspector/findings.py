@@ -373,8 +373,8 @@ def input_covered(network: _Network) -> Iterator[Finding]:
                 names = [network.block_where(b) for b in after]
                 message = (f"the receptive field reaches {field} px at {network.path(op.id)}, "
                            f"covering the whole {shape(structure.input_shape[2:])} input; the "
-                           f"{_plural(len(after), 'block')} after it ({_names(names)}) add "
-                           f"depth but no wider view.")
+                           f"{_plural(len(after), 'block')} after it ({_names(names)}) "
+                           f"add{'s' if len(after) == 1 else ''} depth but no wider view.")
                 fix = ("Nothing to change for a classifier; for finer detail use a larger "
                        "input or fewer downsampling steps.")
                 yield Finding(Severity.NOTE, Rule.INPUT_COVERED, network.path(op.id), message,

@@ -136,14 +136,15 @@ def _walk(spec: ResNetSpec) -> Structure:
 
 
 @lru_cache(maxsize=_TRACES_KEPT)
-def design_findings(spec: ResNetSpec) -> tuple[Finding, ...]:
+def design_findings(spec: ResNetSpec, name: str | None = None) -> tuple[Finding, ...]:
     """What the check of `inspector.findings` finds in the design, most serious first.
 
     Sliders can make a design wrong (an input too small for its depth leaves 3x3 convs on 1x1
-    maps); the design is checked by the same rules as any model. Raises SpecError for an
-    invalid spec.
+    maps); the design is checked by the same rules as any model. `name` (a preset's, say) is
+    what the findings call the network and what the depth-in-the-name rule reads. Raises
+    SpecError for an invalid spec.
     """
-    return find(_walk(spec))
+    return find(_walk(spec), name)
 
 
 @lru_cache(maxsize=2 * _TRACES_KEPT)
