@@ -177,3 +177,18 @@ class Rule(StrEnum):
     PREACT_FINAL_NORM = "preact-final-norm"
     NORM_ON_1X1 = "norm-on-1x1"
     UNUSED = "unused"
+
+    @property
+    def title(self) -> str:
+        """A few words for a graph's badge: "broadcasting sum"."""
+        return _RULE_TITLES[self.value]
+
+
+_RULE_TITLES = {
+    "broadcast-sum": "broadcasting sum", "one-path-change": "shape changes on one path",
+    "dead-taps": "taps meet only padding", "early-collapse": "1x1 before the last stage",
+    "input-covered": "field covers the input", "bias-before-norm": "bias before BatchNorm",
+    "depth-name": "depth in the name", "activation-order": "activation order",
+    "preact-final-norm": "no final BN-ReLU", "norm-on-1x1": "BatchNorm on 1x1",
+    "unused": "never used",
+}

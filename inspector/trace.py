@@ -135,6 +135,11 @@ def _walk(spec: ResNetSpec) -> Structure:
                     None if built.layers == spec.layers else spec.layers)
 
 
+def design_structure(spec: ResNetSpec) -> Structure:
+    """The design analysed (blocks, ops, facts): immutable and shared, see `_walk`."""
+    return _walk(spec)
+
+
 @lru_cache(maxsize=_TRACES_KEPT)
 def design_findings(spec: ResNetSpec, name: str | None = None) -> tuple[Finding, ...]:
     """What the check of `inspector.findings` finds in the design, most serious first.
