@@ -288,8 +288,9 @@ function showFinding(finding, item) {
     item.title = "Its node is folded away in this drawing: unfold the stage or turn folding off.";
     return;
   }
+  showDetails(finding.element);  // first: opening the panel narrows the graph's frame
   centreOn(group);
-  showDetails(finding.element);
+  requestAnimationFrame(() => centreOn(group));  // once more, after the frame's new layout
 }
 
 function drawFindings() {
