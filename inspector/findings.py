@@ -412,9 +412,10 @@ def bias_before_norm(network: _Network) -> Iterator[Finding]:
                   nodes=tuple(op.id for op, _ in found), params=total)
 
 
-#: A family name followed by the depth it states: resnet18, ResNet_50, WRN-28-10, preact_resnet164.
+#: A family name followed by the depth it states: resnet18, ResNet_50, WRN-28-10,
+#: preact_resnet164, CifarResNet20 (the leftmost family wins: wide_resnet50_2 is a ResNet-50).
 _DEPTH_NAME = re.compile(
-    r"(?<![a-z])(wrn|wide_?res_?net|pre_?act_?res_?net|se_?res_?ne_?xt|se_?res_?net|res_?ne_?xt"
+    r"(wrn|wide_?res_?net|pre_?act_?res_?net|se_?res_?ne_?xt|se_?res_?net|res_?ne_?xt"
     r"|res2_?net|res_?ne_?st|res_?net|plain)[-_ ]?(\d{1,4})(?!\d)", re.IGNORECASE)
 
 

@@ -252,7 +252,8 @@ def test_convs_without_bias_before_a_batchnorm_are_clean():
     ("ResNet18", ("resnet", 18)), ("resnet_50", ("resnet", 50)), ("WRN_28_10", ("wrn", 28)),
     ("WRN-16-8", ("wrn", 16)), ("wide_resnet50_2", ("wideresnet", 50)),
     ("preact_resnet164", ("preactresnet", 164)), ("resnext50_32x4d", ("resnext", 50)),
-    ("resnet18.pt2", ("resnet", 18)), ("MyResNet", None), ("exported program", None),
+    ("resnet18.pt2", ("resnet", 18)), ("CifarResNet20", ("resnet", 20)),
+    ("PreActResNet18", ("preactresnet", 18)), ("MyResNet", None), ("exported program", None),
     ("ResidualNet", None),
 ])
 def test_the_depth_a_name_states(name, stated):
