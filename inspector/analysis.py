@@ -4,6 +4,7 @@
     result = analyze(model, (3, 32, 32))
     result                       # in Jupyter: the block graph, solid and dashed shortcuts
     result.facts.depth_explanation, result.layer_table(), result.closest().sentence
+    result.findings              # broadcasting sums, dead weights, misleading names... (findings.py)
 
 Why a generic path: people arrive with a network already written (a tutorial's, a paper
 re-implementation, torchvision's) and want it described like a preset: which shortcuts are

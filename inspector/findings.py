@@ -620,45 +620,45 @@ def unused_in(model: nn.Module, ops: Iterable[Op]) -> tuple[Unused, ...]:
     module that runs only in training (an auxiliary head) is reported too.
     """
     layers: set[str] = set()
-    inside: set[str] = set()
+    inside: set[str] = set()  # every module path some op ran in (or as)
     for op in ops:
+        for path in (op.module, op.scope):
+            if path and path not in inside:
+                inside.update(_prefixes(path))
         if op.module:
             layers.add(op.module)
-            inside.update(_prefixes(op.module))
-        if op.scope:
-            inside.update(_prefixes(op.scope))
-    names: dict[int, list[str]] = {}
     entries = list(model.named_modules(remove_duplicate=False))
+    whole = set(layers)  # library layers that ran as one op, and everything inside them
+    ran = {id(model)}
     for path, module in entries:
-        names.setdefault(id(module), []).append(path)
-    ran_ids = {id(m) for path, m in entries
-               if path == "" or any(n in inside or any(p in layers for p in _prefixes(n))
-                                    for n in names[id(m)])}
+        if path and path.rpartition(".")[0] in whole:
+            whole.add(path)
+        if path in inside or path in whole:
+            ran.add(id(module))
     found: list[Unused] = []
-    reported: set[str] = set()
+    quiet: set[str] = set()  # reported modules and everything inside them
     seen: set[int] = set()
     for path, module in entries:
         if id(module) in seen:
             continue
         seen.add(id(module))
-        parent = path.rpartition(".")[0]
-        if parent and any(p in reported for p in _prefixes(parent)):
+        if path and path.rpartition(".")[0] in quiet:
+            quiet.add(path)
             continue
-        if id(module) not in ran_ids:
+        if id(module) not in ran:
             params = sum(p.numel() for p in module.parameters())
-            library = _is_library_layer(module)
-            if isinstance(module, _PASS_THROUGH) and not params or (not library and not params):
+            silent = isinstance(module, _PASS_THROUGH) or not _is_library_layer(module)
+            if silent and not params:
                 continue
             found.append(Unused(path, type(module).__name__, params))
-            reported.add(path)
+            quiet.add(path)
             continue
-        if _is_library_layer(module):
+        own = [(n, p) for n, p in module._parameters.items() if p is not None]
+        if not own or _is_library_layer(module):
             continue
         read = _names_in_code(type(module))
-        for name, parameter in module._parameters.items():
-            if parameter is not None and name not in read:
-                found.append(Unused(f"{path}.{name}" if path else name, "Parameter",
-                                    parameter.numel()))
+        found += [Unused(f"{path}.{name}" if path else name, "Parameter", parameter.numel())
+                  for name, parameter in own if name not in read]
     return tuple(found)
 
 
