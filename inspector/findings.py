@@ -153,7 +153,8 @@ def _reduces_globally(op: Op, network: _Network) -> bool:
         return False
     if before[2:] == (1, 1):
         return False
-    return op.kind in ("avgpool", "maxpool") and not op.kernel or op.label in _GLOBAL_REDUCTIONS
+    adaptive_pool = op.kind in ("avgpool", "maxpool") and not op.kernel
+    return adaptive_pool or op.label in _GLOBAL_REDUCTIONS
 
 
 def broadcast_sums(network: _Network) -> Iterator[Finding]:
@@ -194,10 +195,10 @@ def _strided(ops: Iterable[Op]) -> list[Op]:
 
 
 def _change(before: Shape, after: Shape) -> str:
-    """'stride 2 and 256 -> 512 channels': what a path does to the shape, in words."""
+    """'2x2 -> 1x1 and 256 -> 512 channels': what a path does to the shape, in words."""
     parts = []
     if before[2:] != after[2:]:
-        parts.append(f"{_hw(before)} -> {_hw(after)}")
+        parts.append(f"{shape(before[2:])} -> {shape(after[2:])}")
     if before[1] != after[1]:
         parts.append(f"{before[1]} -> {after[1]} channels")
     return " and ".join(parts)
