@@ -331,6 +331,24 @@ def test_post_activation_blocks_without_a_relu_after_the_sum_are_noted():
     assert [(f.severity, f.nodes) for f in found] == [(Severity.NOTE, ("blocks.0.add",))]
 
 
+def test_pre_activation_blocks_with_a_relu_after_the_sum_are_noted():
+    class ReluAfter(PreActBlock):  # He et al. 2016 drop this ReLU; here it stays
+        def forward(self, x):
+            return F.relu(super().forward(x))
+
+    class Net2(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = ReluAfter(16, 16, 1), ReluAfter(16, 16, 1)
+
+        def forward(self, x):
+            return self.b(self.a(x))
+
+    found = of_rule(findings(on_meta(Net2), (16, 4, 4)), Rule.ACTIVATION_ORDER)
+    assert [(f.severity, f.nodes) for f in found] == [(Severity.NOTE, ("a.add", "b.add"))]
+    assert "start with BN-ReLU (pre-activation) but have a ReLU after the sum" in found[0].message
+
+
 def test_pre_and_post_activation_blocks_mixed_are_noted():
     class Mixed(nn.Module):
         def __init__(self):
