@@ -386,30 +386,30 @@ def input_covered(network: _Network) -> Iterator[Finding]:
 def bias_before_norm(network: _Network) -> Iterator[Finding]:
     """Warning: a conv or linear bias immediately followed by a BatchNorm.
 
-    BatchNorm subtracts the per-channel mean of its input, which removes any per-channel
-    constant: the bias is cancelled and the norm's own shift (beta) does its job. The paper's
-    convs have no bias for this reason; the parameters are wasted and the optimiser still
-    updates them.
+    BatchNorm (and SyncBatchNorm, InstanceNorm) subtracts the per-channel mean of its input,
+    which removes any per-channel constant: the bias is cancelled and the norm's own shift
+    (beta) does its job. The paper's convs have no bias for this reason; the parameters are
+    wasted and the optimiser still updates them.
     """
-    found: list[tuple[Op, int]] = []
+    found: list[tuple[Op, Op]] = []
     for op in network.ops:
         if op.kind not in ("conv", "fc") or not op.bias:
             continue
         after = network.consumers.get(op.id, [])
-        if len(after) == 1 and after[0].kind == "bn" and after[0].inputs == (op.id,) \
-                and after[0].type.startswith("BatchNorm"):
-            found.append((op, op.shape[1]))
+        if len(after) == 1 and after[0].kind == "bn" and after[0].inputs == (op.id,):
+            found.append((op, after[0]))
     if not found:
         return
     paths = [network.path(op.id) for op, _ in found]
-    total = sum(n for _, n in found)
-    layers = _plural(len(found), "layer")
-    where = paths[0] if len(found) == 1 else network.name
-    message = (f"{layers} ({_names(paths)}) {'has a bias' if len(found) == 1 else 'have biases'} "
-               f"right before a BatchNorm, whose mean subtraction cancels {'it' if len(found) == 1 else 'them'}: "
-               f"{count(total)} parameters that do nothing.")
-    yield Finding(Severity.WARNING, Rule.BIAS_BEFORE_NORM, where, message,
-                  "Create these layers with bias=False.",
+    total = sum(op.shape[1] for op, _ in found)  # one bias per output channel or feature
+    norms = "/".join(sorted({norm.type for _, norm in found}))
+    one = len(found) == 1
+    message = (f"{_plural(len(found), 'layer')} ({_names(paths)}) "
+               f"{'has a bias' if one else 'have biases'} right before a {norms}, whose mean "
+               f"subtraction cancels {'it' if one else 'them'}: {count(total)} parameters "
+               f"that do nothing.")
+    yield Finding(Severity.WARNING, Rule.BIAS_BEFORE_NORM, paths[0] if one else network.name,
+                  message, "Create these layers with bias=False.",
                   nodes=tuple(op.id for op, _ in found), params=total)
 
 
@@ -539,7 +539,7 @@ def norm_on_1x1(network: _Network) -> Iterator[Finding]:
     found = []
     for op in network.ops:
         before = network.input_of(op)
-        if op.kind != "bn" or not op.type.startswith("BatchNorm") or before is None:
+        if op.kind != "bn" or "BatchNorm" not in op.type or before is None:
             continue
         if len(before) == 2 or (len(before) == 4 and before[2:] == (1, 1)):
             found.append(op)

@@ -241,6 +241,13 @@ def test_biases_right_before_a_batchnorm_are_counted():
         [(Severity.WARNING, ("conv", "fc"), 8 + 6)]
 
 
+def test_a_bias_before_a_sync_batchnorm_is_cancelled_too():
+    model = on_meta(Convs, nn.Conv2d(3, 5, 3), nn.SyncBatchNorm(5))
+    found = of_rule(findings(model, (3, 4, 4)), Rule.BIAS_BEFORE_NORM)
+    assert [(f.where, f.params) for f in found] == [("convs.0", 5)]
+    assert "right before a SyncBatchNorm" in found[0].message
+
+
 def test_convs_without_bias_before_a_batchnorm_are_clean():
     assert not of_rule(findings(on_meta(Net, [Block(8, 8)]), (3, 8, 8)), Rule.BIAS_BEFORE_NORM)
 
