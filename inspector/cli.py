@@ -14,7 +14,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Sequence
 
-from inspector.cli_common import load_design
+from inspector.cli_common import add_code_timeout, load_design
 from inspector.formatting import compact, count, megabytes
 from inspector.kinds import Direction, Fold, GraphFormat, View
 from inspector.paper_table import TableFormat
@@ -183,13 +183,7 @@ def _add_design(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", default="3x224x224", metavar="CxHxW",
                         help="input shape for a file.py:NAME model (default 3x224x224; a .pt2 "
                              "program keeps the input it was exported with)")
-    _add_code_timeout(parser)
-
-
-def _add_code_timeout(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--code-timeout", type=float, metavar="SECONDS",
-                        help="stop a file.py:NAME model's import, construction and trace after "
-                             "this long (default: RESNET_INSPECTOR_CODE_TIMEOUT_S, else 60)")
+    add_code_timeout(parser)
 
 
 def _values(kind: type[StrEnum]) -> list[str]:
@@ -231,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     comparison.add_argument("--input", default="3x224x224", metavar="CxHxW",
                             help="input shape for a file.py:NAME model (default 3x224x224; a "
                                  ".pt2 program keeps the input it was exported with)")
-    _add_code_timeout(comparison)
+    add_code_timeout(comparison)
     comparison.set_defaults(handler=_compare)
 
     table = sub.add_parser("paper-table", help="the paper's Table 1 for one or more designs")
@@ -241,9 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
                        default=TableFormat.MARKDOWN.value)
     table.set_defaults(handler=_paper_table)
 
-    from inspector import train_cli  # train and infer; imported here to keep `presets` quick
+    from inspector import check_cli, train_cli  # imported here to keep `presets` quick
 
     train_cli.register(sub)
+    check_cli.register(sub)
     return parser
 
 
