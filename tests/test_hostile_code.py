@@ -86,7 +86,7 @@ def test_a_forward_that_never_returns_is_stopped_by_the_time_limit(tmp_path, cap
     path = model_file(tmp_path, "hang", forward="while True: pass")
     start = time.perf_counter()
     err = one_line(capsys, "summary", f"{path}:Net", "--code-timeout", "2")
-    assert time.perf_counter() - start < 90  # the child's imports (2-4 s, more on a busy machine) + 2 s
+    assert time.perf_counter() - start < 90  # the child imports torch first (2-4 s, or more)
     assert "did not finish within 2 s and was stopped" in err
 
 
