@@ -23,7 +23,7 @@ from torch import nn
 
 from inspector.analysis_graph import block_view, layer_table, layer_view
 from inspector.matching import Comparison, Match, compare_analyses, match
-from inspector.op_trace import ModelError, Shape, flatten_model
+from inspector.op_trace import ModelError, Shape, trace_model
 from inspector.residual import Structure, assemble
 from inspector.spec import MAX_INPUT_SIZE, MAX_PARAMS
 from inspector.graph import ArchGraph
@@ -107,8 +107,9 @@ def analyze(model: nn.Module, input_shape: Iterable[int] = DEFAULT_INPUT,
     shape = check_input(input_shape)
     parameters = list(model.parameters())  # walking the module tree is slow: once
     params = check_size(model, sum(p.numel() for p in parameters))
-    ops = flatten_model(model, torch.empty((1, *shape), device="meta"))
-    structure = assemble(name or type(model).__name__, (1, *shape), ops, params)
+    traced = trace_model(model, torch.empty((1, *shape), device="meta"))
+    structure = assemble(name or type(model).__name__, (1, *shape), traced.ops, params)
     fields = {f: getattr(structure, f) for f in Structure.__dataclass_fields__}
+    fields["notes"] = traced.notes + structure.notes
     fields["parameter_shapes"] = tuple(sorted(tuple(p.shape) for p in parameters))
     return Analysis(**fields)
