@@ -118,7 +118,9 @@ def infer_spec(structure: Structure) -> dict[str, Any]:
     if not blocks:
         fields["residual"] = False
         return fields
-    per_block = {len(b.main_convs) for b in blocks}
+    per_block = {b.main_layers for b in blocks}
+    plain_branches = all(len(b.main_convs) == b.main_layers and "softmax" not in b.attention
+                         for b in blocks)
     stages = sorted({b.stage for b in blocks})
     fields["layers"] = tuple(sum(1 for b in blocks if b.stage == s) for s in stages)
     firsts = [next(b for b in blocks if b.stage == s) for s in stages]
@@ -139,15 +141,19 @@ def infer_spec(structure: Structure) -> dict[str, Any]:
         fields["shortcut"] = "C" if any(not b.changes_shape for b in blocks) else "B"
     elif kinds[PROJECTION]:
         fields["shortcut"] = "B"  # all identities: options A, B and D build the same network
-    if per_block == {2}:
+    if not plain_branches and per_block in ({2}, {3}):  # Res2Net, selective kernels: no spec width says what they are
+        fields["block"] = "basic" if per_block == {2} else "bottleneck"
+        fields["widths"] = tuple(b.output_shape[1] // (1 if per_block == {2} else 4)
+                                 for b in firsts)
+    elif per_block == {2}:
         fields["block"] = "basic"
         fields["widths"] = tuple(b.output_shape[1] for b in firsts)
         convs = [by_id[i] for i in blocks[0].ops if by_id[i].kind == "conv"]
         fields["groups"] = convs[0].groups or 1
     elif per_block == {3}:
         fields["block"] = "bottleneck"
-        main = [[by_id[i] for i in b.ops if by_id[i].kind == "conv" and i not in b.shortcut_ops]
-                for b in firsts]
+        main = [[by_id[i] for i in b.ops if by_id[i].kind == "conv" and i not in b.shortcut_ops
+                 and i not in b.attention_ops] for b in firsts]
         fields["widths"] = tuple(b.output_shape[1] // 4 for b in firsts)
         groups = main[0][1].groups or 1
         fields["groups"] = groups
@@ -176,7 +182,7 @@ def _equivalent(structure: Structure, spec: ResNetSpec, shapes: Counter) -> bool
 def _differences(fields: dict[str, Any], spec: ResNetSpec, structure: Structure) -> list[str]:
     words: list[str] = []
     preset_stem, _ = spec.stem, spec.stem_width
-    if fields.get("stem") != preset_stem:
+    if "stem" in fields and fields["stem"] != preset_stem:
         words.append(_describe_stem(structure))
     if fields.get("residual", True) != spec.residual:
         words.append("no residual blocks")
@@ -259,6 +265,11 @@ def _made_of(structure: Structure) -> str | None:
     depthwise_ids = {op.id for op in depthwise}
     inverted = [b for b in blocks if any(i in depthwise_ids for i in b.ops)]
     no_conv = [b for b in blocks if not b.main_convs]
+    by_id = structure.by_id
+    dual = [b for b in blocks if any(by_id[i].label == "slice" for i in b.shortcut_ops)]
+    if len(dual) * 2 > len(blocks):
+        return (f"{len(blocks)} dual-path blocks (a residual part summed, a dense part "
+                f"concatenated, as in DPN); " + ", ".join(parts))
     if len(inverted) * 2 > len(blocks):
         return (f"{len(blocks)} residual blocks, {len(inverted)} of them around depthwise "
                 f"convs (inverted residuals or ConvNeXt-style blocks); " + ", ".join(parts))
@@ -299,12 +310,20 @@ def _beyond_spec(structure: Structure, rebuilt: ResNetSpec | None) -> list[tuple
 
     items: list[tuple[str, int]] = []
     blocks = structure.blocks
+    role = structure.role_of
+    stem_params = sum(op.params for op in structure.ops if role.get(op.id) == "stem")
+    if _stem(structure)[0] is None and rebuilt is not None:
+        items.append((f"{_describe_stem(structure)}, which no spec stem is",
+                      stem_params - compute_facts(rebuilt).stem.params))
     kinds = Counter(b.attention for b in blocks if b.attention_ops)
     for kind, count in kinds.items():
         where = "every block" if count == len(blocks) else f"{count} of {len(blocks)} blocks"
-        items.append((f"a {kind} branch in {where}",
+        article = "an" if kind[0] in "aeiou" else "a"
+        items.append((f"{article} {kind} branch in {where}",
                       sum(b.attention_params for b in blocks if b.attention == kind)))
-    biases = sum(op.shape[1] for op in structure.ops if op.kind == "conv" and op.bias)
+    attention = {i for b in blocks for i in b.attention_ops}
+    biases = sum(op.shape[1] for op in structure.ops
+                 if op.kind == "conv" and op.bias and op.id not in attention)
     if biases:
         items.append(("convs with biases", biases))
     norms = Counter(op.label for op in structure.ops if op.kind == "bn" and op.label != "BN")
@@ -322,18 +341,30 @@ def _beyond_spec(structure: Structure, rebuilt: ResNetSpec | None) -> list[tuple
     if between and blocks:
         items.append((f"{len(between)} weighted layers between blocks",
                       sum(op.params for op in between)))
+    if rebuilt is not None and rebuilt.preact:
+        head = [op for op in structure.ops if role.get(op.id) == "head"]
+        after = [op for op in structure.ops if role.get(op.id) in ("head", None)
+                 and op.kind == "bn" and structure.block_of.get(op.id) is None]
+        if not any(op.kind == "bn" for op in head) and not after:
+            channels = blocks[-1].output_shape[1] if blocks else 0
+            items.append(("no norm and activation after the last block", -2 * channels))
     if rebuilt is not None:
-        stem = [op for op in structure.ops
-                if structure.role_of.get(op.id) == "stem" and op.kind == "conv"]
+        stem = [op for op in structure.ops if role.get(op.id) == "stem" and op.kind == "conv"]
         planned = [layer.out_channels for layer in rebuilt.stem_layers()
                    if layer.kind == "conv"]
-        if len(stem) == len(planned) and [op.shape[1] for op in stem] != planned:
-            gap = sum(op.params for op in structure.ops if structure.role_of.get(op.id) == "stem")
-            gap -= compute_facts(rebuilt).stem.params
+        if _stem(structure)[0] is not None and len(stem) == len(planned) and \
+                [op.shape[1] for op in stem] != planned:
             items.append((f"stem convs of {_numbers(tuple(op.shape[1] for op in stem))} channels "
-                          f"instead of {_numbers(tuple(planned))}", gap))
+                          f"instead of {_numbers(tuple(planned))}",
+                          stem_params - compute_facts(rebuilt).stem.params))
         rest = structure.params - compute_facts(rebuilt).params - sum(p for _, p in items)
-        if rest:
+        wider = [b for b in blocks if len(b.main_convs) > b.main_layers]
+        if rest and wider:
+            where = "every block" if len(wider) == len(blocks) else \
+                f"{len(wider)} of {len(blocks)} blocks"
+            items.append((f"parallel or hierarchical convs standing for one layer (selective "
+                          f"kernels, Res2Net's splits) in {where}", rest))
+        elif rest:
             items.append(("other layers no spec field describes", rest))
     return items
 

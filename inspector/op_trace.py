@@ -231,9 +231,20 @@ class _ModuleTracer(fx.Tracer):
             self.path_of_module(m)
         except NameError:
             if _is_library_layer(m) and not any(True for _ in m.parameters()):
-                return self.create_proxy("call_function", m, args, kwargs)
+                return self.create_proxy("call_function", _FreshLayer(m), args, kwargs)
             return forward(*args, **kwargs)
         return super().call_module(m, forward, args, kwargs)
+
+
+class _FreshLayer:
+    """A library layer made inside `forward`, as the function fx records in its place."""
+
+    def __init__(self, module: nn.Module) -> None:
+        self.module = module
+        self.__name__ = type(module).__name__
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.module(*args, **kwargs)
 
 
 def _is_library_layer(module: nn.Module) -> bool:
@@ -382,8 +393,8 @@ def _run_function(node: fx.Node, args: tuple, kwargs: dict) -> Any:
     if _is_add(node) and len(tensors) == 2 and tensors[0].shape == tensors[1].shape:
         return tensors[0].new_empty(tensors[0].shape)
     if node.op == "call_function":
-        if isinstance(node.target, nn.Module):  # a layer made inside forward
-            return _run_layer(node.target, args, kwargs)
+        if isinstance(node.target, _FreshLayer):  # a layer made inside forward
+            return _run_layer(node.target.module, args, kwargs)
         if node.target in _SHAPE_KEEPING_FUNCTIONS and tensors:
             return tensors[0]
         return node.target(*args, **kwargs)
@@ -560,8 +571,8 @@ class _Expander:
                     continue
                 value = self._call(node, path, lambda: _run_layer(module, node_args, node_kwargs))
                 op = _layer_op(node.name, module, value, inputs, node.target)
-            elif node.op == "call_function" and isinstance(node.target, nn.Module):
-                layer = node.target  # made inside forward: a call of that layer
+            elif node.op == "call_function" and isinstance(node.target, _FreshLayer):
+                layer = node.target.module  # made inside forward: a call of that layer
                 value = self._call(node, path, lambda: _run_layer(layer, node_args, node_kwargs))
                 op = _layer_op(node.name, layer, value, inputs, None)
             else:
@@ -711,6 +722,14 @@ class _Recorder(TorchFunctionMode):
                 inputs=inputs, shape=shape, scope=self.scopes[-1], **fields)
         self.ops.append(op)
         self.mark(out, op.id)
+        if isinstance(out, (tuple, list)) and len(out) > 1:  # split, chunk: one slice each,
+            for part in out:  # as fx's getitem nodes, so a part reads as a part
+                if isinstance(part, torch.Tensor):
+                    piece = Op(f"getitem_{len(self.ops)}", "other", "slice", "getitem", None,
+                               (op.id,), tuple(part.shape), 0, 0, False,
+                               scope=self.scopes[-1])
+                    self.ops.append(piece)
+                    self.mark(part, piece.id)
         return out
 
     def before(self, module: nn.Module, args: tuple) -> None:

@@ -113,7 +113,7 @@ def _find_sums(ops: list[Op], weighted: Callable[[Iterable[str]], int],
     """Every sum whose two operands share a fork, with the ops of its region and shortcut
     (sums inside an attention branch, such as CBAM's avg + max, are the branch's own)."""
     position = {"input": -1, **{op.id: i for i, op in enumerate(ops)}}
-    inputs = {op.id: op.inputs for op in ops}
+    inputs = {op.id: tuple(i for i in op.inputs if i not in attention) for op in ops}
     sums = []
     for op in ops:
         if op.kind != "add" or len(op.inputs) != 2 or op.id in attention:
@@ -155,12 +155,14 @@ def _is_mul(op: Op) -> bool:
     return op.label == "mul" or op.type in ("mul", "__mul__", "__rmul__", "mul_")
 
 
-def find_attention(ops: list[Op]) -> dict[str, frozenset[str]]:
-    """Attention branches: for each product whose one operand comes through a gate (sigmoid,
-    softmax) from a side branch, the ops that feed only that operand. Keyed by the product.
+def find_attention(ops: list[Op]) -> tuple[frozenset[str], tuple[str, ...]]:
+    """Attention branches: (the ops of every side branch whose gate, a sigmoid or softmax, is
+    multiplied into the main path; the products that apply them).
 
-    "Only" matters: a selective-kernel unit gates each branch with weights computed from the
-    branches' sum, and the branches themselves are main path (they also feed the products)."""
+    A branch is the gated operand and every op that feeds only gated operands: a
+    selective-kernel unit gates each branch with weights computed from the branches' sum, and
+    the branches themselves stay main path (they also feed the products); ResNeSt's one softmax
+    feeds the products of all its splits."""
     position = {"input": -1, **{op.id: i for i, op in enumerate(ops)}}
     inputs = {op.id: op.inputs for op in ops}
     by_id = {op.id: op for op in ops}
@@ -168,7 +170,9 @@ def find_attention(ops: list[Op]) -> dict[str, frozenset[str]]:
     for op in ops:
         for parent in op.inputs:
             consumers.setdefault(parent, set()).add(op.id)
-    found: dict[str, frozenset[str]] = {}
+    branch: set[str] = set()
+    products: list[str] = []
+    candidates: set[str] = set()
     for op in ops:
         if not _is_mul(op) or len(op.inputs) != 2:
             continue
@@ -180,16 +184,14 @@ def find_attention(ops: list[Op]) -> dict[str, frozenset[str]]:
                  if any(is_gate(by_id[i]) for i in own if i in by_id)]
         if len(gated) != 1:
             continue
-        side = gated[0]
-        branch = {side}
-        for candidate in sorted(left_all | right_all, key=position.__getitem__, reverse=True):
-            if candidate in branch or candidate not in by_id:
-                continue
-            readers = consumers.get(candidate, set())
-            if readers and readers <= branch:
-                branch.add(candidate)
-        found[op.id] = frozenset(branch)
-    return found
+        branch.add(gated[0])
+        products.append(op.id)
+        candidates |= (left_all | right_all) - {"input"}
+    for candidate in sorted(candidates, key=position.__getitem__, reverse=True):
+        readers = consumers.get(candidate, set())
+        if candidate not in branch and readers and readers <= branch:
+            branch.add(candidate)
+    return frozenset(branch), tuple(products)
 
 
 def _describe_attention(ops: list[Op], gated: Shape) -> str:
@@ -204,7 +206,7 @@ def _describe_attention(ops: list[Op], gated: Shape) -> str:
     channel = any(len(op.shape) == 2 or (len(op.shape) == 4 and op.shape[2:] == (1, 1)
                                          and op.shape[1] > 1) for op in gates)
     if softmax:
-        return "split attention (softmax over parallel branches)"
+        return "selective-kernel or split attention (a softmax over parallel branches)"
     if spatial and channel:
         return "convolutional block attention (channel and spatial gates)"
     if spatial:
@@ -238,6 +240,15 @@ def _branch_depths(main: list[Op], entry_ids: set[str]) -> tuple[int, int]:
         for parent in op.inputs:
             consumers.setdefault(parent, []).append(op)
 
+    def last_concat(op: Op) -> str:
+        """Concatenations that feed concatenations (Res2Net grows its output one split at a
+        time) are one join."""
+        while True:
+            following = [r for r in consumers.get(op.id, []) if r.label == "concat"]
+            if not following:
+                return op.id
+            op = following[0]
+
     def group_of(op: Op) -> str | None:
         seen, stack = set(), [op.id]
         while stack:
@@ -246,8 +257,8 @@ def _branch_depths(main: list[Op], entry_ids: set[str]) -> tuple[int, int]:
                     continue
                 seen.add(reader.id)
                 if reader.label == "concat":
-                    return reader.id
-                if not reader.weighted:
+                    return last_concat(reader)
+                if not reader.weighted and not _splits_channels((reader,)):
                     stack.append(reader.id)
         return None
 
@@ -269,6 +280,19 @@ def _branch_depths(main: list[Op], entry_ids: set[str]) -> tuple[int, int]:
     tips = [op.id for op in main]
     return (max((named[t][0] for t in tips), default=0),
             max((longest[t] for t in tips), default=0))
+
+
+def _unique_params(ops: Iterable[Op]) -> int:
+    """Parameters of these ops, a module called twice (CBAM's shared MLP) counted once."""
+    seen: set[str] = set()
+    total = 0
+    for op in ops:
+        if op.module is not None:
+            if op.module in seen:
+                continue
+            seen.add(op.module)
+        total += op.params
+    return total
 
 
 def _splits_channels(ops: Iterable[Op]) -> bool:
@@ -412,10 +436,16 @@ def _build_blocks(ops: list[Op], by_id: dict[str, Op], input_shape: Shape) -> li
             consumers.setdefault(parent, []).append(op)
     shape = {"input": input_shape, **{op.id: op.shape for op in ops}}
     position = {op.id: i for i, op in enumerate(ops)}
-    branches = find_attention(ops)
-    attention = frozenset(i for branch in branches.values() for i in branch)
+    attention, products = find_attention(ops)
     sums = _find_sums(ops, lambda ids: _weighted_count(
         (i for i in ids if i not in attention), by_id), attention)
+    served: dict[str, set[str]] = {}  # attention op -> the ops off the branch it feeds
+    for op in reversed(ops):
+        if op.id in attention:
+            served[op.id] = set()
+            for reader in consumers.get(op.id, []):
+                served[op.id] |= served.get(reader.id, set()) if reader.id in attention \
+                    else {reader.id}
     inner: set[str] = set()
     for found in sums:
         if _improper(found, by_id, attention) and any(
@@ -429,6 +459,7 @@ def _build_blocks(ops: list[Op], by_id: dict[str, Op], input_shape: Shape) -> li
             continue
         add = by_id[found.add]
         members = set(found.region) - taken
+        members |= {a for a, fed in served.items() if fed & members and a not in taken}
         exit_op = _exit_relu(add, consumers)
         if exit_op is not None and exit_op.id not in taken:
             members.add(exit_op.id)
@@ -441,7 +472,7 @@ def _build_blocks(ops: list[Op], by_id: dict[str, Op], input_shape: Shape) -> li
         main = [by_id[i] for i in ordered
                 if i not in found.shortcut and i not in attention and i != add.id]
         named, longest = _branch_depths(main, {found.fork})
-        gated_shape = next((by_id[m].shape for m in branches if m in members), add.shape)
+        gated_shape = next((by_id[m].shape for m in products if m in members), add.shape)
         raw.append(dict(
             entry=found.fork, fork=found.fork, add=add.id, exit=exit_id, ops=ordered,
             shortcut_ops=tuple(op.id for op in shortcut), tip=found.tip, shortcut_kind=kind,
@@ -455,7 +486,7 @@ def _build_blocks(ops: list[Op], by_id: dict[str, Op], input_shape: Shape) -> li
             main_layers=named, longest_path=longest, attention_ops=gates,
             attention=_describe_attention([by_id[i] for i in gates], gated_shape)
             if gates else "",
-            attention_params=sum(by_id[i].params for i in gates),
+            attention_params=_unique_params([by_id[i] for i in gates]),
             inner_sums=tuple(i for i in ordered if i in inner),
         ))
     raw.sort(key=lambda b: position[b["add"]])
@@ -540,6 +571,7 @@ def _exclusive_scopes(raw: list[dict], ops: list[Op]) -> None:
                 break
             common.append(segment[0])
         scope = ".".join(common)
+        block["owner"] = scope
         block["scope"] = scope if scope and under.get(scope) == len(block["ops"]) else ""
 
 
@@ -550,18 +582,22 @@ def _starts_stage(block: dict, previous: dict | None) -> bool:
     when the blocks sit in one container: DPN's blocks widen their dense path in every block).
     Blocks that are modules in different containers (torchvision's `layer1`, `layer2`) are in
     different stages too, shape or not."""
-    if previous is None or block["input_shape"] != previous["output_shape"]:
+    if previous is None:
         return True
-    same_container = bool(block["scope"] and previous["scope"])
-    if same_container and \
+    if block["scope"] and previous["scope"] and \
             block["scope"].rpartition(".")[0] != previous["scope"].rpartition(".")[0]:
         return True
-    if block["main_shape"][2:] != block["input_shape"][2:] or \
+    if block["input_shape"][2:] != previous["output_shape"][2:] or \
+            block["main_shape"][2:] != block["input_shape"][2:] or \
             block["output_shape"][2:] != block["input_shape"][2:]:
         return True
-    # Channels that grow in one container are a dual-path network's dense path, not a stage.
-    return not same_container and (block["main_shape"] != block["input_shape"] or
-                                   block["output_shape"] != block["input_shape"])
+    owners = block.get("owner", ""), previous.get("owner", "")
+    if all(owners) and owners[0] != owners[1] and \
+            owners[0].rpartition(".")[0] == owners[1].rpartition(".")[0]:
+        return False  # channels that grow in one container: DPN's dense path, not a stage
+    return block["input_shape"] != previous["output_shape"] or \
+        block["main_shape"] != block["input_shape"] or \
+        block["output_shape"] != block["input_shape"]
 
 
 def _global(op: Op) -> bool:
@@ -669,7 +705,7 @@ def assemble(name: str, input_shape: Shape, ops: list[Op], params: int,
         if _starts_stage(item, previous):
             stage, index = stage + 1, 0
         blocks.append(Block(name=f"{stage_name(stage)[:-2]}_{index + 1}", stage=stage,
-                            index=index, **item))
+                            index=index, **{k: v for k, v in item.items() if k != "owner"}))
         index, previous = index + 1, item
     in_block = {op_id for block in blocks for op_id in block.ops}
     shortcut_ids = {op_id for block in blocks for op_id in block.shortcut_ops}
@@ -696,7 +732,7 @@ def assemble(name: str, input_shape: Shape, ops: list[Op], params: int,
                 head.append(op)
                 roles[op.id] = "head"
             else:  # between blocks: belongs to the stage of the next block
-                following = next(b for start, b in block_at if start > at)
+                following = next((b for start, b in block_at if start > at), blocks[-1])
                 stages[op.id] = following.stage
                 between.append(op)
                 roles[op.id] = "main"
