@@ -809,7 +809,13 @@ def _facts(stem: list[Op], head: list[Op], blocks: list[Block], between: list[Op
            plain_body: list[Op], stages: dict[str, int], by_id: dict[str, Op], params: int,
            ops: list[Op], main_path: list[Op]) -> Facts:
     layers = [sum(1 for b in blocks if b.stage == s) for s in range(_stage_count(stages))]
-    depth, explanation = _depth(stem, blocks, between, head, layers, plain_body, stages)
+    gates, _ = find_attention(ops)  # attention outside blocks (a gated layer's SE) is no layer
+
+    def main(part: list[Op]) -> list[Op]:
+        return [op for op in part if op.id not in gates]
+
+    depth, explanation = _depth(main(stem), blocks, main(between), main(head), layers,
+                                main(plain_body), stages)
     stage_facts = []
     path_so_far: list[Op] = list(stem)
     main_ids = {op.id for op in main_path}
