@@ -44,21 +44,27 @@ def _presets(args: argparse.Namespace) -> int:
 
 
 def _summary_of_file_model(args: argparse.Namespace) -> int:
-    """`summary path/to/file.py:NAME`: the same lines as for a preset, from the analysis."""
-    from inspector.table import to_csv, to_markdown
+    """`summary path/to/file.py:NAME`: the same lines and options as for a preset, from the
+    analysis (a model has no spec, so `--set` has nothing to change)."""
+    from inspector.table import stage_table, to_csv, to_markdown
     from inspector.user_model import analyze_file_model
 
+    _no_sets(args.design, args.set)
+    if args.torchinfo:
+        print(_torchinfo_of_file_model(args.design, args.input))
+        return 0
     result = analyze_file_model(args.design, args.input)
-    table = result.layer_table()
+    layers = result.layer_table()
+    table = layers if args.layers else stage_table(None, layers)  # type: ignore[arg-type]
     if args.csv:
         sys.stdout.write(to_csv(table))
         return 0
     facts, size = result.facts, result.input_shape
     print(result.name)
     print(f"  depth      {facts.depth_explanation}")
-    print(f"  params     {facts.params:,}")
-    print(f"  mult-adds  {facts.mult_adds:,} (batch 1, {size[2]}x{size[3]})")
-    print(f"  memory     {facts.activation_bytes / 1e6:.1f} MB of activations per image")
+    print(f"  params     {count(facts.params)}")
+    print(f"  mult-adds  {count(facts.mult_adds)} (batch 1, {size[2]}x{size[3]})")
+    print(f"  memory     {megabytes(facts.activation_bytes)} of activations per image")
     print(f"  output     {facts.output_shape}")
     print(f"  closest    {result.closest().sentence}")
     for note in result.notes:
@@ -66,6 +72,36 @@ def _summary_of_file_model(args: argparse.Namespace) -> int:
     print()
     sys.stdout.write(to_markdown(table))
     return 0
+
+
+def _no_sets(target: str, sets: Sequence[str] | None, option: str = "--set") -> None:
+    """A file model has no spec: a `--set` for it is refused rather than silently ignored."""
+    if sets:
+        raise SpecError(f"{option} changes a design's spec fields; {target} is a model with no "
+                        f"spec: change its code instead.")
+
+
+def _torchinfo_of_file_model(target: str, input_text: str) -> str:
+    """torchinfo's summary of a file model on the meta device, or a sentence saying why not."""
+    from inspector.user_model import PROGRAM_SUFFIX, load_module, parse_input
+
+    if target.endswith(PROGRAM_SUFFIX):
+        return (f"torchinfo runs a Python module; {target} is a program read as data, so there "
+                f"is none to run (the summary without --torchinfo has its tables).")
+    import torch
+    import torchinfo
+
+    model, shape = load_module(target), parse_input(input_text)
+    if any(t.device.type != "meta" for t in (*model.parameters(), *model.buffers())):
+        return (f"torchinfo cannot run {target} on the meta device: it keeps tensors on another "
+                f"device (the summary without --torchinfo has its tables).")
+    try:
+        with torch.no_grad():
+            return str(torchinfo.summary(model, input_size=(1, *shape), device="meta",
+                                         mode="eval", verbose=0))
+    except Exception as error:  # noqa: BLE001 - torchinfo's own failure, in a sentence
+        return (f"torchinfo cannot summarise {target}: {_one_line(error)[:200]} (the summary "
+                f"without --torchinfo has its tables).")
 
 
 def _summary(args: argparse.Namespace) -> int:
@@ -105,6 +141,7 @@ def _graph(args: argparse.Namespace) -> int:
     if args.output is None and fmt.binary:
         raise SpecError(f"{fmt.upper()} is binary: give a file with -o FILE.")
     if is_file_model(args.design):
+        _no_sets(args.design, args.set)
         graph = analyze_file_model(args.design, args.input).graph(args.view)
     else:
         graph = trace_graph(load_design(args.design, args.set)[1], args.view)
@@ -118,13 +155,14 @@ def _graph(args: argparse.Namespace) -> int:
     return 0
 
 
-def _analysis_of(target: str, sets: Sequence[str] | None, input_text: str):
+def _analysis_of(target: str, sets: Sequence[str] | None, input_text: str, option: str):
     """Either side of `compare` as an analysis: a file model traced, a design built on meta."""
     from inspector.analysis import analyze
     from inspector.model import build_model
     from inspector.user_model import analyze_file_model, is_file_model
 
     if is_file_model(target):
+        _no_sets(target, sets, option)
         return analyze_file_model(target, input_text)
     name, spec = load_design(target, sets)
     size = spec.input_size
@@ -135,8 +173,8 @@ def _compare_with_file_model(args: argparse.Namespace) -> int:
     """`compare` where a side is path/to/file.py:NAME: both analysed the same way."""
     from inspector.table import to_markdown
 
-    first = _analysis_of(args.a, args.set_a, args.input)
-    second = _analysis_of(args.b, args.set_b, args.input)
+    first = _analysis_of(args.a, args.set_a, args.input, "--set-a")
+    second = _analysis_of(args.b, args.set_b, args.input, "--set-b")
     names = (first.name, second.name) if first.name != second.name else \
         (f"{first.name} (A)", f"{second.name} (B)")
     for name, result in zip(names, (first, second)):
