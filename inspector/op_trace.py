@@ -380,12 +380,70 @@ def _run_layer(module: nn.Module, args: tuple, kwargs: dict) -> Any:
     if isinstance(module, nn.Linear) and isinstance(x, torch.Tensor) \
             and x.shape[-1] == module.in_features:
         return x.new_empty((*x.shape[:-1], module.out_features))
-    if isinstance(module, nn.AdaptiveAvgPool2d) and isinstance(x, torch.Tensor) and x.dim() == 4:
-        size = module.output_size
-        size = tuple(size) if isinstance(size, (tuple, list)) else (size, size)
-        size = tuple(d if d is not None else x.shape[2 + i] for i, d in enumerate(size))
-        return x.new_empty((*x.shape[:2], *size))
+    if isinstance(module, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)) \
+            and isinstance(x, torch.Tensor) and x.dim() == 4 and not module.__dict__.get(
+                "return_indices"):
+        return _adaptive(x, module.output_size)
+    shape = _window_shape(module, x) if len(args) == 1 and not kwargs else None
+    if shape is not None:
+        return x.new_empty(shape)
     return torch.func.functional_call(module, _meta_state(module), args, kwargs)
+
+
+def _adaptive(x: torch.Tensor, output_size: Any) -> torch.Tensor:
+    size = tuple(output_size) if isinstance(output_size, (tuple, list)) \
+        else (output_size, output_size)
+    size = tuple(d if d is not None else x.shape[2 + i] for i, d in enumerate(size))
+    return x.new_empty((*x.shape[:2], *size))
+
+
+def _window(size: int, kernel: int, stride: int, padding: int, dilation: int = 1,
+            ceil: bool = False) -> int:
+    """PyTorch's output size of a sliding window (conv or pool), ceil mode included."""
+    span = size + 2 * padding - dilation * (kernel - 1) - 1
+    out = (-(-span // stride) if ceil else span // stride) + 1
+    if ceil and (out - 1) * stride >= size + padding:
+        out -= 1
+    return out
+
+
+def _two(value: Any) -> tuple[int, int] | None:
+    if isinstance(value, int):
+        return value, value
+    if isinstance(value, (tuple, list)) and len(value) == 2 and all(
+            isinstance(v, int) for v in value):
+        return int(value[0]), int(value[1])
+    return None
+
+
+def _window_shape(module: nn.Module, x: Any) -> Shape | None:
+    """A 2-D conv's or pool's output shape by arithmetic, or None to run its meta kernel.
+
+    Why: the meta kernels check their arguments with `torch._check`, whose first call imports
+    sympy (about half a second of a command's start-up); the formula is PyTorch's own."""
+    if not isinstance(x, torch.Tensor) or x.dim() != 4:
+        return None
+    if isinstance(module, nn.Conv2d) and type(module).forward is nn.Conv2d.forward:
+        parts = [_two(module.kernel_size), _two(module.stride), _two(module.padding),
+                 _two(module.dilation)]
+        if any(p is None for p in parts) or x.shape[1] != module.in_channels:
+            return None
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = parts  # type: ignore[misc]
+        return (x.shape[0], module.out_channels, _window(x.shape[2], kh, sh, ph, dh),
+                _window(x.shape[3], kw, sw, pw, dw))
+    if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)) and \
+            type(module).forward in (nn.MaxPool2d.forward, nn.AvgPool2d.forward) and \
+            not getattr(module, "return_indices", False):
+        kernel, stride = _two(module.kernel_size), _two(module.stride or module.kernel_size)
+        padding = _two(module.padding)
+        dilation = _two(getattr(module, "dilation", 1))
+        if None in (kernel, stride, padding, dilation):
+            return None
+        ceil = bool(module.ceil_mode)
+        return (*x.shape[:2], _window(x.shape[2], kernel[0], stride[0], padding[0], dilation[0],
+                                      ceil),
+                _window(x.shape[3], kernel[1], stride[1], padding[1], dilation[1], ceil))
+    return None
 
 
 def _run_function(node: fx.Node, args: tuple, kwargs: dict) -> Any:
@@ -397,6 +455,13 @@ def _run_function(node: fx.Node, args: tuple, kwargs: dict) -> Any:
             return _run_layer(node.target.module, args, kwargs)
         if node.target in _SHAPE_KEEPING_FUNCTIONS and tensors:
             return tensors[0]
+        if node.target is F.adaptive_avg_pool2d and tensors \
+                and tensors[0].dim() == 4 and len(args) == 2 and not kwargs:
+            return _adaptive(tensors[0], args[1])
+        if node.target is F.avg_pool2d and tensors and tensors[0].dim() == 4:
+            shape = _window_shape(nn.AvgPool2d(*args[1:], **kwargs), tensors[0])
+            if shape is not None:
+                return tensors[0].new_empty(shape)
         return node.target(*args, **kwargs)
     if node.target in _SHAPE_KEEPING_METHODS:
         return args[0]
@@ -442,7 +507,9 @@ class _Template:
     ops: list[Op]
     output_ref: Any  # an op id, "$i", or a tuple of those
     output_value: Any
-    notes: list[str] = field(default_factory=list)  # why parts were recorded or opaque
+    #: Why parts took another way: a sentence (an opaque step), or (type, fx's reason) for a
+    #: module recorded by the fallback, which the caller completes with where it sits.
+    notes: list[Any] = field(default_factory=list)
 
 
 def _refs_in(value: Any, refs: dict[fx.Node, Any]) -> list[str]:
@@ -497,6 +564,7 @@ class _Expander:
         self.templates: dict[tuple, _Template] = {}
         self.leaves = leaves
         self.notes: dict[str, None] = {}  # in order, each once
+        self.recorded: dict[tuple[str, str], list[str]] = {}  # (type, reason) -> paths
 
     def expand(self, module: nn.Module, path: str, args: tuple, kwargs: dict) -> _Template:
         concrete = _defaults_not_given(module, args, kwargs)
@@ -517,8 +585,21 @@ class _Expander:
                 template = _record(module, path, graph, args, kwargs, self.leaves)
             self.templates[signature] = template
         for note in template.notes:
-            self.notes[note] = None
+            if isinstance(note, tuple):
+                self.recorded.setdefault(note, []).append(path or "the model itself")
+            else:
+                self.notes[note] = None
         return template
+
+    def sentences(self) -> tuple[str, ...]:
+        """The notes, modules recorded by the fallback once per kind and reason."""
+        recorded = []
+        for (kind, reason), paths in self.recorded.items():
+            where = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3
+                                            else "")
+            recorded.append(f"{kind} ({where}) could not be traced by torch.fx ({reason}); its "
+                            f"ops were recorded by running it once on meta tensors instead.")
+        return (*recorded, *self.notes)
 
     def _run(self, root: nn.Module, path: str, graph: fx.Graph, args: tuple,
              kwargs: dict) -> _Template:
@@ -801,9 +882,7 @@ def _record(root: nn.Module, path: str, failure: BaseException, args: tuple, kwa
     if isinstance(output, (tuple, list)):
         output_ref = tuple(recorder.ref.get(id(v)) for v in output)
     reason = _one_line(failure).split(". ")[0][:160]
-    note = (f"{name} could not be traced by torch.fx ({reason}); its ops were recorded by "
-            f"running it once on meta tensors instead.")
-    return _Template(recorder.ops, output_ref, output, [note])
+    return _Template(recorder.ops, output_ref, output, [(type(root).__name__, reason)])
 
 
 def _join(prefix: str, name: str) -> str:
@@ -894,7 +973,7 @@ def trace_model(model: nn.Module, x: torch.Tensor,
         raise ModelError("The model returns no tensor: nothing to analyse.")
     ops = _path_ids([replace(op, inputs=tuple("input" if i == "$0" else i for i in op.inputs))
                      for op in template.ops])
-    return Traced(ops, tuple(expander.notes))
+    return Traced(ops, expander.sentences())
 
 
 def flatten_model(model: nn.Module, x: torch.Tensor,

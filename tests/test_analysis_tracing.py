@@ -116,7 +116,7 @@ def test_idioms_fx_cannot_follow_are_analysed(style):
     head_note = [n for n in result.notes if "PoolHead" in n]
     assert head_note and "recorded by running it once on meta tensors" in head_note[0]
     if style == "shape":
-        assert any("Block at blocks.0 could not be traced" in n for n in result.notes)
+        assert any("Block (blocks.0, blocks.1) could not be traced" in n for n in result.notes)
 
 
 def test_an_optional_extra_input_is_traced_at_its_default():
@@ -196,3 +196,23 @@ def test_data_dependent_control_flow_is_refused_with_that_reason():
     reason = r"cannot trace Gate at 0 \(.*line \d+: if out.mean\(\) > 0:\).*reads tensor values"
     with pytest.raises(ModelError, match=reason):
         analyze(nn.Sequential(Gate()), (3, 8, 8))
+
+
+@pytest.mark.parametrize("size", [7, 8, 32, 33])
+@pytest.mark.parametrize("kernel, stride, padding, dilation", [
+    (1, 1, 0, 1), (3, 1, 1, 1), (3, 2, 1, 1), (7, 2, 3, 1), (2, 2, 0, 1), (3, 3, 0, 1),
+    (3, 2, 0, 2), (5, 2, 2, 1)])
+@pytest.mark.parametrize("ceil", [False, True])
+def test_window_arithmetic_agrees_with_the_meta_kernels(size, kernel, stride, padding, dilation,
+                                                        ceil):
+    """Conv and pool shapes are computed by formula (the meta kernels import sympy on first
+    use); the formula must give exactly what PyTorch's kernels give."""
+    from inspector.op_trace import _window_shape
+
+    x = torch.empty(1, 4, size, size, device="meta")
+    layers = [nn.Conv2d(4, 6, kernel, stride, padding, dilation, device="meta"),
+              nn.MaxPool2d(kernel, stride, padding, dilation, ceil_mode=ceil)]
+    if dilation == 1:
+        layers.append(nn.AvgPool2d(kernel, stride, padding, ceil_mode=ceil))
+    for layer in layers:
+        assert _window_shape(layer, x) == tuple(layer(x).shape), layer
