@@ -24,12 +24,6 @@ COMMANDS = {
     "summary file.py:CifarResNet20": [
         sys.executable, "-m", "inspector", "summary", "tests/user_networks.py:CifarResNet20",
         "--input", "3x32x32"],
-    "analysis only (in process)": [
-        sys.executable, "-c",
-        "import sys, time; sys.path.insert(0, 'tests'); import torch; "
-        "from inspector.analysis import analyze; import user_networks as n; m = n.CifarResNet20();"
-        " t = time.perf_counter(); analyze(m, (3, 32, 32)).closest(); "
-        "print(f'{time.perf_counter() - t:.3f}', file=sys.stderr)"],
 }
 
 

@@ -15,9 +15,8 @@ and counts it, `analysis_graph` draws it, `matching` names the closest preset.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
-import pandas as pd
 import torch
 from torch import nn
 
@@ -27,6 +26,9 @@ from inspector.op_trace import ModelError, Shape, trace_model
 from inspector.residual import Structure, assemble
 from inspector.spec import MAX_INPUT_SIZE, MAX_PARAMS
 from inspector.graph import ArchGraph
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DEFAULT_INPUT = (3, 224, 224)
 
@@ -41,11 +43,13 @@ class Analysis(Structure):
             raise ModelError(f"The view must be 'block' or 'layer', not {view!r}.")
         return block_view(self) if view == "block" else layer_view(self)
 
-    def layer_table(self) -> pd.DataFrame:
+    def layer_table(self) -> "pd.DataFrame":
         return layer_table(self)
 
-    def stage_table(self) -> pd.DataFrame:
+    def stage_table(self) -> "pd.DataFrame":
         """The paper's architecture table: the stem (conv1), then one row per stage."""
+        import pandas as pd
+
         rows = [self.facts.stem, *self.facts.stages]
         return pd.DataFrame([{f: getattr(row, f) for f in row.__dataclass_fields__}
                              for row in rows])

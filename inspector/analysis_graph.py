@@ -10,13 +10,15 @@ model allows); a block that is a module of its own takes that module's path as i
 from __future__ import annotations
 
 import dataclasses
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from inspector.graph import ArchGraph, GraphEdge, GraphNode
 from inspector.kinds import EdgeKind, NodeKind, Role, View
 from inspector.op_trace import Op, Shape
 from inspector.residual import NONE, Block, Structure
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: The layer table's columns, for designs (`table.layer_table`) and analysed models alike.
 LAYER_COLUMNS = ("layer", "type", "kernel", "stride", "groups", "input_shape", "output_shape",
@@ -145,8 +147,9 @@ def _node_shape(nodes: list[GraphNode], node_id: str) -> Shape | None:
     return next((n.shape for n in reversed(nodes) if n.id == node_id), None)
 
 
-def layer_table(structure: Structure) -> pd.DataFrame:
-    """One row per op with `table.layer_table`'s columns."""
+def layer_rows(structure: Structure) -> list[dict[str, Any]]:
+    """One row per op with `table.layer_table`'s columns, as plain values (no pandas: the
+    command line prints them without importing it)."""
     rows = []
     for op in structure.ops:
         block = structure.block_of.get(op.id)
@@ -168,5 +171,12 @@ def layer_table(structure: Structure) -> pd.DataFrame:
             "mult_adds": op.mult_adds, "trainable": op.params > 0,
             "stage": stage, "block": name, "role": role,
         })
-    table = pd.DataFrame(rows, columns=list(LAYER_COLUMNS))
+    return rows
+
+
+def layer_table(structure: Structure) -> "pd.DataFrame":
+    """`layer_rows` as a DataFrame."""
+    import pandas as pd
+
+    table = pd.DataFrame(layer_rows(structure), columns=list(LAYER_COLUMNS))
     return table.astype({"stride": "Int64", "groups": "Int64"})

@@ -46,7 +46,8 @@ def _presets(args: argparse.Namespace) -> int:
 def _summary_of_file_model(args: argparse.Namespace) -> int:
     """`summary path/to/file.py:NAME`: the same lines and options as for a preset, from the
     analysis (a model has no spec, so `--set` has nothing to change)."""
-    from inspector.table import stage_table, to_csv, to_markdown
+    from inspector.analysis_graph import LAYER_COLUMNS, layer_rows
+    from inspector.table import STAGE_COLUMNS, rows_to_csv, rows_to_markdown, stage_rows
     from inspector.user_model import analyze_file_model
 
     _no_sets(args.design, args.set)
@@ -54,10 +55,11 @@ def _summary_of_file_model(args: argparse.Namespace) -> int:
         print(_torchinfo_of_file_model(args.design, args.input))
         return 0
     result = analyze_file_model(args.design, args.input)
-    layers = result.layer_table()
-    table = layers if args.layers else stage_table(None, layers)  # type: ignore[arg-type]
+    layers = layer_rows(result)
+    rows, columns = (layers, LAYER_COLUMNS) if args.layers else \
+        (stage_rows(layers), STAGE_COLUMNS)
     if args.csv:
-        sys.stdout.write(to_csv(table))
+        sys.stdout.write(rows_to_csv(rows, columns))
         return 0
     facts, size = result.facts, result.input_shape
     print(result.name)
@@ -70,7 +72,7 @@ def _summary_of_file_model(args: argparse.Namespace) -> int:
     for note in result.notes:
         print(f"  note       {note}")
     print()
-    sys.stdout.write(to_markdown(table))
+    sys.stdout.write(rows_to_markdown(rows, columns))
     return 0
 
 
@@ -106,7 +108,8 @@ def _torchinfo_of_file_model(target: str, input_text: str) -> str:
 
 def _summary(args: argparse.Namespace) -> int:
     from inspector.facts import compute_facts
-    from inspector.table import layer_table, stage_table, to_csv, to_markdown, torchinfo_summary
+    from inspector.table import (LAYER_COLUMNS, STAGE_COLUMNS, layer_rows, rows_to_csv,
+                                 rows_to_markdown, stage_rows, torchinfo_summary)
     from inspector.user_model import is_file_model
 
     if is_file_model(args.design):
@@ -115,10 +118,11 @@ def _summary(args: argparse.Namespace) -> int:
     if args.torchinfo:
         print(torchinfo_summary(spec))
         return 0
-    layers = layer_table(spec)
-    table = layers if args.layers else stage_table(spec, layers)
+    layers = layer_rows(spec)
+    rows, columns = (layers, LAYER_COLUMNS) if args.layers else \
+        (stage_rows(layers), STAGE_COLUMNS)
     if args.csv:
-        sys.stdout.write(to_csv(table))
+        sys.stdout.write(rows_to_csv(rows, columns))
         return 0
     facts = compute_facts(spec)
     print(f"{name}")
@@ -128,7 +132,7 @@ def _summary(args: argparse.Namespace) -> int:
     print(f"  memory     {megabytes(facts.activation_bytes)} of activations per image")
     print(f"  output     {facts.output_shape}")
     print()
-    sys.stdout.write(to_markdown(table))
+    sys.stdout.write(rows_to_markdown(rows, columns))
     return 0
 
 

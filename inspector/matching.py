@@ -21,9 +21,8 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
-import pandas as pd
 import torch
 
 from inspector.model import build_model
@@ -31,6 +30,9 @@ from inspector.op_trace import ModelError, Op
 from inspector.presets import PRESETS
 from inspector.residual import IDENTITY_PAD, OTHER, POOLED_PROJECTION, PROJECTION, Structure
 from inspector.spec import ResNetSpec, SpecError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ class Match:
 
 @dataclass(frozen=True)
 class Comparison:
-    totals: pd.DataFrame  # rows: params, mult_adds, depth, ...; one column per network
+    totals: "pd.DataFrame"  # rows: params, mult_adds, depth, ...; one column per network
     names: tuple[str, str]
 
 
@@ -441,4 +443,6 @@ def compare_analyses(first: Structure, other: Any,
         ("receptive_field", first.facts.receptive_field, other_facts.receptive_field),
     ):
         rows[label] = {names[0]: a, names[1]: b, "difference": b - a}
+    import pandas as pd
+
     return Comparison(pd.DataFrame(rows).T, names)
