@@ -57,6 +57,15 @@ def _block_id(block: Block) -> str:
     return block.scope or f"block_{block.name}"
 
 
+def _block_lines(block: Block) -> tuple[str, ...]:
+    """The block's main convs in the paper's style, and its attention branch, if any, with the
+    parameters it adds (they are not layers of the block)."""
+    lines = tuple(block.main_convs)
+    if block.attention:
+        lines += (f"with {block.attention}, +{block.attention_params:,} params",)
+    return lines
+
+
 def _end(kind: NodeKind, shape: Shape) -> GraphNode:
     """The input or output node."""
     return GraphNode(str(kind), kind, str(kind), None, shape, 0, 0, None, None, Role(str(kind)))
@@ -105,7 +114,7 @@ def block_view(structure: Structure) -> ArchGraph:
             entry = exit_of.get(block.entry, "input")
             body = GraphNode(body_id, NodeKind.BLOCK, block.name, block.scope or None,
                              block.main_shape, block.params, block.mult_adds, block.stage,
-                             block.index, Role.MAIN, lines=tuple(block.main_convs),
+                             block.index, Role.MAIN, lines=_block_lines(block),
                              input_shape=block.input_shape)
             nodes.append(body)
             edges.append(GraphEdge(entry, body.id, EdgeKind.MAIN, block.input_shape))

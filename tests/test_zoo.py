@@ -133,6 +133,9 @@ def test_zoo_network(factory, size, depth, dashed, closest, phrases):
     assert result.params == params
     assert result.depth == depth, result.explanation
     assert sum(block.dashed for block in result.blocks) == dashed
+    for view in ("block", "layer"):  # drawn like any network, the same shortcuts dashed
+        graph = result.graph(view)
+        assert sum(edge.dashed for edge in graph.shortcut_edges()) == dashed
     match = result.closest()
     sentence = match.sentence
     text = f"{sentence} | {result.explanation}"
@@ -165,6 +168,15 @@ def test_res2net_blocks_keep_their_inner_sums():
     normal = [b for b in result.blocks if b.index > 0]
     assert all(len(b.inner_sums) == 2 for b in normal)  # scale 4: two hierarchical sums
     assert all(b.main_layers == 3 and b.longest_path == 5 for b in normal)
+
+
+def test_an_se_block_says_what_its_attention_adds():
+    result = analyze(zoo.moskomule_se_resnet50(), (3, 64, 64))
+    block = result.blocks[0]  # conv2_1: SE on 256 channels, 2 x 256 x 16 weights, no biases
+    assert block.attention == "squeeze-and-excitation (reduction 16)"
+    assert block.attention_params == 2 * 256 * 16
+    node = next(n for n in result.graph("block").nodes if n.title == "conv2_1")
+    assert "with squeeze-and-excitation (reduction 16), +8,192 params" in node.lines
 
 
 def test_dpn_stages_as_its_authors_made_them():
