@@ -268,7 +268,9 @@ def _made_of(structure: Structure) -> str | None:
     inverted = [b for b in blocks if any(i in depthwise_ids for i in b.ops)]
     no_conv = [b for b in blocks if not b.main_convs]
     by_id = structure.by_id
-    dual = [b for b in blocks if any(by_id[i].label == "slice" for i in b.shortcut_ops)]
+    concatenated = {i for op in ops if op.label == "concat" for i in op.inputs}
+    dual = [b for b in blocks if b.exit in concatenated
+            and any(by_id[i].label == "slice" for i in b.shortcut_ops)]
     if len(dual) * 2 > len(blocks):
         return (f"{len(blocks)} dual-path blocks (a residual part summed, a dense part "
                 f"concatenated, as in DPN); " + ", ".join(parts))

@@ -543,6 +543,11 @@ def _tensors_in(value: Any) -> list[torch.Tensor]:
     return []
 
 
+def _distinct(tensors: Iterable[torch.Tensor]) -> list[torch.Tensor]:
+    """Each tensor once, by identity (a weight read twice is one set of parameters)."""
+    return list({id(t): t for t in tensors}.values())
+
+
 def _reads_values(error: BaseException) -> bool:
     """Whether running on meta tensors failed because the code reads a tensor's values."""
     text = str(error)
@@ -605,7 +610,9 @@ class _Expander:
              kwargs: dict) -> _Template:
         values: dict[fx.Node, Any] = {}
         refs: dict[fx.Node, Any] = {}
-        parameters: dict[fx.Node, torch.Tensor] = {}  # get_attr nodes that are parameters
+        #: Nodes that are parameters, or computed from parameters alone (timm's weight
+        #: standardisation, a class token expanded): the parameters they stand for.
+        parameters: dict[fx.Node, list[torch.Tensor]] = {}
         ops: list[Op] = []
         notes: list[str] = []
         placeholders = [n for n in graph.nodes if n.op == "placeholder"]
@@ -627,7 +634,7 @@ class _Expander:
                 values[node] = _meta_like(attribute) if isinstance(attribute, torch.Tensor) \
                     else attribute
                 if isinstance(attribute, nn.Parameter):
-                    parameters[node] = attribute
+                    parameters[node] = [attribute]
                 continue
             node_args = fx.node.map_arg(node.args, values.__getitem__)
             node_kwargs = fx.node.map_arg(node.kwargs, values.__getitem__)
@@ -664,8 +671,11 @@ class _Expander:
                     continue
                 kind, label = _function_kind(node, node_args)
                 name = _function_name(node)
-                own = [parameters[n] for n in dict.fromkeys(_nodes_in((node.args, node.kwargs)))
-                       if n in parameters]
+                own = _distinct([p for n in _nodes_in((node.args, node.kwargs))
+                                 for p in parameters.get(n, ())])
+                if own and not inputs:  # work on weights, not on the input: part of a layer
+                    values[node], parameters[node] = value, own
+                    continue
                 fields = dict(kind=kind, label=label, params=0, mult_adds=0, weighted=False)
                 if own and shape is not None:
                     fields.update(_weighted_call(name, node_args, node_kwargs, shape, own))
@@ -760,13 +770,13 @@ class _Recorder(TorchFunctionMode):
     """Records every torch function an eager run calls, with the recorded ops whose tensors it
     reads; a library layer is one op (its inner calls are not recorded while it runs)."""
 
-    def __init__(self, parameters: dict[int, torch.Tensor], names: dict[int, str],
+    def __init__(self, parameters: dict[int, list[torch.Tensor]], names: dict[int, str],
                  leaves: tuple[type[nn.Module], ...]) -> None:
         super().__init__()
         self.ops: list[Op] = []
         self.ref: dict[int, str] = {}  # id(tensor) -> op id, or "$i" for an input
         self.kept: list[Any] = []  # every tensor seen stays alive, so its id stays its own
-        self.parameters = parameters  # id -> the meta parameter standing for a weight
+        self.parameters = parameters  # id -> the meta parameters a tensor stands for
         self.names = names  # id(module) -> its path in the recorded module
         self.leaves = leaves
         self.inside = 0  # > 0 while a library layer runs
@@ -791,11 +801,16 @@ class _Recorder(TorchFunctionMode):
         if shape is None:
             return out
         inputs = self.inputs_of((args, kwargs))
+        own = _distinct([p for t in _tensors_in((args, kwargs))
+                         for p in self.parameters.get(id(t), ())])
+        if own and not inputs:  # work on weights alone: part of the layer that uses them
+            for tensor in _tensors_in(out):
+                self.parameters[id(tensor)] = own
+                self.kept.append(tensor)
+            return out
         if name in ("__getitem__", "getitem") and not inputs:
             return out
         kind, label = _named_kind(name, args)
-        own = [self.parameters[id(t)] for t in _tensors_in((args, kwargs))
-               if id(t) in self.parameters]
         fields = dict(kind=kind, label=label, params=0, mult_adds=0, weighted=False)
         if own:
             fields.update(_weighted_call(name, args, kwargs, shape, own))
@@ -848,7 +863,7 @@ def _record(root: nn.Module, path: str, failure: BaseException, args: tuple, kwa
     """`root`'s ops from one eager run on meta tensors, for a module fx could not trace."""
     state = _meta_state(root)
     own = {name for name, _ in root.named_parameters()}
-    parameters = {id(t): t for name, t in state.items() if name in own}
+    parameters = {id(t): [t] for name, t in state.items() if name in own}
     modules = dict(root.named_modules())
     recorder = _Recorder(parameters, {id(m): n for n, m in modules.items() if n}, leaves)
     handles = []
@@ -902,6 +917,11 @@ def _shape_of(value: Any) -> Shape | None:
     if isinstance(value, (tuple, list)) and value and isinstance(value[0], torch.Tensor):
         return tuple(value[0].shape)
     return None
+
+
+def _returns_tensor(value: Any) -> bool:
+    """Whether a model's output holds a tensor anywhere (a tensor, a tuple, a dict of them)."""
+    return bool(_tensors_in(value))
 
 
 def _ref_tree(value: Any, refs: dict[fx.Node, Any]) -> Any:
@@ -969,7 +989,7 @@ def trace_model(model: nn.Module, x: torch.Tensor,
     finally:
         for module, training in modes:
             module.training = training
-    if not template.ops or _shape_of(template.output_value) is None:
+    if not template.ops or not _returns_tensor(template.output_value):
         raise ModelError("The model returns no tensor: nothing to analyse.")
     ops = _path_ids([replace(op, inputs=tuple("input" if i == "$0" else i for i in op.inputs))
                      for op in template.ops])

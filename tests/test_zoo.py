@@ -84,6 +84,9 @@ ZOO = [
     (zoo.timm_resnetblur18, 64, 18, 3, "~resnet18", []),
     # pre-activation bottlenecks, 50; each stage's first block projects
     (zoo.TimmResNetV2, 64, 50, 4, "~preact_resnet", ["bottleneck blocks"]),
+    # BiT: the same with weight-standardised convs (still weighted layers) and GroupNorm
+    (zoo.timm_resnetv2_50x1_bit, 64, 50, 4, "~preact_resnet",
+     ["GroupNorm layers in place of batch norm"]),
     # RegNetY: 1 + 3 x (1+1+4+7) + 1 = 41; every stage's first block projects
     (zoo.TimmRegNetY, 64, 41, 4, "~resnet50", ["squeeze-and-excitation"]),
     # Res2Net-50: the three split 3x3 convs stand where one 3x3 stands: 50. The longest path

@@ -957,15 +957,27 @@ class ClassifierHead(nn.Module):
         return self.fc(x)
 
 
-class PreActBottleneck(nn.Module):
-    """timm's resnetv2 PreActBottleneck: norm1 before the 1x1s, the projection reads it."""
+class StdConv2d(nn.Conv2d):
+    """timm's StdConv2d (BiT): the weight standardised through F.batch_norm before the conv."""
 
-    def __init__(self, cin, cout, mid, stride):
+    def forward(self, x):
+        weight = F.batch_norm(self.weight.reshape(1, self.out_channels, -1), None, None,
+                              training=True, momentum=0.0, eps=1e-6).reshape_as(self.weight)
+        return F.conv2d(x, weight, self.bias, self.stride, self.padding, self.dilation,
+                        self.groups)
+
+
+class PreActBottleneck(nn.Module):
+    """timm's resnetv2 PreActBottleneck: norm1 before the 1x1s, the projection reads it;
+    `conv` and `norm` as the model chooses (BiT: StdConv2d and GroupNorm(32))."""
+
+    def __init__(self, cin, cout, mid, stride, conv=nn.Conv2d, norm=nn.BatchNorm2d):
         super().__init__()
-        self.downsample = conv1x1(cin, cout, stride) if stride != 1 or cin != cout else None
-        self.norm1, self.conv1 = nn.BatchNorm2d(cin), conv1x1(cin, mid)
-        self.norm2, self.conv2 = nn.BatchNorm2d(mid), conv3x3(mid, mid, stride)
-        self.norm3, self.conv3 = nn.BatchNorm2d(mid), conv1x1(mid, cout)
+        self.downsample = conv(cin, cout, 1, stride, bias=False) \
+            if stride != 1 or cin != cout else None
+        self.norm1, self.conv1 = norm(cin), conv(cin, mid, 1, bias=False)
+        self.norm2, self.conv2 = norm(mid), conv(mid, mid, 3, stride, 1, bias=False)
+        self.norm3, self.conv3 = norm(mid), conv(mid, cout, 1, bias=False)
 
     def forward(self, x):
         x_preact = F.relu(self.norm1(x))
@@ -980,23 +992,29 @@ class TimmResNetV2(nn.Module):
     """timm's resnetv2_50: stem conv 7x7 + max-pool, pre-activation stages, a final norm, and
     a ClassifierHead."""
 
-    def __init__(self, layers=(3, 4, 6, 3)):
+    def __init__(self, layers=(3, 4, 6, 3), conv=nn.Conv2d, norm=nn.BatchNorm2d):
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.MaxPool2d(3, 2, 1))
+        self.stem = nn.Sequential(conv(3, 64, 7, 2, 3, bias=False), nn.MaxPool2d(3, 2, 1))
         cin, stages = 64, []
         for i, count in enumerate(layers):
             mid = 64 * 2 ** i
             blocks = []
             for j in range(count):
-                blocks.append(PreActBottleneck(cin, mid * 4, mid, 2 if j == 0 and i > 0 else 1))
+                blocks.append(PreActBottleneck(cin, mid * 4, mid, 2 if j == 0 and i > 0 else 1,
+                                               conv, norm))
                 cin = mid * 4
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.Sequential(*stages)
-        self.norm = nn.Sequential(nn.BatchNorm2d(cin), nn.ReLU(inplace=True))
+        self.norm = nn.Sequential(norm(cin), nn.ReLU(inplace=True))
         self.head = ClassifierHead(cin, 1000)
 
     def forward(self, x):
         return self.head(self.norm(self.stages(self.stem(x))))
+
+
+def timm_resnetv2_50x1_bit():
+    """timm's resnetv2_50x1_bit: the same skeleton with StdConv2d and GroupNorm(32)."""
+    return TimmResNetV2(conv=StdConv2d, norm=lambda channels: nn.GroupNorm(32, channels))
 
 
 class RegNetBlock(nn.Module):
