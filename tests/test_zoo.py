@@ -41,6 +41,9 @@ ZOO = [
     # pre-activation ResNet-18; SE convs beside the path: 2 x (C x C/16 + biases) per block
     (zoo.kuangliu_senet18, 32, 18, 3, "~preact_resnet18",
      ["squeeze-and-excitation (reduction 16) branch in every block"]),
+    # RegNetY-400MF (kuangliu, design in a dict): 1 + 3 x (1+2+7+12) + 1 = 68; stage 1
+    # projects (64 -> 48), the others change width and stride
+    (zoo.KLRegNet, 32, 68, 4, "~resnet", ["squeeze-and-excitation"]),
     # 1 + 3 x (2+2+2+2) + 1; every shortcut hands d of the input's channels to the sum
     (zoo.KLDPN26, 32, 26, 8, "!", ["dual-path blocks"]),
     # 1 (stem) + 3 x 6 residual blocks + 6 (the two stride-2 blocks' convs) + 2 (1x1 to 320, fc);
@@ -53,6 +56,9 @@ ZOO = [
     (zoo.akamaster_resnet56, 32, 56, 2, "=resnet56", []),
     # ResNet-18 for CIFAR-100 (ReLU modules made in forward)
     (zoo.weiaicunzai_resnet18, 32, 18, 3, "~resnet18", ["100 classes"]),
+    # SE-ResNet-18 for CIFAR-100 (weiaicunzai): Linear SE beside the branch; biased convs
+    (zoo.weiaicunzai_seresnet18, 32, 18, 3, "~resnet18",
+     ["squeeze-and-excitation (reduction 16) branch in every block", "convs with biases"]),
     # the same with stochastic depth: evaluation scales the branch, no layer more
     (zoo.weiaicunzai_stochastic_depth18, 32, 18, 3, "~resnet18", []),
     # WRN-16-4: 1 + 2 x (2+2+2) + 1 = 14; 16 convs with the 3 projections

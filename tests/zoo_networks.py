@@ -332,6 +332,75 @@ class KLDenseNet(nn.Module):
         return self.linear(out.view(out.size(0), -1))
 
 
+class KLRegSE(nn.Module):
+    """kuangliu's RegNet SE: 1x1 convs with biases, `.sigmoid()` as a method."""
+
+    def __init__(self, planes, se_planes):
+        super().__init__()
+        self.se1 = nn.Conv2d(planes, se_planes, 1, bias=True)
+        self.se2 = nn.Conv2d(se_planes, planes, 1, bias=True)
+
+    def forward(self, x):
+        out = F.relu(self.se1(F.adaptive_avg_pool2d(x, (1, 1))))
+        return x * self.se2(out).sigmoid()
+
+
+class KLRegBlock(nn.Module):
+    """kuangliu's RegNet Block: bottleneck ratio 1, grouped 3x3 of `group_width`, SE on the
+    block's input width x se_ratio."""
+
+    def __init__(self, w_in, w_out, stride, group_width, se_ratio):
+        super().__init__()
+        self.conv1, self.bn1 = conv1x1(w_in, w_out), nn.BatchNorm2d(w_out)
+        self.conv2 = conv3x3(w_out, w_out, stride, w_out // group_width)
+        self.bn2 = nn.BatchNorm2d(w_out)
+        self.with_se = se_ratio > 0
+        if self.with_se:
+            self.se = KLRegSE(w_out, int(round(w_in * se_ratio)))
+        self.conv3, self.bn3 = conv1x1(w_out, w_out), nn.BatchNorm2d(w_out)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or w_in != w_out:
+            self.shortcut = nn.Sequential(conv1x1(w_in, w_out, stride), nn.BatchNorm2d(w_out))
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = F.relu(self.bn2(self.conv2(out)))
+        if self.with_se:
+            out = self.se(out)
+        out = self.bn3(self.conv3(out))
+        out += self.shortcut(x)
+        return F.relu(out)
+
+
+class KLRegNet(nn.Module):
+    """kuangliu's RegNetY_400MF: the design kept in a `cfg` dict that `_make_layer` reads."""
+
+    def __init__(self):
+        super().__init__()
+        self.cfg = {"depths": [1, 2, 7, 12], "widths": [48, 104, 208, 440],
+                    "strides": [1, 1, 2, 2], "group_width": 8, "se_ratio": 0.25}
+        self.in_planes = 64
+        self.conv1, self.bn1 = conv3x3(3, 64), nn.BatchNorm2d(64)
+        self.layer1, self.layer2, self.layer3, self.layer4 = (self._make_layer(i)
+                                                              for i in range(4))
+        self.linear = nn.Linear(self.cfg["widths"][-1], 10)
+
+    def _make_layer(self, idx):
+        layers = []
+        for i in range(self.cfg["depths"][idx]):
+            layers.append(KLRegBlock(self.in_planes, self.cfg["widths"][idx],
+                                     self.cfg["strides"][idx] if i == 0 else 1,
+                                     self.cfg["group_width"], self.cfg["se_ratio"]))
+            self.in_planes = self.cfg["widths"][idx]
+        return nn.Sequential(*layers)
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.layer4(self.layer3(self.layer2(self.layer1(out))))
+        out = F.adaptive_avg_pool2d(out, (1, 1))
+        return self.linear(out.view(out.size(0), -1))
+
+
 # ===== akamaster/pytorch_resnet_cifar10 ==========================================================
 
 
@@ -467,6 +536,35 @@ def weiaicunzai_resnet18():
 
 def weiaicunzai_stochastic_depth18():
     return WeiResNet(WeiStochasticBlock)
+
+
+class WeiSEBasic(nn.Module):
+    """weiaicunzai's BasicResidualSEBlock: biased convs, a ReLU ending the residual, SE with
+    Linear layers (r = 16), `residual * excitation.expand_as(residual) + shortcut`."""
+
+    def __init__(self, cin, cout, stride=1, r=16):
+        super().__init__()
+        self.residual = nn.Sequential(
+            conv3x3(cin, cout, stride, bias=True), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
+            conv3x3(cout, cout, bias=True), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+        self.shortcut = nn.Sequential()
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride),
+                                          nn.BatchNorm2d(cout))
+        self.squeeze = nn.AdaptiveAvgPool2d(1)
+        self.excitation = nn.Sequential(nn.Linear(cout, cout // r), nn.ReLU(inplace=True),
+                                        nn.Linear(cout // r, cout), nn.Sigmoid())
+
+    def forward(self, x):
+        shortcut = self.shortcut(x)
+        residual = self.residual(x)
+        squeeze = self.squeeze(residual).view(residual.size(0), -1)
+        excitation = self.excitation(squeeze).view(residual.size(0), residual.size(1), 1, 1)
+        return F.relu(residual * excitation.expand_as(residual) + shortcut)
+
+
+def weiaicunzai_seresnet18():
+    return WeiResNet(WeiSEBasic)
 
 
 class WeiWideBasic(nn.Module):
@@ -1371,8 +1469,7 @@ class BPResNeXtBottleneck(nn.Module):
 
     def __init__(self, cin, cout, stride, cardinality, widen):
         super().__init__()
-        d = cardinality * cout // widen // 4 * 4 // 4
-        d = cardinality * (cout // (4 * widen)) * widen // widen
+        d = cardinality * cout // widen  # bearpaw's D
         self.conv_reduce, self.bn_reduce = conv1x1(cin, d), nn.BatchNorm2d(d)
         self.conv_conv, self.bn = conv3x3(d, d, stride, cardinality), nn.BatchNorm2d(d)
         self.conv_expand, self.bn_expand = conv1x1(d, cout), nn.BatchNorm2d(cout)
@@ -1441,7 +1538,8 @@ class Mul(nn.Module):
 
 def page_resnet9():
     """The 'ResNet-9' of cifar10-fast: prep, layer1 (+ residual), layer2, layer3 (+ residual),
-    a global max-pool, a bias-free linear and a fixed 0.125 scale."""
+    a global max-pool, a bias-free linear and a fixed 0.125 scale. (Its own `Network` runs a
+    dict of named nodes on a dict of inputs; the same layers are a Sequential here.)"""
     return nn.Sequential(
         *_conv_bn(3, 64),
         *_conv_bn(64, 128), nn.MaxPool2d(2), Residual(128),
