@@ -337,6 +337,14 @@ def _beyond_spec(structure: Structure, rebuilt: ResNetSpec | None) -> list[tuple
                           if op.kind == "relu" and op.label != "ReLU")
     for label, count in activations.items():
         items.append((f"{count} {label} activations in place of ReLU", 0))
+    scaled = [b for b in blocks if any(
+        structure.by_id[i].label == "mul" and len(structure.by_id[i].inputs) == 1
+        and i not in b.attention_ops and i not in b.shortcut_ops for i in b.ops)]
+    if scaled:
+        where = "every block" if len(scaled) == len(blocks) else \
+            f"{len(scaled)} of {len(blocks)} blocks"
+        items.append((f"a residual branch scaled by a constant in {where} (stochastic depth "
+                      f"as evaluated, or a fixed scale)", 0))
     opaque = [op for op in structure.ops if op.opaque]
     if opaque:
         items.append((f"{len(opaque)} opaque steps (TorchScript)", 0))

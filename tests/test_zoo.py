@@ -60,7 +60,8 @@ ZOO = [
     (zoo.weiaicunzai_seresnet18, 32, 18, 3, "~resnet18",
      ["squeeze-and-excitation (reduction 16) branch in every block", "convs with biases"]),
     # the same with stochastic depth: evaluation scales the branch, no layer more
-    (zoo.weiaicunzai_stochastic_depth18, 32, 18, 3, "~resnet18", []),
+    (zoo.weiaicunzai_stochastic_depth18, 32, 18, 3, "~resnet18",
+     ["a residual branch scaled by a constant in every block"]),
     # WRN-16-4: 1 + 2 x (2+2+2) + 1 = 14; 16 convs with the 3 projections
     (zoo.WeiWideResNet, 32, 14, 3, "~preact_resnet18", ["WRN-16-4 by the Wide ResNet count",
                                                          "convs with biases"]),
