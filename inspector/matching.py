@@ -59,10 +59,11 @@ class Match:
             return f"not close to any ResNet preset: {self.made_of}"
         if self.equivalent:
             return f"equivalent to {self.preset}"
+        beyond = "; ".join(f"{text} ({params:+,} params)" for text, params in self.beyond_spec)
+        if not self.differences:
+            return f"like {self.preset}, with, beyond what a spec can say: {beyond}"
         parts = list(self.differences)
-        if self.beyond_spec:
-            beyond = "; ".join(f"{text} ({params:+,} params)" for text, params in
-                               self.beyond_spec)
+        if beyond:
             parts.append(f"and, beyond what a spec can say: {beyond}")
         return f"like {self.preset}, with: " + "; ".join(parts)
 
@@ -221,6 +222,8 @@ def _differences(fields: dict[str, Any], spec: ResNetSpec, structure: Structure)
         words.append(f"shortcut option {fields['shortcut']} instead of {spec.shortcut}")
     if fields.get("relu_after_add", spec.relu_after_add) != spec.relu_after_add:
         words.append("no ReLU after the sum" if spec.relu_after_add else "a ReLU after the sum")
+    if fields.get("input_size", spec.input_size) != spec.input_size:
+        words.append(f"input {fields['input_size']}x{fields['input_size']}")
     if fields["num_classes"] != spec.num_classes:
         words.append(f"{fields['num_classes']} classes")
     for block in structure.blocks:
@@ -239,7 +242,7 @@ def _numbers(values: tuple[int, ...]) -> str:
 #: Spec fields whose difference the sentence names and `Match.rebuilt` applies.
 _SPEC_KEYS = ("stem", "stem_width", "block", "layers", "widths", "strides", "stride_in",
               "preact", "shortcut", "relu_after_add", "residual", "num_classes", "groups",
-              "width_per_group", "in_channels")
+              "width_per_group", "in_channels", "input_size")
 
 
 def _score(fields: dict[str, Any], spec: ResNetSpec, depth: int) -> tuple:
@@ -345,6 +348,9 @@ def _beyond_spec(structure: Structure, rebuilt: ResNetSpec | None) -> list[tuple
             f"{len(scaled)} of {len(blocks)} blocks"
         items.append((f"a residual branch scaled by a constant in {where} (stochastic depth "
                       f"as evaluated, or a fixed scale)", 0))
+    fixed = [op for op in structure.ops if op.type == "conv2d" and not op.params]
+    if fixed:
+        items.append((f"{len(fixed)} convs with fixed filters (blur pools or other buffers)", 0))
     opaque = [op for op in structure.ops if op.opaque]
     if opaque:
         items.append((f"{len(opaque)} opaque steps (TorchScript)", 0))

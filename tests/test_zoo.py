@@ -88,7 +88,8 @@ ZOO = [
     (zoo.timm_seresnet50, 224, 50, 4, "~resnet50", ["squeeze-and-excitation (reduction 16)"]),
     (zoo.timm_ecaresnet50d, 224, 50, 4, "~resnet50d", ["efficient channel attention"]),
     # the blur pool is a fixed filter (a buffer), not a weighted layer
-    (zoo.timm_resnetblur18, 64, 18, 3, "~resnet18", []),
+    (zoo.timm_resnetblur18, 64, 18, 3, "~resnet18",
+     ["3 convs with fixed filters", "input 64x64"]),  # blur pools in layer2-4's first blocks
     # pre-activation bottlenecks, 50; each stage's first block projects
     (zoo.TimmResNetV2, 64, 50, 4, "~preact_resnet", ["bottleneck blocks"]),
     # BiT: the same with weight-standardised convs (still weighted layers) and GroupNorm
