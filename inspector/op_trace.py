@@ -8,23 +8,30 @@ Why this way:
   (type, repr, the attributes its code reads, input shapes): ResNet-152's 50 blocks are 8
   distinct ones. Attributes that are lists, dicts or tensors enter the key as a hashable digest.
 - Layers whose output shape is fixed by their definition (norms, activations, equal-shape sums)
-  skip their meta kernels, which are slow Python decompositions.
+  skip their meta kernels, which are slow Python decompositions; convs and pools get theirs by
+  PyTorch's formula, because the meta kernels' first `torch._check` imports sympy (half a
+  second of every command's start-up).
+- Ops on weights alone (timm's weight standardisation, a class token expanded) are part of the
+  layer that uses them: their parameters are that layer's.
 
 How the long tail of real models is reached, and why by these means. The tools people use reach
-models three ways: torchview records module calls with forward hooks (it sees library layers
-but not the functional `x + identity` that makes a block residual); TorchLens wraps the eager
-torch functions and records every call with the tensors it reads (it sees everything that runs
-in Python, at the price of running it); torch.export/dynamo trace bytecode and specialise on
-shapes (complete, but seconds per model and a large import). So:
+models three ways: torchview replaces `nn.Module.__call__` for the whole process during its pass
+and feeds the model a tensor subclass whose `__torch_function__` records every function; TorchLens
+wraps torch's own functions, also process-wide, and logs each call with the tensors it reads
+(both see everything that runs in Python, at the price of running it, and patch what every other
+thread of a server uses); torch.export/dynamo trace bytecode and specialise on shapes (complete
+for what it accepts, but seconds per model, a large import, and it refuses much user Python).
+So:
 1. torch.fx, one module at a time, is the fast path (ResNet-50 in about 0.02 s). Arguments with
    defaults that are not given (`forward(x, extra=None)`, timm's `pre_logits=False`) are traced
    as the constants they are; a layer built inside `forward` (`nn.ReLU(inplace=True)(x)`) is
    followed as a function call.
 2. A module fx cannot trace (control flow on a shape, a loop over a list of weight names) is
-   run once on meta tensors under a `TorchFunctionMode` that records every torch function it
-   calls and the tensors each reads, TorchLens's way; library layers inside it are recorded as
-   one op each through temporary forward hooks, torchview's way. Its sums are seen, so its
-   blocks are found as in the fast path. The analysis says which modules went this way.
+   run once on meta tensors under a `TorchFunctionMode`, which records every torch function it
+   calls and the tensors each reads as TorchLens does, but only in this thread; library layers
+   inside it are one op each through forward hooks put on this model's own modules for the run
+   and removed after. Its sums are seen, so its blocks are found as in the fast path. The
+   analysis says which modules went this way.
 3. What runs outside Python (a TorchScript submodule) is one opaque op: its parameters counted,
    its output shape from running it, its mult-adds left out, and a note that says so.
 Only a model that cannot run on meta tensors at all (its forward reads tensor values, or it
