@@ -273,9 +273,10 @@ def build_parser() -> argparse.ArgumentParser:
                        default=TableFormat.MARKDOWN.value)
     table.set_defaults(handler=_paper_table)
 
-    from inspector import train_cli  # train and infer; imported here to keep `presets` quick
+    from inspector import check_cli, train_cli  # imported here to keep `presets` quick
 
     train_cli.register(sub)
+    check_cli.register(sub)
     return parser
 
 

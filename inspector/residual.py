@@ -592,8 +592,9 @@ def _starts_stage(block: dict, previous: dict | None) -> bool:
             block["output_shape"][2:] != block["input_shape"][2:]:
         return True
     owners = block.get("owner", ""), previous.get("owner", "")
-    if all(owners) and owners[0] != owners[1] and \
-            owners[0].rpartition(".")[0] == owners[1].rpartition(".")[0]:
+    container = owners[0].rpartition(".")[0]
+    if all(owners) and owners[0] != owners[1] and container and \
+            container == owners[1].rpartition(".")[0]:
         return False  # channels that grow in one container: DPN's dense path, not a stage
     return block["input_shape"] != previous["output_shape"] or \
         block["main_shape"] != block["input_shape"] or \
