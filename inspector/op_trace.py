@@ -590,6 +590,13 @@ def _tensors_in(value: Any) -> list[torch.Tensor]:
     return []
 
 
+def _owner(parameters: list[torch.Tensor], owners: dict[int, str]) -> str:
+    """The module whose parameters a function op uses (a layer's forward called directly, or
+    `F.conv2d(x, self.weight)`), when they are one module's: the op ran inside it."""
+    paths = {owners.get(id(p), "") for p in parameters}
+    return paths.pop() if len(paths) == 1 else ""
+
+
 def _distinct(tensors: Iterable[torch.Tensor]) -> list[torch.Tensor]:
     """Each tensor once, by identity (a weight read twice is one set of parameters)."""
     return list({id(t): t for t in tensors}.values())
@@ -660,6 +667,7 @@ class _Expander:
         #: Nodes that are parameters, or computed from parameters alone (timm's weight
         #: standardisation, a class token expanded): the parameters they stand for.
         parameters: dict[fx.Node, list[torch.Tensor]] = {}
+        owners: dict[int, str] = {}  # id(parameter) -> path of the module holding it
         ops: list[Op] = []
         notes: list[str] = []
         placeholders = [n for n in graph.nodes if n.op == "placeholder"]
@@ -682,6 +690,7 @@ class _Expander:
                     else attribute
                 if isinstance(attribute, nn.Parameter):
                     parameters[node] = [attribute]
+                    owners[id(attribute)] = node.target.rpartition(".")[0]
                 continue
             node_args = fx.node.map_arg(node.args, values.__getitem__)
             node_kwargs = fx.node.map_arg(node.kwargs, values.__getitem__)
@@ -727,7 +736,8 @@ class _Expander:
                 if own and shape is not None:
                     fields.update(_weighted_call(name, node_args, node_kwargs, shape, own))
                 op = None if shape is None else Op(node.name, type=name, module=None,
-                                                   inputs=inputs, shape=shape, **fields)
+                                                   inputs=inputs, shape=shape,
+                                                   scope=_owner(own, owners), **fields)
             values[node] = value
             if node.target is operator.getitem and isinstance(refs.get(node.args[0]), tuple):
                 refs[node] = refs[node.args[0]][node.args[1]]  # an element of a module's tuple
@@ -827,6 +837,7 @@ class _Recorder(TorchFunctionMode):
         self.names = names  # id(module) -> its path in the recorded module
         self.leaves = leaves
         self.inside = 0  # > 0 while a library layer runs
+        self.owners: dict[int, str] = {}  # id(meta parameter) -> path of its module
         self.scopes: list[str] = [""]
 
     def mark(self, value: Any, ref: str) -> None:
@@ -862,7 +873,8 @@ class _Recorder(TorchFunctionMode):
         if own:
             fields.update(_weighted_call(name, args, kwargs, shape, own))
         op = Op(f"{name.strip('_')}_{len(self.ops)}", type=name.strip("_"), module=None,
-                inputs=inputs, shape=shape, scope=self.scopes[-1], **fields)
+                inputs=inputs, shape=shape, scope=_owner(own, self.owners) or self.scopes[-1],
+                **fields)
         self.ops.append(op)
         self.mark(out, op.id)
         if isinstance(out, (tuple, list)) and len(out) > 1:  # split, chunk: one slice each,
@@ -911,8 +923,10 @@ def _record(root: nn.Module, path: str, failure: BaseException, args: tuple, kwa
     state = _meta_state(root)
     own = {name for name, _ in root.named_parameters()}
     parameters = {id(t): [t] for name, t in state.items() if name in own}
+    owners = {id(t): name.rpartition(".")[0] for name, t in state.items() if name in own}
     modules = dict(root.named_modules())
     recorder = _Recorder(parameters, {id(m): n for n, m in modules.items() if n}, leaves)
+    recorder.owners = owners
     handles = []
     for name, module in modules.items():
         if name and not _is_script(module):
