@@ -266,7 +266,10 @@ def _made_of(structure: Structure) -> str | None:
     parts = [f"{len(convs)} convs" + (f" ({len(depthwise)} depthwise)" if depthwise else ""),
              f"{linears} linear layers"]
     if not blocks:
-        return "no residual blocks; " + ", ".join(parts)
+        if any(op.label == "concat" for op in ops):
+            return "no residual sums (its paths join by concatenation); " + ", ".join(parts)
+        return ("no residual blocks (a plain network, as the paper's plain20 and plain56 "
+                "baselines are); " + ", ".join(parts))
     depthwise_ids = {op.id for op in depthwise}
     inverted = [b for b in blocks if any(i in depthwise_ids for i in b.ops)]
     no_conv = [b for b in blocks if not b.main_convs]

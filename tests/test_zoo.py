@@ -20,11 +20,13 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 import zoo_networks as zoo
-from inspector import build_model
+from inspector import build_model, get_preset
 from inspector.analysis import analyze
 from inspector.facts import compute_facts
+from strategies import small_designs
 
 # (factory, input size, depth, dashed, closest: "=preset" equivalent, "~preset" like, "!" not
 # close, phrases the sentence or the explanation must hold), with the derivation beside each.
@@ -50,7 +52,7 @@ ZOO = [
     # the 32 -> 16 and 16 -> 24 blocks project
     (zoo.KLMobileNetV2, 32, 27, 2, "!", ["depthwise"]),
     # no sums: every conv counts: 1 + 6 x 2 (dense layers) + 1 (transition) + 1 (fc)
-    (zoo.KLDenseNet, 32, 15, 0, "!", ["no residual blocks"]),
+    (zoo.KLDenseNet, 32, 15, 0, "!", ["no residual sums (its paths join by concatenation)"]),
     # 6n + 2 with n = 3 and 9; option A where the stage changes (two zero-padding shortcuts)
     (zoo.akamaster_resnet20, 32, 20, 2, "=resnet20", []),
     (zoo.akamaster_resnet56, 32, 56, 2, "=resnet56", []),
@@ -193,3 +195,22 @@ def test_an_se_block_says_what_its_attention_adds():
 def test_dpn_stages_as_its_authors_made_them():
     result = analyze(zoo.KLDPN26(), (3, 32, 32))
     assert [s.blocks for s in result.facts.stages] == [2, 2, 2, 2]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(small_designs(groups=(1, 2)))
+def test_every_sentence_about_a_built_design_holds_when_rebuilt(spec):
+    """Any design this tool builds, analysed as a user's model: "equivalent to X" only when X's
+    spec rebuilds every parameter shape; "like X" lists what rebuilds the exact count."""
+    model = build_model(spec)
+    result = analyze(model, (spec.in_channels, spec.input_size, spec.input_size))
+    match = result.closest()
+    params = sum(p.numel() for p in model.parameters())
+    if match.equivalent:
+        preset = build_model(get_preset(match.preset).replace(input_size=spec.input_size))
+        assert shapes(preset) == shapes(model), match.sentence
+    elif match.close and match.rebuilt is not None:
+        extra = sum(p for _, p in match.beyond_spec)
+        assert compute_facts(match.rebuilt).params + extra == params, match.sentence
+    if match.spec is not None:  # a recovered spec is the design itself, shape for shape
+        assert shapes(build_model(match.spec)) == shapes(model)
