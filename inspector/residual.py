@@ -155,6 +155,13 @@ def _is_mul(op: Op) -> bool:
     return op.label == "mul" or op.type in ("mul", "__mul__", "__rmul__", "mul_")
 
 
+def _computes(op: Op) -> bool:
+    """Whether an op on a gate's side does the attention's own work (weights or a pooling), so
+    that `x * torch.sigmoid(x)`, a hand-written SiLU, is an activation and no attention."""
+    return op.params > 0 or op.kind in ("avgpool", "maxpool") or \
+        op.type in ("mean", "amax", "max", "sum", "adaptive_avg_pool2d", "adaptive_max_pool2d")
+
+
 def find_attention(ops: list[Op]) -> tuple[frozenset[str], tuple[str, ...]]:
     """Attention branches: (the ops of every side branch whose gate, a sigmoid or softmax, is
     multiplied into the main path; the products that apply them).
@@ -181,7 +188,8 @@ def find_attention(ops: list[Op]) -> tuple[frozenset[str], tuple[str, ...]]:
         left_all = _ancestors(left, low, inputs, position)
         right_all = _ancestors(right, low, inputs, position)
         gated = [side for side, own in ((left, left_all - right_all), (right, right_all - left_all))
-                 if any(is_gate(by_id[i]) for i in own if i in by_id)]
+                 if any(is_gate(by_id[i]) for i in own if i in by_id)
+                 and any(_computes(by_id[i]) for i in own if i in by_id)]
         if len(gated) != 1:
             continue
         branch.add(gated[0])

@@ -216,3 +216,22 @@ def test_window_arithmetic_agrees_with_the_meta_kernels(size, kernel, stride, pa
         layers.append(nn.AvgPool2d(kernel, stride, padding, ceil_mode=ceil))
     for layer in layers:
         assert _window_shape(layer, x) == tuple(layer(x).shape), layer
+
+
+def test_a_hand_written_silu_is_an_activation_not_attention():
+    """`x * torch.sigmoid(x)` multiplies a sigmoid in, but nothing beside the path computes the
+    gate: no attention branch, and the block's two convs count."""
+
+    class SwishBlock(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1, self.conv2 = nn.Conv2d(8, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1)
+
+        def forward(self, x):
+            out = self.conv1(x)
+            out = out * torch.sigmoid(out)
+            return x + self.conv2(out)
+
+    result = analyze(nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), SwishBlock()), (3, 8, 8))
+    assert [b.attention_ops for b in result.blocks] == [()]
+    assert result.depth == 3  # stem conv + the block's two convs
