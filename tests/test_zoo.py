@@ -175,6 +175,15 @@ def test_wide_resnet_28_10_has_the_published_size():
     assert 36.4e6 < analyze(model, (3, 32, 32)).params < 36.6e6
 
 
+@pytest.mark.parametrize("factory, published", [
+    (zoo.res2net50_26w_4s, 25.70e6),  # Res2Net's model table: Res2Net-50 26w x 4s, 25.70M
+    # SENet paper, Table 2: SE-ResNet-50, 28.09M (its SE layers have biases, as timm's do)
+    (zoo.timm_seresnet50, 28.09e6),
+])
+def test_published_sizes_of_attention_and_split_families(factory, published):
+    assert abs(analyze(factory(), (3, 64, 64)).params - published) < 0.01e6
+
+
 def test_res2net_blocks_keep_their_inner_sums():
     result = analyze(zoo.res2net50_26w_4s(), (3, 64, 64))
     assert len(result.blocks) == 16 and len(result.facts.stages) == 4
