@@ -47,7 +47,8 @@ CASES = {
                              "        for _ in range(5000): self.deep = nn.Sequential(self.deep)"},
                     "recursed deeper than Python allows"),
     "recursive-forward": ({"forward": "return self.forward(x)"},  # op_trace's own sentence
-                          "cannot trace Net (recursive_forward.py line 13: return self.forward"),
+                          "Net (recursive_forward.py line 13: return self.forward(x)): maximum "
+                          "recursion depth exceeded"),
     "os-exit-at-import": ({"top": "import os; os._exit(5)"},
                           "ended without a result: it exited with status 5"),
 }
