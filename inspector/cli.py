@@ -9,11 +9,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from enum import StrEnum
 from pathlib import Path
 from typing import Sequence
 
-from inspector.cli_common import load_design
+from inspector.cli_common import add_code_timeout, load_design
 from inspector.formatting import compact, count, megabytes
 from inspector.kinds import Direction, Fold, GraphFormat, View
 from inspector.paper_table import TableFormat
@@ -44,33 +45,84 @@ def _presets(args: argparse.Namespace) -> int:
 
 
 def _summary_of_file_model(args: argparse.Namespace) -> int:
-    """`summary path/to/file.py:NAME`: the same lines as for a preset, from the analysis."""
-    from inspector.table import to_csv, to_markdown
+    """`summary path/to/file.py:NAME`: the same lines and options as for a preset, from the
+    analysis (a model has no spec, so `--set` has nothing to change)."""
+    from inspector.analysis_graph import LAYER_COLUMNS, layer_rows
+    from inspector.table import STAGE_COLUMNS, rows_to_csv, rows_to_markdown, stage_rows
     from inspector.user_model import analyze_file_model
 
-    result = analyze_file_model(args.design, args.input)
-    table = result.layer_table()
+    _no_sets(args.design, args.set)
+    if args.torchinfo:
+        print(_torchinfo_of_file_model(args.design, args.input, args.code_timeout))
+        return 0
+    result = analyze_file_model(args.design, args.input, args.code_timeout)
+    layers = layer_rows(result)
+    rows, columns = (layers, LAYER_COLUMNS) if args.layers else \
+        (stage_rows(layers), STAGE_COLUMNS)
     if args.csv:
-        sys.stdout.write(to_csv(table))
+        sys.stdout.write(rows_to_csv(rows, columns))
         return 0
     facts, size = result.facts, result.input_shape
     print(result.name)
     print(f"  depth      {facts.depth_explanation}")
-    print(f"  params     {facts.params:,}")
-    print(f"  mult-adds  {facts.mult_adds:,} (batch 1, {size[2]}x{size[3]})")
-    print(f"  memory     {facts.activation_bytes / 1e6:.1f} MB of activations per image")
+    print(f"  params     {count(facts.params)}")
+    print(f"  mult-adds  {count(facts.mult_adds)} (batch 1, {size[2]}x{size[3]})")
+    print(f"  memory     {megabytes(facts.activation_bytes)} of activations per image")
     print(f"  output     {facts.output_shape}")
     print(f"  closest    {result.closest().sentence}")
     for note in result.notes:
         print(f"  note       {note}")
     print()
-    sys.stdout.write(to_markdown(table))
+    sys.stdout.write(rows_to_markdown(rows, columns))
     return 0
+
+
+def _no_sets(target: str, sets: Sequence[str] | None, option: str = "--set") -> None:
+    """A file model has no spec: a `--set` for it is refused rather than silently ignored."""
+    if sets:
+        raise SpecError(f"{option} changes a design's spec fields; {target} is a model with no "
+                        f"spec: change its code instead.")
+
+
+def _torchinfo_of_file_model(target: str, input_text: str, timeout_s: float | None) -> str:
+    """torchinfo's summary of a file model on the meta device, or a sentence saying why not;
+    the file runs in a child process under the code limits, as for every other subcommand."""
+    from inspector.contained import limits_from_environment, run_contained
+    from inspector.user_model import PROGRAM_SUFFIX, parse_input
+
+    if target.endswith(PROGRAM_SUFFIX):
+        return (f"torchinfo runs a Python module; {target} is a program read as data, so there "
+                f"is none to run (the summary without --torchinfo has its tables).")
+    shape = parse_input(input_text)
+    limits = limits_from_environment(timeout_s)
+    return run_contained(_torchinfo_here, (target, shape), limits,
+                         f"Summarising {Path(target.rpartition(':')[0]).name}")
+
+
+def _torchinfo_here(target: str, shape: tuple[int, int, int]) -> str:
+    """In the child process: the module built and summarised by torchinfo."""
+    import torch
+    import torchinfo
+
+    from inspector.user_model import load_module
+
+    model = load_module(target)
+    if any(t.device.type != "meta" for t in (*model.parameters(), *model.buffers())):
+        return (f"torchinfo cannot run {target} on the meta device: it keeps tensors on another "
+                f"device (the summary without --torchinfo has its tables).")
+    try:
+        with torch.no_grad():
+            return str(torchinfo.summary(model, input_size=(1, *shape), device="meta",
+                                         mode="eval", verbose=0))
+    except Exception as error:  # noqa: BLE001 - torchinfo's own failure, in a sentence
+        return (f"torchinfo cannot summarise {target}: {_one_line(error)[:200]} (the summary "
+                f"without --torchinfo has its tables).")
 
 
 def _summary(args: argparse.Namespace) -> int:
     from inspector.facts import compute_facts
-    from inspector.table import layer_table, stage_table, to_csv, to_markdown, torchinfo_summary
+    from inspector.table import (LAYER_COLUMNS, STAGE_COLUMNS, layer_rows, rows_to_csv,
+                                 rows_to_markdown, stage_rows, torchinfo_summary)
     from inspector.user_model import is_file_model
 
     if is_file_model(args.design):
@@ -79,10 +131,11 @@ def _summary(args: argparse.Namespace) -> int:
     if args.torchinfo:
         print(torchinfo_summary(spec))
         return 0
-    layers = layer_table(spec)
-    table = layers if args.layers else stage_table(spec, layers)
+    layers = layer_rows(spec)
+    rows, columns = (layers, LAYER_COLUMNS) if args.layers else \
+        (stage_rows(layers), STAGE_COLUMNS)
     if args.csv:
-        sys.stdout.write(to_csv(table))
+        sys.stdout.write(rows_to_csv(rows, columns))
         return 0
     facts = compute_facts(spec)
     print(f"{name}")
@@ -92,7 +145,7 @@ def _summary(args: argparse.Namespace) -> int:
     print(f"  memory     {megabytes(facts.activation_bytes)} of activations per image")
     print(f"  output     {facts.output_shape}")
     print()
-    sys.stdout.write(to_markdown(table))
+    sys.stdout.write(rows_to_markdown(rows, columns))
     return 0
 
 
@@ -105,7 +158,8 @@ def _graph(args: argparse.Namespace) -> int:
     if args.output is None and fmt.binary:
         raise SpecError(f"{fmt.upper()} is binary: give a file with -o FILE.")
     if is_file_model(args.design):
-        graph = analyze_file_model(args.design, args.input).graph(args.view)
+        _no_sets(args.design, args.set)
+        graph = analyze_file_model(args.design, args.input, args.code_timeout).graph(args.view)
     else:
         graph = trace_graph(load_design(args.design, args.set)[1], args.view)
     digraph = render_graph(graph, args.direction, Fold(args.fold).folding)
@@ -118,14 +172,16 @@ def _graph(args: argparse.Namespace) -> int:
     return 0
 
 
-def _analysis_of(target: str, sets: Sequence[str] | None, input_text: str):
+def _analysis_of(target: str, sets: Sequence[str] | None, input_text: str, option: str,
+                 timeout_s: float | None):
     """Either side of `compare` as an analysis: a file model traced, a design built on meta."""
     from inspector.analysis import analyze
     from inspector.model import build_model
     from inspector.user_model import analyze_file_model, is_file_model
 
     if is_file_model(target):
-        return analyze_file_model(target, input_text)
+        _no_sets(target, sets, option)
+        return analyze_file_model(target, input_text, timeout_s)
     name, spec = load_design(target, sets)
     size = spec.input_size
     return analyze(build_model(spec), (spec.in_channels, size, size), name)
@@ -135,8 +191,8 @@ def _compare_with_file_model(args: argparse.Namespace) -> int:
     """`compare` where a side is path/to/file.py:NAME: both analysed the same way."""
     from inspector.table import to_markdown
 
-    first = _analysis_of(args.a, args.set_a, args.input)
-    second = _analysis_of(args.b, args.set_b, args.input)
+    first = _analysis_of(args.a, args.set_a, args.input, "--set-a", args.code_timeout)
+    second = _analysis_of(args.b, args.set_b, args.input, "--set-b", args.code_timeout)
     names = (first.name, second.name) if first.name != second.name else \
         (f"{first.name} (A)", f"{second.name} (B)")
     for name, result in zip(names, (first, second)):
@@ -181,6 +237,7 @@ def _add_design(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", default="3x224x224", metavar="CxHxW",
                         help="input shape for a file.py:NAME model (default 3x224x224; a .pt2 "
                              "program keeps the input it was exported with)")
+    add_code_timeout(parser)
 
 
 def _values(kind: type[StrEnum]) -> list[str]:
@@ -222,6 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     comparison.add_argument("--input", default="3x224x224", metavar="CxHxW",
                             help="input shape for a file.py:NAME model (default 3x224x224; a "
                                  ".pt2 program keeps the input it was exported with)")
+    add_code_timeout(comparison)
     comparison.set_defaults(handler=_compare)
 
     table = sub.add_parser("paper-table", help="the paper's Table 1 for one or more designs")
@@ -231,10 +289,11 @@ def build_parser() -> argparse.ArgumentParser:
                        default=TableFormat.MARKDOWN.value)
     table.set_defaults(handler=_paper_table)
 
-    from inspector import experiment_cli, train_cli  # imported here to keep `presets` quick
+    from inspector import check_cli, experiment_cli, train_cli  # imported here: `presets` quick
 
     train_cli.register(sub)
     experiment_cli.register(sub)
+    check_cli.register(sub)
     return parser
 
 
@@ -244,7 +303,20 @@ def _one_line(error: BaseException) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run a subcommand. Warnings from torch or numpy raised meanwhile are held back: after a
+    success they are shown as usual, after a mistake only our one line is (a UserWarning about
+    a pickle protocol or a one-image dataset said nothing the sentence does not)."""
     args = build_parser().parse_args(argv)
+    with warnings.catch_warnings(record=True) as caught:
+        code = _run(args)
+    if code == 0:
+        for warning in caught:
+            warnings.showwarning(warning.message, warning.category, warning.filename,
+                                 warning.lineno)
+    return code
+
+
+def _run(args: argparse.Namespace) -> int:
     from inspector.render import GraphvizNotFound
 
     try:

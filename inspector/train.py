@@ -28,8 +28,8 @@ from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -40,8 +40,11 @@ from inspector.data import Dataset, augment, normalize
 from inspector.distributed import Distributed
 from inspector.costs import estimate_activation_bytes, estimate_params
 from inspector.model import ResNet, build_model
+from inspector.op_trace import TRACE_GATE
 from inspector.spec import ResNetSpec
-from inspector.trace_guard import FORWARD_GUARD
+
+if TYPE_CHECKING:  # pandas only where a table of metrics is asked for: the CLI starts faster
+    import pandas as pd
 
 SCHEDULES = ("step", "cosine", "onecycle", "constant")
 OPTIMIZERS = ("sgd", "adam")
@@ -77,6 +80,9 @@ class StopReason(StrEnum):
 
 class TrainError(ValueError):
     """A training request that cannot run, with a sentence a user can act on."""
+
+
+MAX_SEED = 2**64 - 1
 
 
 @dataclass
@@ -120,6 +126,10 @@ class TrainConfig:
             (self.log_every is None or self.log_every >= 1, "log_every must be at least 1"),
             (self.eval_every is None or self.eval_every >= 1, "eval_every must be at least 1"),
             (self.stats_every is None or self.stats_every >= 1, "stats_every must be at least 1"),
+            # torch's generators take a 64-bit unsigned seed; a larger one failed only when the
+            # weights were drawn, after the run had been announced
+            (isinstance(self.seed, int) and 0 <= self.seed <= MAX_SEED,
+             f"seed must be a whole number from 0 to {MAX_SEED:,} (2**64 - 1)"),
         ]
         for ok, sentence in checks:
             if not ok:
@@ -182,6 +192,8 @@ class TrainResult:
 
 
 def metrics_frame(events: list[MetricEvent]) -> pd.DataFrame:
+    import pandas as pd
+
     columns = [f.name for f in fields(MetricEvent)]
     return pd.DataFrame([asdict(e) for e in events], columns=columns)
 
@@ -517,7 +529,7 @@ class Trainer:
         for start in range(0, len(x_val), EVAL_BATCH):
             x = self._prepare(x_val[start:start + EVAL_BATCH])
             y = y_val[start:start + EVAL_BATCH]
-            with FORWARD_GUARD.shared(), self._autocast():
+            with self._autocast(), TRACE_GATE.call():
                 logits = model(x)
             loss_sum += F.cross_entropy(logits.float(), y, reduction="sum")
             correct += (logits.argmax(1) == y).sum()
@@ -530,20 +542,21 @@ class Trainer:
         """One optimiser step; returns the (detached) loss and logits. With `record` (the 1-based
         step), the block statistics are measured on this step, between backward and the update."""
         recorder = self.recorder if record is not None else None
-        if recorder is not None:
-            recorder.arm()
-        try:
-            with FORWARD_GUARD.shared(), self._autocast():  # not while a graph is traced
-                logits = model(x)
-                loss = F.cross_entropy(logits.float(), y)
-        finally:
+        with TRACE_GATE.call():  # no other thread's fx trace may see this step's modules
             if recorder is not None:
-                recorder.disarm()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if recorder is not None:
-            recorder.collect(record)
-        optimizer.step()
+                recorder.arm()
+            try:
+                with self._autocast():
+                    logits = model(x)
+                    loss = F.cross_entropy(logits.float(), y)
+            finally:
+                if recorder is not None:
+                    recorder.disarm()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if recorder is not None:
+                recorder.collect(record)
+            optimizer.step()
         return loss.detach(), logits.detach()
 
     def _place(self, result: TrainResult) -> _Placed | None:

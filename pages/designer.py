@@ -16,7 +16,9 @@ from inspector.kinds import BlockKind, Direction
 from inspector.spec import (MAX_CHANNELS, MAX_CLASSES, MAX_GROUPS, MAX_INPUT_SIZE, MAX_STAGES,
                             MAX_STRIDE, MAX_WIDTH_PER_GROUP, SHORTCUTS, STEM_DESCRIPTIONS, STEMS,
                             STRIDE_PLACEMENTS, stage_name)
-from pages import common
+from inspector.node_details import findings_payload
+from inspector.trace import design_findings, design_structure, trace_graph
+from pages import common, findings_view
 
 ss = st.session_state
 
@@ -279,7 +281,10 @@ def graph_section(spec: ResNetSpec) -> None:
                "a projection), as in the paper's figure 3.")
     graph_key = spec.spec_hash()
     folded = common.folded_stages(GRAPH_KEY, graph_key)
-    common.show_drawing(common.drawing(spec, view, direction, fold, folded), key=GRAPH_KEY,
+    drawing = common.drawing(spec, view, direction, fold, folded)
+    payload = findings_payload(design_findings(spec), trace_graph(spec, view),
+                               design_structure(spec))
+    common.show_drawing(findings_view.with_findings(drawing, payload), key=GRAPH_KEY,
                         graph_key=graph_key)
 
 
@@ -334,6 +339,7 @@ def main() -> None:
     spec = common.current_design()
     describe(spec, preset)
     common.show_metrics(spec)
+    findings_view.show_findings(design_findings(spec))
     # The graph gets the page's width: a deep network is long, and a narrow column hid it.
     graph_section(spec)
     stages_section(spec)

@@ -9,9 +9,11 @@ from inspector import PRESETS
 from inspector.analysis import Analysis
 from inspector.exported import analyze_program
 from inspector.formatting import shape
+from inspector.node_details import findings_payload
 from inspector.op_trace import ModelError
-from inspector.user_model import ALLOW_CODE_VARIABLE, analyze_uploaded_code, code_allowed
-from pages import common
+from inspector.user_model import (ALLOW_CODE_VARIABLE, analyze_uploaded_code, code_allowed,
+                                  code_limits_sentence)
+from pages import common, findings_view
 
 #: Where a new upload waits to be read: (file name, bytes). Tests put bytes here directly.
 PROGRAM_KEY = "own_program"
@@ -38,6 +40,7 @@ def uploads() -> None:
     with st.expander("Or a Python file (runs its code)"):
         st.warning("This server was started with the permission to run uploaded code: the file "
                    "below is imported and NAME is called, with your rights on this machine.")
+        st.caption(common.escape_markdown(code_limits_sentence()))
         cols = st.columns(3)
         source = cols[0].file_uploader("Python file", type=["py"], key="own_py")
         name = cols[1].text_input("NAME (class or function)", "ResNet18", key="own_name")
@@ -79,9 +82,12 @@ def show(analysis: Analysis) -> None:
     for note in analysis.notes:
         st.warning(common.escape_markdown(note))
 
+    findings_view.show_findings(analysis.findings)
     view = common.view_choice(VIEW_KEY)
-    common.show_drawing(common.graph_drawing(analysis.graph(view), analysis.layer_table()),
-                        key=GRAPH_KEY)
+    graph = analysis.graph(view)
+    drawing = common.graph_drawing(graph, analysis.layer_table())
+    payload = findings_payload(analysis.findings, graph, analysis)
+    common.show_drawing(findings_view.with_findings(drawing, payload), key=GRAPH_KEY)
 
     st.subheader("Per stage")
     common.number_table(analysis.stage_table())

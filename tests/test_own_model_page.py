@@ -79,3 +79,18 @@ def test_python_file_runs_with_the_opt_in(tmp_path, monkeypatch):
     assert marker.exists()
     assert metric(at, "Parameters") == f"{3 * 8 * 9 + 8:,}"
     assert any("no residual blocks found" in w.value.replace("\\", "") for w in at.warning)
+
+
+def test_uploaded_python_runs_in_a_child_with_limits_that_the_page_names(monkeypatch):
+    """A file that ends the program in __init__ is one sentence, and the server keeps running."""
+    monkeypatch.setenv(ALLOW_CODE_VARIABLE, "1")
+    monkeypatch.setenv("RESNET_INSPECTOR_CODE_TIMEOUT_S", "20")
+    at = open_page(PAGE)
+    caption = " ".join(c.value.replace("\\", "") for c in at.caption)
+    assert "separate process, which is stopped after 20 s and 1 GB of memory" in caption
+    source = b"import torch.nn as nn\nclass Net(nn.Module):\n    def __init__(self):\n" \
+             b"        raise SystemExit(0)\n"
+    run_with(at, "own_code", ("net.py", source, "Net", "3x32x32"))
+    assert not at.exception
+    (error,) = at.error
+    assert "tried to end the program (SystemExit(0))" in error.value.replace("\\", "")
