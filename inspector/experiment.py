@@ -26,9 +26,12 @@ from inspector.train import TrainConfig, TrainResult
 
 #: The paper's figure 6 (left: plain-20 and plain-56; right: ResNet-20 and ResNet-56).
 DEFAULT_DEPTHS = (20, 56)
-#: Steps per run by default: the four runs on digits finish within 10 minutes on a 2-core CPU
-#: (measured: see README, "Data and training").
-DEFAULT_STEPS = 200
+#: Steps per run by default, for the four runs on digits to finish within 10 minutes on an idle
+#: 2-core CPU: ResNet-20 and ResNet-56 take about 41 and 125 million mult-adds per image, x 3 for
+#: forward and backward, x 128 images, at the 100-200 GFLOP/s two cores reach in bf16: about 0.3
+#: and 0.8 s a step, so 100 x (2 x 0.3 + 2 x 0.8) s, about 4 minutes, with room for validation.
+#: An estimate: on a machine shared with other work it takes far longer (README).
+DEFAULT_STEPS = 100
 #: The final training error is the mean over this last share of the logged intervals: one
 #: interval's error on augmented batches swings too much to compare two runs by it.
 FINAL_SHARE = 0.1
