@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import shutil
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -142,9 +143,14 @@ def _html(lines: list[str], small: list[str] = ()) -> str:
     return "<" + "<BR/>".join(parts) + ">"
 
 
-def _node_attrs(node: GraphNode, run: _Run | None) -> dict[str, str]:
-    """Label and style, plus an element id and a hover tooltip for the interactive viewer."""
-    return {"id": node_element_id(node.id), "tooltip": _tooltip(node), **_node_style(node, run)}
+def _node_attrs(node: GraphNode, run: _Run | None,
+                fills: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Label and style, plus an element id and a hover tooltip for the interactive viewer;
+    `fills` (node id -> colour) replaces the fill of the nodes it names (a colour overlay)."""
+    attrs = {"id": node_element_id(node.id), "tooltip": _tooltip(node), **_node_style(node, run)}
+    if fills and node.id in fills and node.kind not in (NodeKind.INPUT, NodeKind.OUTPUT):
+        attrs["fillcolor"] = fills[node.id]
+    return attrs
 
 
 def _node_style(node: GraphNode, run: _Run | None) -> dict[str, str]:
@@ -230,10 +236,13 @@ def _tooltip(node: GraphNode) -> str:
 
 
 def render_graph(graph: ArchGraph, direction: Direction | str = Direction.TB,
-                 fold: bool | None = None) -> graphviz.Digraph:
+                 fold: bool | None = None, fills: Mapping[str, str] | None = None,
+                 caption: str = "") -> graphviz.Digraph:
     """The graph as a `graphviz.Digraph`, clustered by stage (and by block in the layer view).
 
     fold=None folds runs of identical blocks when the graph has more than FOLD_ABOVE_NODES nodes.
+    `fills` colours nodes by id (a file then shows the overlay the screen shows) and `caption`
+    is written under the drawing (the overlay's scale).
     """
     direction = _member(Direction, direction, "direction")
     if fold is None:
@@ -246,7 +255,8 @@ def render_graph(graph: ArchGraph, direction: Direction | str = Direction.TB,
         graph_attr={"rankdir": direction.value, "fontname": "Helvetica", "fontsize": "12",
                     "nodesep": "0.25", "ranksep": "0.3", "newrank": "true",
                     # A margin inside the drawing, so no label touches the edge of the picture.
-                    "pad": "0.3"},
+                    "pad": "0.3", **({"label": caption, "labelloc": "b", "labeljust": "l"}
+                                     if caption else {})},
         node_attr={"fontname": "Helvetica"},
         edge_attr={"fontname": "Helvetica", "arrowsize": "0.6"},
     )
@@ -256,17 +266,18 @@ def render_graph(graph: ArchGraph, direction: Direction | str = Direction.TB,
     for stage, nodes in by_stage.items():
         if stage is None:
             for node in nodes:
-                digraph.node(node.id, **_node_attrs(node, None))
+                digraph.node(node.id, **_node_attrs(node, None, fills))
             continue
         with digraph.subgraph(name=f"cluster_stage{stage}") as cluster:
-            cluster.attr(style="rounded", color="#999999", id=stage_element_id(stage))
+            cluster.attr(style="rounded", color="#999999", id=stage_element_id(stage),
+                         **({"label": ""} if caption else {}))  # not the caption again
             # The title is a node beside the stage's first node, not the box's label: a label
             # spans the box's top band, which the path into the stage must cross, while dot
             # routes every edge around nodes.
             title = stage_title_id(stage)
             cluster.node(title, label=_cluster_label(stage, nodes, runs), shape="plaintext",
                          fontsize="12", id=title, tooltip=stage_name(stage))
-            _add_stage_nodes(cluster, graph, nodes, runs)
+            _add_stage_nodes(cluster, graph, nodes, runs, fills)
             with cluster.subgraph() as row:
                 row.attr(rank="same")
                 row.node(title)
@@ -278,10 +289,11 @@ def render_graph(graph: ArchGraph, direction: Direction | str = Direction.TB,
 
 
 def _add_stage_nodes(cluster: graphviz.Digraph, graph: ArchGraph, nodes: list[GraphNode],
-                     runs: dict[tuple[int, int], _Run]) -> None:
+                     runs: dict[tuple[int, int], _Run],
+                     fills: Mapping[str, str] | None = None) -> None:
     if graph.view == View.BLOCK:
         for node in nodes:
-            cluster.node(node.id, **_node_attrs(node, runs.get((node.stage, node.block))))
+            cluster.node(node.id, **_node_attrs(node, runs.get((node.stage, node.block)), fills))
         return
     by_block: dict[int, list[GraphNode]] = {}
     for node in nodes:
@@ -294,7 +306,7 @@ def _add_stage_nodes(cluster: graphviz.Digraph, graph: ArchGraph, nodes: list[Gr
         with cluster.subgraph(name=f"cluster_s{members[0].stage}_b{block}") as sub:
             sub.attr(label=name, style="dashed,rounded", color="#bbbbbb", labeljust="l")
             for node in members:
-                sub.node(node.id, **_node_attrs(node, None))
+                sub.node(node.id, **_node_attrs(node, None, fills))
 
 
 #: Print quality: ResNet-50's block view comes out over 1000 pixels wide.

@@ -13,7 +13,6 @@ import string
 from collections.abc import Mapping
 from typing import Any
 
-import graphviz
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -22,14 +21,13 @@ from streamlit.runtime.pages_manager import PagesManager
 from inspector import PRESETS, Facts, ResNetSpec, SpecError, compute_facts, get_preset
 from inspector.compare import Comparison, compare
 from inspector.formatting import count, megabytes, mult_adds, shape
-from inspector.graph import ArchGraph, BlockInspection
+from inspector.graph import BlockInspection
 from inspector.kinds import BlockKind, Direction, Fold, GraphFormat, View
-from inspector.node_details import viewer_payload
-from inspector.render import DEFAULT_DPI, dot_available, export_graph, render_graph
-from inspector.spec import SHORTCUT_DESCRIPTIONS, parse_field, quote, stage_name
-from inspector.stage_fold import fold_stages, stages_of
+from inspector.drawing import Drawing, ViewState, draw_analysis, draw_design, draw_graph
+from inspector.render import DEFAULT_DPI
+from inspector.spec import SHORTCUT_DESCRIPTIONS, parse_field, quote
 from inspector.table import SHARE_COLUMNS, header, layer_table, stage_table
-from inspector.trace import inspect_block, trace_graph
+from inspector.trace import inspect_block
 from pages import graph_viewer
 
 DEFAULT_PRESET = "resnet50"
@@ -46,9 +44,6 @@ PRESET_PARAM = "preset"
 #: The Compare page keeps its two designs in the address under these prefixes (a.layers=...).
 COMPARE_PREFIXES = {"A": "a.", "B": "b."}
 SPEC_FIELDS = tuple(f.name for f in dataclasses.fields(ResNetSpec))
-#: Above this many nodes an unfolded graph would be a page tens of thousands of pixels tall that
-#: the browser struggles to draw; runs of identical blocks are folded instead.
-MAX_UNFOLDED_NODES = 700
 #: Enough to go back and forth between a few dozen designs without re-computing.
 CACHE_ENTRIES = 64
 #: Unknown link parameters named in the one message about them; the rest are counted.
@@ -241,86 +236,39 @@ def block_inspection(**kwargs: Any) -> BlockInspection:
     return inspect_block(**kwargs)
 
 
-@dataclasses.dataclass(frozen=True)
-class Drawing:
-    """A rendered graph: DOT always, SVG when Graphviz's `dot` is installed, and what the viewer
-    shows about each node."""
-
-    dot: str
-    svg: str | None
-    note: str | None  # why the drawing differs from what was asked, if it does
-    details: dict[str, Any]  # see inspector.node_details.viewer_payload
-    direction: Direction
-    stages: tuple[tuple[int, str], ...] = ()  # (stage, name) of the stages that can fold
-    folded: tuple[int, ...] = ()
-
-
-def _svg_markup(data: bytes) -> str:
-    """The <svg> element alone: the XML prolog and doctype have no place inside a page."""
-    text = data.decode()
-    return text[text.index("<svg"):]
-
-
-def _digraph(spec: ResNetSpec, view: View, direction: Direction, fold: Fold,
-             folded: tuple[int, ...] = ()) -> tuple[graphviz.Digraph, str | None, ArchGraph,
-                                                    dict[str, int]]:
-    """The laid-out graph, why it differs from what was asked, the graph drawn and which
-    stage each folded node stands for; screen and files share it."""
-    graph, owners = fold_stages(trace_graph(spec, view), folded)
-    note = None
-    folding = Fold(fold).folding
-    if folding is False and len(graph.nodes) > MAX_UNFOLDED_NODES:
-        folding = True
-        note = (f"This {view} graph has {len(graph.nodes):,} nodes, too many to draw unfolded "
-                f"(limit {MAX_UNFOLDED_NODES}); runs of identical blocks are folded.")
-    return render_graph(graph, direction=direction, fold=folding), note, graph, owners
+def _drawn(result: Drawing) -> Drawing:
+    """The drawing with its SVG made, so the cache keeps the SVG and not only the DOT."""
+    result.svg  # noqa: B018 - a cached property: computed once, kept with the drawing
+    return result
 
 
 @st.cache_data(max_entries=CACHE_ENTRIES, show_spinner="Drawing the graph...",
                hash_funcs=SPEC_HASH)
-def drawing(spec: ResNetSpec, view: View, direction: Direction, fold: Fold,
-            folded: tuple[int, ...] = ()) -> Drawing:
-    """The network's graph for a view; `fold` says whether runs of identical blocks are drawn
-    once; `folded` lists whole stages drawn as one node each."""
-    digraph, note, graph, owners = _digraph(spec, view, direction, fold, folded)
-    # Folded stages have left the graph as stage-less nodes; the viewer still lists them.
-    stages = tuple((s, stage_name(s)) for s in sorted({*stages_of(graph), *owners.values()}))
-    details = viewer_payload(graph, layers(spec), owners)
-    return _drawing(digraph, note, details, direction, stages, tuple(sorted(owners.values())))
+def drawing(spec: ResNetSpec, state: ViewState) -> Drawing:
+    """The network's graph as `state` asks (view, direction, folds, colour)."""
+    return _drawn(draw_design(spec, state, layers(spec)))
 
 
 @st.cache_data(max_entries=CACHE_ENTRIES, show_spinner=False)
 def block_drawing(direction: Direction, **kwargs: Any) -> Drawing:
-    """The block that `inspect_block(**kwargs)` traces, drawn."""
+    """The block that `inspect_block(**kwargs)` traces, drawn (a block has no stages to fold)."""
     graph = block_inspection(**kwargs).graph
-    details = viewer_payload(graph, pd.DataFrame(columns=["layer", "output_shape"]))
-    return _drawing(render_graph(graph, direction=direction, fold=False), None, details,
-                    direction)
+    return _drawn(draw_graph(graph, pd.DataFrame(columns=["layer", "output_shape"]),
+                             ViewState(graph.view, direction, Fold.OFF), can_fold_stages=False))
 
 
-def graph_drawing(graph: ArchGraph, table: pd.DataFrame,
-                  direction: Direction = Direction.TB) -> Drawing:
-    """Any traced graph drawn as the Designer draws presets (runs of identical blocks folded),
-    with `table` (its per-layer table) behind the viewer's node details."""
-    return _drawing(render_graph(graph, direction=direction), None, viewer_payload(graph, table),
-                    direction)
+def analysis_drawing(analysis: Any, state: ViewState) -> Drawing:
+    """An analysed model (not hashable, so not cached) drawn as a design is."""
+    return _drawn(draw_analysis(analysis, state))
 
 
-def _drawing(digraph: graphviz.Digraph, note: str | None, details: dict[str, Any],
-             direction: Direction, stages: tuple[tuple[int, str], ...] = (),
-             folded: tuple[int, ...] = ()) -> Drawing:
-    svg = _svg_markup(export_graph(digraph, GraphFormat.SVG)) if dot_available() else None
-    return Drawing(digraph.source, svg, note, details, Direction(direction), stages, folded)
-
-
-def graph_file(spec: ResNetSpec, view: View, direction: Direction, fmt: GraphFormat,
-               fold: Fold = Fold.AUTO, dpi: int = DEFAULT_DPI) -> bytes:
-    """The graph as a file (DOT, SVG, PNG at `dpi`, or PDF), folded as on screen.
+def graph_file(spec: ResNetSpec, state: ViewState, fmt: GraphFormat,
+               dpi: int = DEFAULT_DPI) -> bytes:
+    """The graph as a file (DOT, SVG, PNG at `dpi`, or PDF), folded and coloured as on screen.
 
     Not cached: the Export page hands it to a download button that calls it on click only.
     """
-    digraph = _digraph(spec, view, direction, fold)[0]
-    return export_graph(digraph, fmt, dpi)
+    return drawing(spec, state).file(fmt, dpi)
 
 
 # ----- display --------------------------------------------------------------------------------

@@ -15,7 +15,8 @@ import streamlit as st
 
 from inspector import PRESETS, ResNetSpec, SpecError, get_preset
 from inspector.compare import StageMeasure, stage_measure
-from inspector.kinds import BlockKind, Direction, Fold, View
+from inspector.drawing import ViewState
+from inspector.kinds import BlockKind
 from inspector.spec import (BLOCKS, MAX_GROUPS, MAX_INPUT_SIZE, MAX_WIDTH_PER_GROUP, SHORTCUTS,
                             STEMS, STRIDE_PLACEMENTS, parse_field)
 from pages import common
@@ -267,8 +268,8 @@ def main() -> None:
         st.markdown(f"**{name}**")
         key, graph_key = KEYS[side].graph, spec.spec_hash()
         folded = common.folded_stages(key, graph_key)
-        common.show_drawing(common.drawing(spec, View.BLOCK, Direction.TB, Fold.AUTO, folded),
-                            key=key, graph_key=graph_key)
+        common.show_drawing(common.drawing(spec, ViewState(folded=folded)), key=key,
+                            graph_key=graph_key)
 
 
 common.require_navigation()

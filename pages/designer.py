@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 import streamlit as st
 
 from inspector import PRESETS, ResNetSpec, SpecError, find_preset, get_preset
+from inspector.drawing import ViewState
 from inspector.kinds import BlockKind, Direction
 from inspector.spec import (MAX_CHANNELS, MAX_CLASSES, MAX_GROUPS, MAX_INPUT_SIZE, MAX_STAGES,
                             MAX_STRIDE, MAX_WIDTH_PER_GROUP, SHORTCUTS, STEM_DESCRIPTIONS, STEMS,
@@ -279,8 +280,8 @@ def graph_section(spec: ResNetSpec) -> None:
                "a projection), as in the paper's figure 3.")
     graph_key = spec.spec_hash()
     folded = common.folded_stages(GRAPH_KEY, graph_key)
-    common.show_drawing(common.drawing(spec, view, direction, fold, folded), key=GRAPH_KEY,
-                        graph_key=graph_key)
+    state = ViewState(view, direction, fold, folded)
+    common.show_drawing(common.drawing(spec, state), key=GRAPH_KEY, graph_key=graph_key)
 
 
 def stages_section(spec: ResNetSpec) -> None:

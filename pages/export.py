@@ -8,6 +8,7 @@ import re
 import streamlit as st
 
 from inspector.codegen import standalone_source
+from inspector.drawing import ViewState
 from inspector.kinds import GraphFormat
 from inspector.render import DEFAULT_DPI, dot_available
 from inspector.spec import ResNetSpec
@@ -56,6 +57,7 @@ def main() -> None:
                                                       "blocks drawn once, 'x N'.")
     dpi = cols[3].select_slider("PNG resolution (dpi)", DPI_CHOICES, value=DEFAULT_DPI,
                                 key=DPI_KEY)
+    state = ViewState(view, direction, fold)
     formats = [fmt for fmt in GRAPH_FORMATS if dot_available() or not fmt.needs_dot]
     if not dot_available():
         st.warning("Graphviz's `dot` program is not installed: only DOT source can be exported "
@@ -64,11 +66,10 @@ def main() -> None:
     for column, fmt in zip(cols, formats):
         # Drawn on click: a PDF of ResNet-1202 should not slow every visit to this page.
         column.download_button(f"Graph as {fmt.upper()}",
-                               functools.partial(common.graph_file, spec, view, direction, fmt,
-                                                 fold, dpi),
+                               functools.partial(common.graph_file, spec, state, fmt, dpi),
                                f"{name}_{view}.{fmt}", fmt.media_type,
                                key=f"e_graph_{fmt}", width="stretch")
-    preview = common.drawing(spec, view, direction, fold)
+    preview = common.drawing(spec, state)
     size = png_size(preview.svg, dpi) if preview.svg else None
     with st.expander("Preview: the files hold this drawing", expanded=True):
         if size:

@@ -7,6 +7,7 @@ import streamlit as st
 
 from inspector import PRESETS
 from inspector.analysis import Analysis
+from inspector.drawing import ViewState
 from inspector.exported import analyze_program
 from inspector.formatting import shape
 from inspector.op_trace import ModelError
@@ -80,8 +81,7 @@ def show(analysis: Analysis) -> None:
         st.warning(common.escape_markdown(note))
 
     view = common.view_choice(VIEW_KEY)
-    common.show_drawing(common.graph_drawing(analysis.graph(view), analysis.layer_table()),
-                        key=GRAPH_KEY)
+    common.show_drawing(common.analysis_drawing(analysis, ViewState(view)), key=GRAPH_KEY)
 
     st.subheader("Per stage")
     common.number_table(analysis.stage_table())

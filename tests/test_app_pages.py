@@ -19,6 +19,8 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from inspector import PRESETS, compute_facts, get_preset
+from inspector.drawing import ViewState
+from inspector.kinds import Direction, Fold, View
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TIMEOUT = 120  # seconds for one run: the first one imports torch
@@ -391,11 +393,15 @@ def test_graph_downloads_are_real_files(name, view):
     from pages.common import graph_file
 
     spec = get_preset(name)
-    assert graph_file(spec, view, "TB", "png").startswith(b"\x89PNG")
-    assert graph_file(spec, view, "TB", "pdf").startswith(b"%PDF")
-    svg = graph_file(spec, view, "LR", "svg")
+    assert graph_file(spec, _state(view, "TB"), "png").startswith(b"\x89PNG")
+    assert graph_file(spec, _state(view, "TB"), "pdf").startswith(b"%PDF")
+    svg = graph_file(spec, _state(view, "LR"), "svg")
     assert b"<svg" in svg and b"stroke-dasharray" in svg
-    assert graph_file(spec, view, "TB", "dot").startswith(b"digraph")
+    assert graph_file(spec, _state(view, "TB"), "dot").startswith(b"digraph")
+
+
+def _state(view: str, direction: str) -> ViewState:
+    return ViewState(View(view), Direction(direction))
 
 
 def png_width(png: bytes) -> int:
@@ -413,24 +419,25 @@ def test_print_exports_png_at_200_dpi_and_vector_text(tmp_path):
     from pages.common import graph_file
 
     spec = get_preset("resnet50")
-    wide = graph_file(spec, "block", "LR", "png")  # the default resolution
+    wide = graph_file(spec, _state("block", "LR"), "png")  # the default resolution
     assert png_width(wide) >= 1000
     # Top-down too, at points x dpi / 72 pixels: wide enough to print.
-    tall = graph_file(spec, "block", "TB", "png")
-    points = svg_points(graph_file(spec, "block", "TB", "svg"))[0]
+    tall = graph_file(spec, _state("block", "TB"), "png")
+    points = svg_points(graph_file(spec, _state("block", "TB"), "svg"))[0]
     assert abs(png_width(tall) - points * 200 / 72) <= 1
     assert png_width(tall) >= 1000
-    assert png_width(graph_file(spec, "block", "TB", "png", dpi=300)) > png_width(tall)
+    assert png_width(graph_file(spec, _state("block", "TB"), "png", dpi=300)) > png_width(tall)
     target = tmp_path / "r50.png"
     assert main(["graph", "resnet50", "--format", "png", "-o", str(target)]) == 0
     assert png_width(target.read_bytes()) == png_width(tall)  # the CLI's default is 200 too
     # Folding as asked: folded, ResNet-152's layer view draws fewer text labels.
     deep = get_preset("resnet152")
-    folded = graph_file(deep, "layer", "TB", "svg", fold="on").count(b"<text")
-    assert folded < graph_file(deep, "layer", "TB", "svg", fold="off").count(b"<text")
-    svg = graph_file(spec, "block", "TB", "svg")
+    layer = _state("layer", "TB")
+    folded = graph_file(deep, layer.replace(fold=Fold.ON), "svg").count(b"<text")
+    assert folded < graph_file(deep, layer.replace(fold=Fold.OFF), "svg").count(b"<text")
+    svg = graph_file(spec, _state("block", "TB"), "svg")
     assert svg.count(b"<text") > 20 and b"<image" not in svg
-    pdf = graph_file(spec, "block", "TB", "pdf")
+    pdf = graph_file(spec, _state("block", "TB"), "pdf")
     assert b"/Font" in pdf and b"/Image" not in pdf
     operators = b""
     for stream in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S):
