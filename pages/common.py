@@ -86,7 +86,7 @@ def spec_to_query(spec: ResNetSpec, preset: str, prefix: str = "") -> dict[str, 
     base = get_preset(preset).to_dict()
     query = {f"{prefix}{PRESET_PARAM}": preset}
     for name, value in spec.to_dict().items():
-        if value != base[name]:
+        if value != base[name] and not (name == "stride_in" and spec.block == BlockKind.BASIC):
             query[f"{prefix}{name}"] = _text(value)
     return query
 
@@ -127,7 +127,10 @@ def spec_from_query(params: Mapping[str, str], prefix: str = "",
                         f"{named}{f' and {more:,} more' if more > 0 else ''}.")
     if values:
         try:
-            spec = spec.replace(**values).validate()
+            linked = spec.replace(**values)
+            # A basic block has no stride placement; a link leaves the preset's behind.
+            spec = linked.replace(
+                stride_in=stride_placement(linked.block, linked.stride_in)).validate()
         except SpecError as error:
             messages.append(f"Link: {error} Showing the preset {preset} instead.")
     return spec, preset, messages
@@ -181,6 +184,20 @@ def width_per_group(block: str, value: int) -> int:
     in that widget must not turn an otherwise unchanged basic design into a "modified" one.
     """
     return value if block == BlockKind.BOTTLENECK else _PLAIN_WIDTH_PER_GROUP
+
+
+#: Where a design puts a bottleneck's stride when it has no bottleneck to put it in.
+_PLAIN_STRIDE_IN = ResNetSpec().stride_in
+
+
+def stride_placement(block: str, value: str) -> str:
+    """The stride placement an editor's draft means: a bottleneck's own, else the default.
+
+    A basic block has no 1x1 to put its stride on; a placement left in that (disabled) widget
+    must neither go into the link nor keep ResNet-18 reached from ResNet-50 v1 from being
+    recognised as ResNet-18.
+    """
+    return value if block == BlockKind.BOTTLENECK else _PLAIN_STRIDE_IN
 
 
 def is_modified(spec: ResNetSpec, preset: str) -> bool:

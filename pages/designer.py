@@ -109,6 +109,7 @@ def widget_spec() -> ResNetSpec:
     fields = {name: ss[key] for name, key in FIELD_KEYS.items()}
     fields["width_per_group"] = common.width_per_group(fields["block"],
                                                        fields["width_per_group"])
+    fields["stride_in"] = common.stride_placement(fields["block"], fields["stride_in"])
     return ResNetSpec(**ss[HIDDEN_KEY]).replace(
         **fields,
         layers=[ss[StageControl.BLOCKS.key(i)] for i in range(n)],
