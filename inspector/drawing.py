@@ -25,7 +25,7 @@ from inspector.kinds import Direction, Fold, GraphFormat, View
 from inspector.node_details import layer_outputs, viewer_payload
 from inspector.overlay import Measure, overlay, subtree_totals
 from inspector.render import DEFAULT_DPI, dot_available, export_graph, render_graph
-from inspector.spec import ResNetSpec, stage_name
+from inspector.spec import MAX_STAGES, ResNetSpec, quote, stage_name
 from inspector.stage_fold import fold_stages, stages_of
 from inspector.table import layer_table
 from inspector.trace import trace_graph
@@ -53,6 +53,55 @@ class ViewState:
 
     def replace(self, **changes: Any) -> ViewState:
         return dataclasses.replace(self, **changes)
+
+    def to_query(self) -> dict[str, str]:
+        """The link's parameters for what differs from the defaults (stages counted from 1)."""
+        query = {}
+        for name, value in (("view", self.view), ("direction", self.direction),
+                            ("fold", self.fold), ("colour", self.colour or "")):
+            if value != (getattr(_DEFAULT_STATE, name) or ""):
+                query[name] = str(value)
+        if self.folded:
+            query[FOLDED_PARAM] = ",".join(str(stage + 1) for stage in self.folded)
+        if self.search:
+            query["search"] = self.search
+        return query
+
+    @classmethod
+    def from_query(cls, params: Mapping[str, str]) -> tuple[ViewState, list[str]]:
+        """The state a link asks for, and a sentence for each value it cannot mean (that value
+        is left at its default, so a mistyped link still opens a picture)."""
+        changes: dict[str, Any] = {}
+        messages: list[str] = []
+        for name, kind in (("view", View), ("direction", Direction), ("fold", Fold),
+                           ("colour", Measure)):
+            if name in params:
+                try:
+                    changes[name] = kind(params[name])
+                except ValueError:
+                    choices = ", ".join(kind)
+                    messages.append(f"Link: {name} must be one of {choices}, not "
+                                    f"{quote(params[name])}.")
+        if FOLDED_PARAM in params:
+            text = params[FOLDED_PARAM]
+            parts = [part.strip() for part in text.split(",") if part.strip()]
+            if all(part.isdigit() and 1 <= int(part) <= MAX_STAGES for part in parts):
+                changes["folded"] = tuple(sorted({int(part) - 1 for part in parts}))
+            else:
+                messages.append(f"Link: {FOLDED_PARAM} lists stages 1 to {MAX_STAGES} separated "
+                                f"by commas, not {quote(text)}.")
+        if "search" in params:
+            changes["search"] = params["search"][:MAX_SEARCH]
+        return cls(**changes), messages
+
+
+_DEFAULT_STATE = ViewState()
+#: The link parameter that lists the stages drawn folded ("stages=2,3": conv3_x and conv4_x).
+FOLDED_PARAM = "stages"
+#: The link parameters a view state uses; a page's design reads none of them.
+VIEW_PARAMS = ("view", "direction", "fold", "colour", FOLDED_PARAM, "search")
+#: Longer than any node name; a link's search text beyond it is cut.
+MAX_SEARCH = 80
 
 
 @dataclass(frozen=True)
@@ -114,6 +163,18 @@ def _fold_note(graph: ArchGraph, state: ViewState) -> tuple[bool | None, str | N
     return folding, None
 
 
+def hidden_in_folds(graph: ArchGraph, folded: tuple[int, ...]) -> list[dict[str, Any]]:
+    """What a search can find inside each folded stage: its nodes' ids, labels and modules, in
+    the text the viewer searches, so a search can say "3 more in folded conv4_x"."""
+    texts: dict[int, list[str]] = {}
+    for node in graph.nodes:
+        if node.stage in folded:
+            texts.setdefault(node.stage, []).append(
+                f"{node.id}\n{node.label}\n{node.module or ''}")
+    return [{"stage": stage, "name": stage_name(stage), "texts": found}
+            for stage, found in sorted(texts.items())]
+
+
 def draw_graph(graph: ArchGraph, table: pd.DataFrame, state: ViewState = ViewState(),
                can_fold_stages: bool = True) -> Drawing:
     """Any traced graph drawn with `table` (its per-layer table) behind the node details.
@@ -121,10 +182,12 @@ def draw_graph(graph: ArchGraph, table: pd.DataFrame, state: ViewState = ViewSta
     `can_fold_stages` False draws no stage as folded and offers none (a single block).
     """
     owners: dict[str, int] = {}
+    hidden: list[dict[str, Any]] = []
     if can_fold_stages and state.folded:
+        hidden = hidden_in_folds(graph, state.folded)
         graph, owners = fold_stages(graph, state.folded)
     folding, note = _fold_note(graph, state)
-    details = viewer_payload(graph, table, owners)
+    details = {**viewer_payload(graph, table, owners), "hidden": hidden}
     digraph = render_graph(graph, direction=state.direction, fold=folding)
     file_digraph = digraph
     if state.colour is not None:

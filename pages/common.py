@@ -21,9 +21,11 @@ from streamlit.runtime.pages_manager import PagesManager
 from inspector import PRESETS, Facts, ResNetSpec, SpecError, compute_facts, get_preset
 from inspector.compare import Comparison, compare
 from inspector.formatting import count, megabytes, mult_adds, shape
+from inspector.drawing import (MAX_SEARCH, VIEW_PARAMS, Drawing, ViewState, draw_analysis,
+                               draw_design, draw_graph)
 from inspector.graph import BlockInspection
 from inspector.kinds import BlockKind, Direction, Fold, GraphFormat, View
-from inspector.drawing import Drawing, ViewState, draw_analysis, draw_design, draw_graph
+from inspector.overlay import Measure
 from inspector.render import DEFAULT_DPI
 from inspector.spec import SHORTCUT_DESCRIPTIONS, parse_field, quote
 from inspector.table import SHARE_COLUMNS, header, layer_table, stage_table
@@ -114,7 +116,8 @@ def spec_from_query(params: Mapping[str, str], prefix: str = "",
         if key == PRESET_PARAM:
             continue
         if key not in SPEC_FIELDS:
-            unknown.append(key)
+            if key not in VIEW_PARAMS:  # the picture's parameters: see view_state_from_link
+                unknown.append(key)
             continue
         try:
             values[key] = parse_field(key, text)
@@ -210,11 +213,56 @@ def design_name(spec: ResNetSpec, preset: str) -> str:
     return f"{preset} (modified)" if is_modified(spec, preset) else preset
 
 
-def publish_design(spec: ResNetSpec, preset: str) -> None:
-    """Store a valid design in the session and the URL (rewriting the URL only when it changed)."""
+def publish_design(spec: ResNetSpec, preset: str, view: ViewState | None = None) -> None:
+    """Store a valid design in the session and the URL (rewriting the URL only when it changed),
+    with the picture's `view` state when the page shows one."""
     st.session_state[DESIGN_KEY] = spec
     st.session_state[DESIGN_PRESET_KEY] = preset
-    set_query(spec_to_query(spec, preset))
+    set_query({**spec_to_query(spec, preset), **(view.to_query() if view else {})})
+
+
+# ----- the picture's state: controls, viewer and link -----------------------------------------
+
+#: The last view state a page showed (Designer or Export): the other opens with it, so an
+#: export draws what the Designer showed.
+VIEW_STATE_KEY = "view_state"
+
+
+def view_state_from_link(controls: Mapping[str, str]) -> list[str]:
+    """On a page's first run, put the link's view state (or the one last shown on another
+    page) into the page's controls, named by `controls` (field -> widget key); the folds,
+    colour and search wait in VIEW_STATE_KEY until the viewer reports its own. Returns the
+    link's messages about values it cannot mean."""
+    ss = st.session_state
+    if all(key in ss for key in controls.values()):
+        return []
+    params = current_query()
+    if any(name in params for name in VIEW_PARAMS):
+        state, messages = ViewState.from_query(params)
+    else:
+        state, messages = ss.get(VIEW_STATE_KEY, ViewState()), []
+    for name, key in controls.items():
+        ss[key] = getattr(state, name)
+    ss[VIEW_STATE_KEY] = state
+    return messages
+
+
+def current_view_state(controls: Mapping[str, str], viewer_key: str,
+                       graph_key: str) -> ViewState:
+    """The picture as the page's controls and its viewer have it now (the viewer's folds for
+    this graph, its colour and search), falling back on the link's until the viewer reports."""
+    ss = st.session_state
+    base = ss.get(VIEW_STATE_KEY, ViewState())
+    state = base.replace(**{name: ss[key] for name, key in controls.items() if key in ss})
+    if isinstance(ss.get(viewer_key), dict):  # the viewer has spoken: its folds, per graph
+        state = state.replace(folded=graph_viewer.folded_stages(viewer_key, graph_key))
+    reported = graph_viewer.viewer_choices(viewer_key)
+    if reported is not None:
+        colour, search = reported
+        state = state.replace(colour=Measure(colour) if colour in set(Measure) else None,
+                              search=search[:MAX_SEARCH])
+    ss[VIEW_STATE_KEY] = state
+    return state
 
 
 # ----- cached results, keyed by the spec itself ----------------------------------------------
@@ -262,7 +310,8 @@ def _drawn(result: Drawing) -> Drawing:
 @st.cache_data(max_entries=CACHE_ENTRIES, show_spinner="Drawing the graph...",
                hash_funcs=SPEC_HASH)
 def drawing(spec: ResNetSpec, state: ViewState) -> Drawing:
-    """The network's graph as `state` asks (view, direction, folds, colour)."""
+    """The network's graph as `state` asks (view, direction, folds, colour; pass no search, which
+    changes nothing drawn and would only fill the cache)."""
     return _drawn(draw_design(spec, state, layers(spec)))
 
 
@@ -343,9 +392,12 @@ def folded_stages(key: str, graph_key: str) -> tuple[int, ...]:
 
 
 def show_drawing(drawing_: Drawing, key: str, graph_key: str = "",
-                 height: int = graph_viewer.DEFAULT_HEIGHT) -> None:
+                 height: int = graph_viewer.DEFAULT_HEIGHT, reports: bool = False,
+                 search: str = "") -> None:
     """The graph in the interactive viewer, across the page's width: pan, zoom, search, node
-    details, overlays; stages fold when `graph_key` names the graph they belong to."""
+    details, overlays; stages fold when `graph_key` names the graph they belong to. The viewer
+    opens with the drawing's colour and search; with `reports` it tells the page their changes
+    (`viewer_choices`)."""
     if drawing_.note:
         st.warning(drawing_.note)
     if drawing_.svg is None:
@@ -357,7 +409,8 @@ def show_drawing(drawing_: Drawing, key: str, graph_key: str = "",
     graph_viewer.show_viewer(
         drawing_.svg, drawing_.details, key=key, graph_key=graph_key, drawing_key=drawing_key,
         direction=drawing_.direction, stages=list(drawing_.stages) if graph_key else [],
-        folded=drawing_.folded, height=height)
+        folded=drawing_.folded, height=height, colour=drawing_.state.colour or "",
+        search=search, reports=reports)
 
 
 def show_metrics(spec: ResNetSpec) -> Facts:

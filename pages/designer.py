@@ -266,23 +266,25 @@ def describe(spec: ResNetSpec, preset: str) -> None:
         same = find_preset(spec)
         also = f" It builds the same network as **{same}**." if same else ""
         st.caption(f"Modified from **{preset}**: {', '.join(changed)}.{also}")
-    st.caption(f"Link to this design: `?{urlencode(common.spec_to_query(spec, preset))}`")
 
 
-def graph_section(spec: ResNetSpec) -> None:
-    st.subheader("Graph")
+#: The graph's controls, by the ViewState field each sets.
+GRAPH_CONTROLS = {"view": GRAPH_VIEW_KEY, "direction": GRAPH_DIRECTION_KEY, "fold": GRAPH_FOLD_KEY}
+
+
+def graph_section(spec: ResNetSpec, state: ViewState) -> None:
+    """The graph right under the title, its controls in one row above it, so a change's effect
+    is on screen without scrolling."""
     cols = st.columns(3)
-    view = common.view_choice(GRAPH_VIEW_KEY, cols[0])
-    direction = common.direction_choice(GRAPH_DIRECTION_KEY, cols[1], DIRECTION_LABELS)
-    fold = common.fold_choice(GRAPH_FOLD_KEY, cols[2],
-                              help="Draw a run of identical blocks once, marked 'x N'; 'auto' "
-                                   "folds large graphs only")
+    common.view_choice(GRAPH_VIEW_KEY, cols[0])
+    common.direction_choice(GRAPH_DIRECTION_KEY, cols[1], DIRECTION_LABELS)
+    common.fold_choice(GRAPH_FOLD_KEY, cols[2],
+                       help="Draw a run of identical blocks once, marked 'x N'; 'auto' folds "
+                            "large graphs only")
+    common.show_drawing(common.drawing(spec, state.replace(search="")), key=GRAPH_KEY,
+                        graph_key=spec.spec_hash(), reports=True, search=state.search)
     st.caption("Solid shortcuts are identities; dashed ones change the shape (zero-padding or "
                "a projection), as in the paper's figure 3.")
-    graph_key = spec.spec_hash()
-    folded = common.folded_stages(GRAPH_KEY, graph_key)
-    state = ViewState(view, direction, fold, folded)
-    common.show_drawing(common.drawing(spec, state), key=GRAPH_KEY, graph_key=graph_key)
 
 
 def stages_section(spec: ResNetSpec) -> None:
@@ -319,6 +321,7 @@ def main() -> None:
     messages = common.ensure_design()
     if BLOCK_KEY not in ss:
         load_widgets(common.current_design(), common.current_preset())
+    messages += common.view_state_from_link(GRAPH_CONTROLS)
     sidebar()
 
     st.title("Designer")
@@ -331,13 +334,18 @@ def main() -> None:
         common.show_error(error)
         st.info("Showing the last valid design until the controls describe one that can be built.")
         preset = common.current_preset()
-    else:
-        common.publish_design(draft, preset)
-    spec = common.current_design()
+        draft = None
+    spec = draft or common.current_design()
+    state = common.current_view_state(GRAPH_CONTROLS, GRAPH_KEY, spec.spec_hash())
+    if draft is not None:
+        common.publish_design(draft, preset, state)
     describe(spec, preset)
+    # The graph first, across the page's width: a deep network is long, and a change's effect
+    # must be seen without scrolling; the numbers follow it.
+    graph_section(spec, state)
     common.show_metrics(spec)
-    # The graph gets the page's width: a deep network is long, and a narrow column hid it.
-    graph_section(spec)
+    st.caption(f"Link to this design and picture: "
+               f"`?{urlencode(common.current_query())}`")
     stages_section(spec)
     layers_section(spec)
 

@@ -81,7 +81,11 @@ def show(analysis: Analysis) -> None:
         st.warning(common.escape_markdown(note))
 
     view = common.view_choice(VIEW_KEY)
-    common.show_drawing(common.analysis_drawing(analysis, ViewState(view)), key=GRAPH_KEY)
+    # Folds are kept per model and view: a fold chosen for one upload does not fold the next.
+    graph_key = f"{analysis.name}|{analysis.facts.params}|{analysis.facts.mult_adds}|{view}"
+    folded = common.folded_stages(GRAPH_KEY, graph_key)
+    common.show_drawing(common.analysis_drawing(analysis, ViewState(view, folded=folded)),
+                        key=GRAPH_KEY, graph_key=graph_key)
 
     st.subheader("Per stage")
     common.number_table(analysis.stage_table())

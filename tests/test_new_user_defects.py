@@ -32,3 +32,67 @@ def test_apply_json_after_editing_blocks_keeps_the_edited_design():
     at.text_area(key="c_A_json").set_value(get_preset("resnet20").to_json())
     at.button(key="c_A_apply").click().run()
     assert at.session_state["cmp_spec_A"] == get_preset("resnet20")
+
+
+# ----- the picture's state travels in the link ---------------------------------------------
+
+def _viewer(at):
+    import json
+
+    (args,) = [json.loads(c.proto.json_args) for c in at.get("component_instance")
+               if c.proto.component_name.endswith("graph_viewer")]
+    return args
+
+
+def test_a_shared_link_reproduces_view_direction_folds_colour_and_search():
+    link = {"preset": "resnet34", "view": "layer", "direction": "LR", "fold": "on",
+            "stages": "3", "colour": "mult_adds", "search": "conv4"}
+    at = open_page("pages/designer.py", link)
+    assert_clean(at, "opened from the link")
+    assert (at.radio(key="g_view").value, at.radio(key="g_direction").value,
+            at.radio(key="g_fold").value) == ("layer", "LR", "on")
+    args = _viewer(at)
+    assert args["folded"] == [2] and args["colour"] == "mult_adds" and args["search"] == "conv4"
+    assert args["direction"] == "LR" and "node-layer3" in args["details"]["nodes"]
+    assert not any(node.startswith("node-layer3.") for node in args["details"]["nodes"])
+    assert dict(at.query_params) == link, "the link keeps what it asked for"
+
+    # The viewer reports a new fold, colour and search: the link follows.
+    at.session_state["designer_graph"] = {"graph": args["graph_key"], "folded": [0, 1],
+                                          "colour": "params", "search": "fc"}
+    at.run()
+    assert_clean(at, "after the viewer's report")
+    assert {k: at.query_params[k] for k in ("stages", "colour", "search")} == {
+        "stages": "1,2", "colour": "params", "search": "fc"}
+    assert _viewer(at)["folded"] == [0, 1]
+
+    # The Export page opens with that picture, and its files hold it.
+    at.switch_page("pages/export.py").run()
+    assert_clean(at, "export")
+    assert (at.radio(key="e_view").value, at.radio(key="e_direction").value) == ("layer", "LR")
+    args = _viewer(at)
+    assert args["folded"] == [0, 1] and args["colour"] == "params"
+    assert at.query_params["stages"] == "1,2"
+
+
+def test_an_export_file_carries_the_folds_and_colours_of_the_preview():
+    from pages.common import graph_file
+
+    at = open_page("pages/export.py", {"preset": "resnet18", "stages": "2",
+                                       "colour": "activation_bytes"})
+    assert_clean(at, "export from a link")
+    state = at.session_state["view_state"]
+    assert state.folded == (1,) and state.colour == "activation_bytes"
+    svg = graph_file(get_preset("resnet18"), state, "svg").decode()
+    assert 'id="node&#45;layer2"' in svg and "layer2.0" not in svg.split("<svg", 1)[1]
+    assert "Coloured by activation memory" in svg
+
+
+def test_a_link_with_a_bad_picture_value_says_so_and_still_opens():
+    at = open_page("pages/designer.py", {"preset": "resnet18", "view": "<b>x</b>",
+                                         "stages": "9", "colour": "nope"})
+    assert not at.exception
+    errors = " ".join(e.value for e in at.error)
+    assert "view must be one of" in errors and "stages lists" in errors
+    assert "colour must be one of" in errors
+    assert at.radio(key="g_view").value == "block"

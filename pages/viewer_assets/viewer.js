@@ -18,7 +18,7 @@ const HINT = "Click a node for its module path, shapes, costs and layer-table ro
 
 const state = {
   key: null, args: null, panZoom: null, matches: [], matchIndex: -1, overlay: "", selected: null,
-  focusStage: null,
+  focusStage: null, sent: null,
 };
 const $ = (id) => document.getElementById(id);
 
@@ -210,7 +210,26 @@ function search(text) {
     }
   }
   $("search-count").textContent = query ? `${state.matches.length} match${state.matches.length === 1 ? "" : "es"}` : "";
+  showHidden(query);
   step(1);
+  report();
+}
+
+// Matches inside folded stages are not in the drawing: say how many, and offer to unfold.
+function showHidden(query) {
+  const box = $("search-hidden");
+  box.replaceChildren();
+  const hidden = query ? (state.args.details.hidden || [])
+    .map((stage) => ({...stage, count: stage.texts.filter((t) => t.toLowerCase().includes(query)).length}))
+    .filter((stage) => stage.count > 0) : [];
+  box.hidden = !hidden.length;
+  for (const stage of hidden) {
+    box.append(element("span", `${stage.count} more in folded ${stage.name}`, "muted"));
+    const open = element("button", `Unfold ${stage.name}`);
+    open.dataset.unfold = stage.stage;
+    open.addEventListener("click", () => toggleStage(stage.stage));
+    box.append(open);
+  }
 }
 
 function step(direction) {
@@ -241,12 +260,49 @@ function centreOn(group) {
 
 // ----- folding: the only action that needs Python (a new layout) ------------------------------
 
+function canFold(stage) {
+  return state.args.stages.some(([number]) => number === stage);
+}
+
 function toggleStage(stage) {
   state.focusStage = stage;  // after the new drawing arrives, show where the stage went
   const folded = new Set(state.args.folded);
   if (folded.has(stage)) folded.delete(stage); else folded.add(stage);
-  send(Message.VALUE, {value: {graph: state.args.graph_key, folded: [...folded].sort((a, b) => a - b)},
-                       dataType: "json"});
+  sendValue(currentValue([...folded].sort((a, b) => a - b)));
+}
+
+// ----- what the page keeps (folds always; colour and search where the page asks for them) ------
+
+function currentValue(folded) {
+  return {graph: state.args.graph_key, folded: folded || state.args.folded, colour: state.overlay,
+          search: $("search").value};
+}
+
+function sendValue(value) {
+  state.sent = JSON.stringify(value);
+  send(Message.VALUE, {value, dataType: "json"});
+}
+
+// The page puts colour and search in its link: tell it, once the typing has paused.
+let reportTimer = null;
+function report() {
+  if (!state.args || !state.args.reports) return;
+  clearTimeout(reportTimer);
+  reportTimer = setTimeout(() => {
+    const value = currentValue();
+    if (JSON.stringify(value) !== state.sent) sendValue(value);
+  }, 600);
+}
+
+// A link's colour and search, applied when the viewer first opens.
+function applyInitial(args) {
+  if (args.colour && [...$("overlay").options].some((o) => o.value === args.colour)) {
+    $("overlay").value = args.colour;
+    state.overlay = args.colour;
+  }
+  if (args.search) $("search").value = args.search;
+  state.sent = JSON.stringify({graph: args.graph_key, folded: args.folded, colour: state.overlay,
+                               search: $("search").value});
 }
 
 function drawStageButtons() {
@@ -274,8 +330,9 @@ function onGraphClick(event, start) {
   if (!start || Math.hypot(event.clientX - start.x, event.clientY - start.y) > CLICK_SLOP_PX) return;
   const node = event.target.closest("g.node");
   const title = node && /^stage-title-(\d+)$/.exec(node.id);
-  if (title) toggleStage(Number(title[1]));
-  else if (node) showDetails(node.id);
+  if (title) {
+    if (canFold(Number(title[1]))) toggleStage(Number(title[1]));
+  } else if (node) showDetails(node.id);
 }
 
 function draw(args) {
@@ -291,8 +348,12 @@ function draw(args) {
     mouseWheelZoomEnabled: true, preventMouseEventsDefault: true, zoomScaleSensitivity: 0.25,
     minZoom: 0.01, maxZoom: 200, fit: true, center: true,
   });
-  for (const title of frame.querySelectorAll('g.node[id^="stage-title-"] a')) {
-    title.setAttributeNS("http://www.w3.org/1999/xlink", "title", "Click to fold this stage into one node");
+  // Only where this page folds stages does a stage's title offer to (underlined, with a hint).
+  frame.classList.toggle("foldable", args.stages.length > 0);
+  if (args.stages.length) {
+    for (const title of frame.querySelectorAll('g.node[id^="stage-title-"] a')) {
+      title.setAttributeNS("http://www.w3.org/1999/xlink", "title", "Click to fold this stage into one node");
+    }
   }
   actualSize();
   focusStage(args);
@@ -313,6 +374,7 @@ function focusStage(args) {
 }
 
 function render(args) {
+  if (!state.args) applyInitial(args);
   state.args = args;
   const key = `${args.graph_key}|${args.drawing_key}`;
   if (key !== state.key) {
@@ -340,7 +402,11 @@ function wire() {
   });
   $("search-next").addEventListener("click", () => step(1));
   $("search-prev").addEventListener("click", () => step(-1));
-  $("overlay").addEventListener("change", (event) => { state.overlay = event.target.value; applyOverlay(); });
+  $("overlay").addEventListener("change", (event) => {
+    state.overlay = event.target.value;
+    applyOverlay();
+    report();
+  });
   window.addEventListener("message", (event) => {
     if (event.data && event.data.type === Message.RENDER) render(event.data.args);
   });

@@ -1,0 +1,83 @@
+"""What a new user tripped over, in a real browser at 1600x1000: the Designer's graph above the
+fold, a search that finds what a folded stage hides, stage titles that fold where they say so,
+and the picture's state in the page's link."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from browser_helpers import (VIEWER, body, css, enter_viewer, in_viewer, screenshot, settled,
+                             wait)
+
+pytestmark = pytest.mark.browser
+
+WINDOW = (1600, 1000)
+#: At least this much of the graph must show in a 1000-pixel-high window without scrolling.
+GRAPH_SHOWN_PX = 500
+
+
+def _query(driver) -> dict[str, str]:
+    return {k: v[-1] for k, v in parse_qs(urlparse(driver.current_url).query).items()}
+
+
+def test_designer_graph_is_on_screen_without_scrolling(app_url, chrome):
+    driver = chrome
+    driver.get(f"{app_url}/designer?preset=resnet50")
+    wait(driver, lambda d: in_viewer(d, 0, lambda f: css(f, "#graph svg g.node")),
+         "the Designer's graph")
+    wait(driver, settled, "the Designer to finish running")
+    frame_top = driver.execute_script(
+        f"return document.querySelector('{VIEWER}').getBoundingClientRect().top")
+    graph_top = in_viewer(driver, 0, lambda f: f.execute_script(
+        "return document.getElementById('graph').getBoundingClientRect().top"))
+    top = frame_top + graph_top
+    screenshot(driver, "designer_above_the_fold")
+    assert driver.execute_script("return window.scrollY") == 0
+    assert top <= WINDOW[1] - GRAPH_SHOWN_PX, f"the graph starts {top:.0f} px down"
+
+
+def test_search_in_a_folded_stage_offers_to_unfold(app_url, chrome):
+    from selenium.webdriver.common.by import By
+
+    driver = chrome
+    driver.get(f"{app_url}/designer?preset=resnet50&stages=3")
+    wait(driver, lambda d: in_viewer(d, 0, lambda f: css(f, "#node-layer3")),
+         "conv4_x drawn folded")
+    wait(driver, settled, "the Designer to finish running")
+    enter_viewer(driver)
+    driver.find_element(By.ID, "search").send_keys("conv4_2")
+    hint = wait(driver, lambda d: d.find_element(By.ID, "search-hidden").is_displayed()
+                and d.find_element(By.ID, "search-hidden"), "the hidden-matches hint")
+    assert "0 matches" in driver.find_element(By.ID, "search-count").text
+    assert "1 more in folded conv4_x" in hint.text
+    hint.find_element(By.CSS_SELECTOR, 'button[data-unfold="2"]').click()
+    match = wait(driver, lambda d: css(d, "#graph g.node.match"), "the match, unfolded")[0]
+    assert match.get_attribute("id") == "node-layer3.1"
+    assert not driver.find_element(By.ID, "search-hidden").is_displayed()
+    driver.switch_to.default_content()
+    wait(driver, lambda d: "stages" not in _query(d) and _query(d).get("search") == "conv4_2",
+         "the link without the fold, with the search")
+
+
+def test_stage_titles_fold_on_the_export_preview_and_the_link_keeps_it(app_url, chrome):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    driver = chrome
+    driver.get(f"{app_url}/export?preset=resnet18")
+    wait(driver, lambda d: "Graph as SVG" in body(d), "the Export page")
+    wait(driver, settled, "the Export page to finish running")
+    enter_viewer(driver)
+    before = len(css(driver, "#graph g.node"))
+    title = driver.find_element(By.CSS_SELECTOR, "#graph.foldable #stage-title-1 text")
+    assert "underline" in title.value_of_css_property("text-decoration")
+    title.click()
+    wait(driver, lambda d: css(d, "#node-layer2"), "conv3_x folded by its title")
+    assert len(css(driver, "#graph g.node")) == before - 2 * 2 - 1 + 1
+    Select(driver.find_element(By.ID, "overlay")).select_by_value("params")
+    driver.switch_to.default_content()
+    wait(driver, lambda d: _query(d).get("stages") == "2" and _query(d).get("colour")
+         == "params", "the fold and the colour in the link")
+    screenshot(driver, "export_preview_folded")
