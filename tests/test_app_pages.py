@@ -350,7 +350,8 @@ def test_paper_table_page_shows_table_1_for_the_designers_design_and_the_papers(
     assert_clean(at, "paper table")
     text = paper_html(at)
     assert "<th>resnet34 (modified)</th>" in text  # 18 layers deep, like resnet18: names
-    assert "[1x1, 256; 3x3, 256; 1x1, 1024] x 36" in text and "11.3&times;10<sup>9</sup>" in text
+    assert ('<span class="bracket">1x1, 256<br>3x3, 256<br>1x1, 1024</span>&nbsp;&times;&nbsp;36'
+            in text and "11.3&times;10<sup>9</sup>" in text)
     assert "output size (resnet34 (modified))" in text  # a 32x32 input: its own sizes
     assert {b.label for b in at.get("download_button")} == {
         "Table as Markdown", "Table as LaTeX", "Table as HTML", "Table as CSV"}
@@ -358,7 +359,8 @@ def test_paper_table_page_shows_table_1_for_the_designers_design_and_the_papers(
     assert_clean(at, "two presets")
     text = paper_html(at)
     assert "<th>18-layer</th>" in text and "<th>34-layer</th>" in text
-    assert "[3x3, 512; 3x3, 512] x 3" in text and "<th>output size</th>" in text
+    assert ('<span class="bracket">3x3, 512<br>3x3, 512</span>&nbsp;&times;&nbsp;3' in text
+            and "<th>output size</th>" in text)
 
 
 def test_export_runs_every_preset():

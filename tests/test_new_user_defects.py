@@ -96,3 +96,17 @@ def test_a_link_with_a_bad_picture_value_says_so_and_still_opens():
     assert "view must be one of" in errors and "stages lists" in errors
     assert "colour must be one of" in errors
     assert at.radio(key="g_view").value == "block"
+
+
+def test_the_designers_design_is_no_second_column_beside_its_preset():
+    from test_app_pages import paper_html
+
+    at = open_page("pages/paper_table.py", {"preset": "resnet50"})
+    at.multiselect(key="p_designs").set_value(["current design (Designer)", "resnet50",
+                                               "resnet18"]).run()
+    assert_clean(at, "paper table")
+    text = paper_html(at)
+    assert text.count("<th>") == 2 + 2, "layer name, output size, resnet50, resnet18"
+    assert any("already a column: shown once" in c.value for c in at.caption)
+    at.multiselect(key="p_designs").set_value(["current design (Designer)", "resnet18"]).run()
+    assert paper_html(at).count("<th>") == 2 + 2  # not a duplicate: both shown

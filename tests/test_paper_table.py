@@ -20,8 +20,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from inspector import SpecError, build_model, get_preset
 from inspector.cli import main
 from inspector.paper_table import (
-    FLOPS_ROW, POOL_ROW, TORCHVISION_ROW, TableFormat, grid, latex_escape, paper_table, to_csv, to_html,
-    to_latex, to_markdown, write,
+    FLOPS_ROW, POOL_ROW, TORCHVISION_ROW, TableFormat, grid, latex_escape, notes, paper_table, to_csv,
+    to_html, to_latex, to_markdown, write,
 )
 from tests.published import RESNETS, TORCHVISION
 from tests.strategies import small_designs
@@ -117,7 +117,8 @@ def test_torchvision_column_and_the_projection_note():
     # With option B projections the 34-layer's v1 count rounds to 3.7; the note gives the 3.6.
     assert found[("34-layer", FLOPS_ROW)] == ("3.7x10^9",)
     text = to_markdown(table)
-    assert "34-layer: With parameter-free shortcuts" in text and "3.6x10^9 multiply-adds" in text
+    assert ("34-layer: Table 1 prints 3.6x10^9 for the 34-layer net; this column's 3.7x10^9"
+            in text and "with parameter-free ones (option A)" in text)
 
 
 def test_grouped_preact_and_other_stems_are_marked():
@@ -163,12 +164,14 @@ def test_csv_and_html_read_back(table):
             self.count = 0
 
         def handle_starttag(self, tag, attrs):
-            self.count += tag in ("td", "th")
+            if tag in ("td", "th"):
+                self.count += int(dict(attrs).get("colspan", 1))
 
     parser = Cells()
     parser.feed(to_html(table))
-    header, body = grid(table)
-    assert parser.count == len(header) * (len(body) + 1)
+    header, _ = grid(table)
+    # every row has the table's columns, a shared cell counting for the columns it spans
+    assert parser.count == len(header) * to_html(table).count("<tr>")
     assert "11.3&times;10<sup>9</sup>" in to_html(table)
 
 
@@ -183,7 +186,9 @@ def test_text_is_escaped_in_every_form(tmp_path):
 
 
 def check_latex_structure(text: str, columns: int) -> None:
-    """Balanced braces, no unescaped special character, every row with the tabular's columns."""
+    """Balanced braces, no unescaped special character, every row with the tabular's columns
+    (a \\multicolumn counting for the columns it spans); comments are left out."""
+    text = re.sub(r"(?<!\\)%.*", "", text)
     depth = 0
     for position, char in enumerate(text):
         escaped = position > 0 and text[position - 1] == "\\"
@@ -201,7 +206,8 @@ def check_latex_structure(text: str, columns: int) -> None:
         if line == r"\hline":
             continue
         outer = re.sub(r"\\begin\{tabular\}.*?\\end\{tabular\}", "", line)
-        assert outer.count(" & ") == columns - 1, line
+        spanned = sum(int(n) - 1 for n in re.findall(r"\\multicolumn\{(\d+)\}", outer))
+        assert outer.count(" & ") + spanned == columns - 1, line
 
 
 @pytest.mark.parametrize("names", [RESNETS, ("resnext50_32x4d", "resnet20", "resnet50d")])
@@ -209,24 +215,71 @@ def test_latex_is_well_formed(names):
     table = paper_table([(n, get_preset(n)) for n in names])
     text = to_latex(table)
     header, _ = grid(table)
-    assert text.startswith(r"\begin{tabular}{" + "l" * len(header) + "}")
+    assert r"\begin{tabular}{l" + "c" * (len(header) - 1) + "}" in text
     check_latex_structure(text, len(header))
 
 
-def test_latex_compiles(tmp_path):
+def _compile(tmp_path, body: str) -> str:
+    """pdflatex's log for `body` on a portrait article page (345 pt of text width)."""
     if shutil.which("pdflatex") is None:
         message = ("no TeX engine: Debian's texlive-latex-base provides pdflatex "
                    "(`make test` installs it)")
         if os.environ.get("CI"):
             pytest.fail(message + "; under CI the LaTeX table must be compiled")
         pytest.skip(message)
-    table = paper_table([(n, get_preset(n)) for n in ("resnet18", "resnext50_32x4d", "resnet20")])
-    document = ("\\documentclass{article}\n\\usepackage[landscape,margin=1cm]{geometry}\n"
-                "\\begin{document}\n\\tiny\n" + to_latex(table) + "\\end{document}\n")
+    document = ("\\documentclass{article}\n\\usepackage{graphicx}\n\\begin{document}\n"
+                + body + "\\typeout{LINEWIDTH=\\the\\linewidth}\n\\end{document}\n")
     (tmp_path / "table.tex").write_text(document)
     result = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error",
                              "table.tex"], cwd=tmp_path, capture_output=True, timeout=120)
+    log = (tmp_path / "table.log").read_text(errors="replace")
     assert result.returncode == 0, result.stdout.decode(errors="replace")[-2000:]
+    assert "LINEWIDTH=345.0pt" in log, "a portrait article page"
+    return log
+
+
+@pytest.mark.parametrize("names", [
+    ("resnet18", "resnet34", "resnet50_v1", "resnet101", "resnet152"),  # the paper's five
+    ("resnet18", "resnet34", "resnet50_v1", "resnet101", "resnet152", "resnext50_32x4d",
+     "wide_resnet50_2", "resnet200"),  # as many as the table takes
+    ("resnet18", "resnext50_32x4d", "resnet20"),  # sizes differ: a size column each
+])
+def test_latex_compiles_and_fits_a_portrait_page(tmp_path, names):
+    table = paper_table([(n, get_preset(n)) for n in names])
+    text = to_latex(table)
+    log = _compile(tmp_path, text)
+    assert "Overfull \\hbox" not in log, log[log.index("Overfull"):][:300]
+    assert "shrunk to the line width" in text and "landscape" in text  # said in the file
+
+
+def test_latex_and_html_stack_the_layers_inside_the_brackets(table):
+    latex = to_latex(table)
+    # conv5_x of the 152-layer net, as the paper prints it: three lines in one bracket, x 3.
+    times = r"\ensuremath{\times}"
+    assert (rf"$\left[\begin{{tabular}}{{@{{}}c@{{}}}}1{times}1, 512 \\ 3{times}3, 512 \\ "
+            rf"1{times}1, 2048\end{{tabular}}\right]$ $\times$ 3") in latex
+    # What all five share spans their columns once, as in the paper.
+    assert r"\multicolumn{5}{c}{7$\times$7, 64, stride 2}" in latex
+    assert r"\multicolumn{5}{c}{average pool, 1000-d fc, softmax}" in latex
+    html_text = to_html(table)
+    assert ('<span class="bracket">1x1, 512<br>3x3, 512<br>1x1, 2048</span>&nbsp;&times;&nbsp;3'
+            in html_text)
+    assert '<td colspan="5" style="text-align: center">3x3 max pool, stride 2</td>' in html_text
+    markdown = to_markdown(table)
+    assert "[1x1, 512<br>3x3, 512<br>1x1, 2048] x 3" in markdown
+
+
+def test_every_flops_figure_that_differs_from_the_print_is_explained():
+    table = paper_table([(n, get_preset(n)) for n in RESNETS])  # torchvision's: v1.5, option B
+    text = " ".join(notes(table))
+    found = cells(table)
+    for label, name in zip(("18", "34", "50", "101", "152"), RESNETS):
+        figure = found[(f"{label}-layer", FLOPS_ROW)][0]
+        printed = f"{PAPER_FLOPS[name]}x10^9"
+        explained = f"Table 1 prints {printed} for the {label}-layer net; this column's {figure}"
+        assert (explained in text) == (figure != printed), (name, figure)
+    assert "3,858,027,368" in text and "looks truncated" in text  # ResNet-50's 3.9 against 3.8
+    assert "projection shortcuts (option B)" in text  # ResNet-34's 3.7 against 3.6
 
 
 def test_cli_paper_table(capsys, tmp_path):
@@ -237,7 +290,13 @@ def test_cli_paper_table(capsys, tmp_path):
     assert out.startswith("| layer name | output size | 34-layer | 18-layer |")
     for fmt in TableFormat:
         assert main(["paper-table", "resnet18", "--format", fmt.value]) == 0
-        assert "[3x3, 64; 3x3, 64]" in capsys.readouterr().out.replace("$\\times$", "x")
+        out = capsys.readouterr().out.replace("$\\times$", "x")
+        stage = ("[3x3, 64; 3x3, 64] x 2" if fmt == TableFormat.CSV else
+                 "[3x3, 64<br>3x3, 64] x 2" if fmt == TableFormat.MARKDOWN else
+                 '<span class="bracket">3x3, 64<br>3x3, 64</span>&nbsp;&times;&nbsp;2'
+                 if fmt == TableFormat.HTML else
+                 r"3\ensuremath{\times}3, 64 \\ 3\ensuremath{\times}3, 64\end{tabular}\right]$ x 2")
+        assert stage in out, fmt
     assert main(["paper-table", "resnet18", "nope"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Unknown preset 'nope'" in err
