@@ -250,8 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
                        default=TableFormat.MARKDOWN.value)
     table.set_defaults(handler=_paper_table)
 
-    from inspector import train_cli  # train and infer; imported here to keep `presets` quick
+    from inspector import diff_cli, train_cli  # imported here to keep `presets` quick
 
+    diff_cli.register(sub)
     train_cli.register(sub)
     return parser
 

@@ -19,6 +19,7 @@ from typing import Any
 import graphviz
 import pandas as pd
 
+from inspector.diff import ArchDiff, diff_graphs, render_diff
 from inspector.formatting import compact
 from inspector.graph import ArchGraph
 from inspector.kinds import Direction, Fold, GraphFormat, View
@@ -213,3 +214,18 @@ def draw_design(spec: ResNetSpec, state: ViewState = ViewState(),
 def draw_analysis(analysis: Any, state: ViewState = ViewState()) -> Drawing:
     """An analysed model (`analysis.Analysis`) drawn like a design."""
     return draw_graph(analysis.graph(state.view), analysis.layer_table(), state)
+
+
+def layer_graph(source: Any) -> ArchGraph:
+    """The layer view of a design (ResNetSpec) or an analysed model (`analysis.Analysis`)."""
+    if isinstance(source, ResNetSpec):
+        return trace_graph(source, View.LAYER)
+    return source.graph(View.LAYER)
+
+
+def draw_diff(a: Any, b: Any, names: tuple[str, str]) -> tuple[Drawing, ArchDiff]:
+    """Two designs or analysed models aligned block by block and drawn side by side (see
+    `inspector.diff`); the drawing has nothing to fold or colour, only its marks."""
+    diff = diff_graphs(layer_graph(a), layer_graph(b), names)
+    digraph, details = render_diff(diff)
+    return Drawing(digraph, digraph, {**details, "hidden": []}, ViewState()), diff

@@ -144,3 +144,12 @@ class Fold(StrEnum):
     def folding(self) -> bool | None:
         """The renderer's `fold` argument: None leaves it to the graph's size."""
         return {Fold.AUTO: None, Fold.ON: True, Fold.OFF: False}[self]
+
+
+class DiffStatus(StrEnum):
+    """What a row of a diff of two networks says about its block (or stem, or head)."""
+
+    SAME = "same"
+    CHANGED = "changed"
+    ADDED = "added"  # only in B
+    REMOVED = "removed"  # only in A
