@@ -228,4 +228,5 @@ def draw_diff(a: Any, b: Any, names: tuple[str, str]) -> tuple[Drawing, ArchDiff
     `inspector.diff`); the drawing has nothing to fold or colour, only its marks."""
     diff = diff_graphs(layer_graph(a), layer_graph(b), names)
     digraph, details = render_diff(diff)
-    return Drawing(digraph, digraph, {**details, "hidden": []}, ViewState()), diff
+    names = dict(zip(("A", "B"), (f"A: {names[0]}", f"B: {names[1]}")))
+    return Drawing(digraph, digraph, {**details, "hidden": [], "names": names}, ViewState()), diff

@@ -21,8 +21,9 @@ from streamlit.runtime.pages_manager import PagesManager
 from inspector import PRESETS, Facts, ResNetSpec, SpecError, compute_facts, get_preset
 from inspector.compare import Comparison, compare
 from inspector.formatting import count, megabytes, mult_adds, shape
+from inspector.diff import summary
 from inspector.drawing import (MAX_SEARCH, VIEW_PARAMS, Drawing, ViewState, draw_analysis,
-                               draw_design, draw_graph)
+                               draw_design, draw_diff, draw_graph)
 from inspector.graph import BlockInspection
 from inspector.kinds import BlockKind, Direction, Fold, GraphFormat, View
 from inspector.overlay import Measure
@@ -321,6 +322,21 @@ def block_drawing(direction: Direction, **kwargs: Any) -> Drawing:
     graph = block_inspection(**kwargs).graph
     return _drawn(draw_graph(graph, pd.DataFrame(columns=["layer", "output_shape"]),
                              ViewState(graph.view, direction, Fold.OFF), can_fold_stages=False))
+
+
+@st.cache_data(max_entries=CACHE_ENTRIES, show_spinner="Aligning the two networks...",
+               hash_funcs=SPEC_HASH)
+def diff_drawing(a: ResNetSpec, b: ResNetSpec, names: tuple[str, str]) -> tuple[Drawing, str]:
+    """Two designs side by side, what differs marked, and the diff's one-sentence summary."""
+    result, diff = draw_diff(a, b, names)
+    return _drawn(result), summary(diff)
+
+
+def analysis_diff_drawing(analysis: Any, other: Any,
+                          names: tuple[str, str]) -> tuple[Drawing, str]:
+    """An analysed model against a design (or another model); not cached (not hashable)."""
+    result, diff = draw_diff(analysis, other, names)
+    return _drawn(result), summary(diff)
 
 
 def analysis_drawing(analysis: Any, state: ViewState) -> Drawing:

@@ -8,6 +8,7 @@ link reproduces the comparison.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -15,13 +16,15 @@ import streamlit as st
 
 from inspector import PRESETS, ResNetSpec, SpecError, get_preset
 from inspector.compare import StageMeasure, stage_measure
-from inspector.drawing import ViewState
-from inspector.kinds import BlockKind
+from inspector.kinds import BlockKind, GraphFormat
 from inspector.spec import (BLOCKS, MAX_GROUPS, MAX_INPUT_SIZE, MAX_WIDTH_PER_GROUP, SHORTCUTS,
                             STEMS, STRIDE_PLACEMENTS, parse_field)
 from pages import common
 
 CURRENT = "current design (Designer)"
+DIFF_KEY = "compare_diff"
+#: The diff's files: the drawings (with their marks) and their source.
+DIFF_FORMATS = (GraphFormat.SVG, GraphFormat.PDF, GraphFormat.PNG)
 DEFAULTS = {"A": "resnet34", "B": "resnet50"}
 PREFIXES = common.COMPARE_PREFIXES
 STAGE_TABS = {
@@ -76,12 +79,11 @@ class _SideKeys:
     json_error: str  # why the last "Apply JSON" failed, shown until one succeeds
     json_shown: str  # the JSON the page last wrote into the box (the box follows the design
     # until the user types into it)
-    graph: str  # the block graph's viewer
 
 
 KEYS = {side: _SideKeys(pick=f"c_{side}", spec=f"cmp_spec_{side}", preset=f"cmp_preset_{side}",
                         json_error=f"cmp_json_error_{side}",
-                        json_shown=f"cmp_json_shown_{side}", graph=f"compare_graph_{side.lower()}")
+                        json_shown=f"cmp_json_shown_{side}")
         for side in PREFIXES}
 
 
@@ -279,14 +281,17 @@ def main() -> None:
     st.subheader("Totals")
     common.totals_table(result.totals)
 
-    st.subheader("Block graphs")
-    for side, name, spec in zip(PREFIXES, result.names, (a.spec, b.spec)):
-        # One graph per row, each the page's width: two half-width columns cut the labels.
-        st.markdown(f"**{name}**")
-        key, graph_key = KEYS[side].graph, spec.spec_hash()
-        folded = common.folded_stages(key, graph_key)
-        common.show_drawing(common.drawing(spec, ViewState(folded=folded)), key=key,
-                            graph_key=graph_key)
+    st.subheader("Side by side, block by block")
+    drawing, said = common.diff_drawing(a.spec, b.spec, result.names)
+    st.caption(f"{said} Blocks are aligned stage by stage; changed blocks are marked in amber "
+               "with what changed, blocks only in B in green, only in A in red, and runs of "
+               "identical blocks are drawn once. Click a block for both versions.")
+    common.show_drawing(drawing, key=DIFF_KEY, height=720)
+    cols = st.columns(len(DIFF_FORMATS))
+    for column, fmt in zip(cols, DIFF_FORMATS):
+        column.download_button(f"Diff as {fmt.upper()}",
+                               functools.partial(drawing.file, fmt), f"diff.{fmt}",
+                               fmt.media_type, key=f"cmp_diff_{fmt}", width="stretch")
 
 
 common.require_navigation()

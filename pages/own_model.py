@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from inspector import PRESETS
+from inspector import PRESETS, get_preset
 from inspector.analysis import Analysis
 from inspector.drawing import ViewState
 from inspector.exported import analyze_program
@@ -22,6 +22,9 @@ CODE_KEY = "own_code"  # (file name, bytes, NAME, input text), only with the opt
 RESULT_KEY = "own_result"
 UPLOAD_ID_KEY = "own_upload_id"
 VIEW_KEY, PRESET_KEY, GRAPH_KEY = "own_view", "own_preset", "own_model_graph"
+#: The model's diff against a preset: the button, which preset it was asked for, its viewer.
+DIFF_BUTTON_KEY, DIFF_KEY, DIFF_VIEWER_KEY = "own_diff_button", "own_diff", "own_diff_graph"
+CURRENT = "current design (Designer)"
 
 
 def uploads() -> None:
@@ -71,6 +74,10 @@ def current_analysis() -> Analysis | None:
     return result
 
 
+def _ask_diff(other: str) -> None:
+    st.session_state[DIFF_KEY] = other
+
+
 def show(analysis: Analysis) -> None:
     size = shape(analysis.input_shape[1:])
     common.show_facts(analysis.facts, f" Input {size}.")
@@ -93,9 +100,24 @@ def show(analysis: Analysis) -> None:
     common.number_table(analysis.layer_table())
 
     st.subheader("Compared with a preset")
-    names = list(PRESETS)
-    other = st.selectbox("Preset", names, index=names.index(match.preset), key=PRESET_KEY)
-    common.totals_table(analysis.compare(other).totals)
+    names = [CURRENT, *PRESETS]
+    other = st.selectbox("Preset (the closest first chosen) or the Designer's design", names,
+                         index=names.index(match.preset), key=PRESET_KEY)
+    if other == CURRENT:
+        design = common.current_design()
+        label = common.design_name(design, common.current_preset())
+        common.totals_table(analysis.compare(design, (analysis.name, label)).totals)
+    else:
+        design, label = get_preset(other), other
+        common.totals_table(analysis.compare(other).totals)
+    st.button(f"Show how it differs from {other}, block by block", key=DIFF_BUTTON_KEY,
+              on_click=_ask_diff, args=(other,))
+    if st.session_state.get(DIFF_KEY) == other:
+        drawing, said = common.analysis_diff_drawing(analysis, design, (analysis.name, label))
+        st.caption(f"{said} Changed blocks are marked in amber with what changed, blocks only "
+                   "in this model in red, only in the other in green. Click a block for both "
+                   "versions.")
+        common.show_drawing(drawing, key=DIFF_VIEWER_KEY, height=720)
 
 
 def main() -> None:

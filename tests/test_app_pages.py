@@ -229,7 +229,9 @@ def test_compare_defaults_to_resnet34_against_resnet50():
     assert_clean(at, "compare")
     values = [m.value for m in at.metric if m.label == "Parameters"]
     assert values == ["21,797,672", "25,557,032"]
-    assert len(graphs(at)) == 2
+    (diff,) = graphs(at)  # one drawing: both networks side by side, what differs marked
+    assert "A: resnet34" in diff and "B: resnet50" in diff and "diff&#45;changed" in diff
+    assert any("16 changed" in c.value for c in at.caption)
     assert any("bottleneck" in i.value for i in at.info)  # the generated explanation
     assert len(at.get("plotly_chart")) == 2
     # Per-stage tables are named after the designs, not _a/_b.
@@ -251,7 +253,7 @@ def test_compare_runs_every_preset_and_the_current_design():
         if name == "resnet18":  # resnet34 with two blocks per stage is resnet18
             assert any("Both sides are the same design" in i.value for i in at.info)
         else:
-            assert len(graphs(at)) == 2, name
+            assert len(graphs(at)) == 1, name
 
 
 def test_a_compare_link_with_two_custom_designs_reopens_both():

@@ -81,3 +81,30 @@ def test_stage_titles_fold_on_the_export_preview_and_the_link_keeps_it(app_url, 
     wait(driver, lambda d: _query(d).get("stages") == "2" and _query(d).get("colour")
          == "params", "the fold and the colour in the link")
     screenshot(driver, "export_preview_folded")
+
+
+def test_compare_marks_exactly_the_differing_blocks_and_shows_both_versions(app_url, chrome):
+    from selenium.webdriver.common.by import By
+
+    driver = chrome
+    # ResNet-18 against ResNet-18 with conv4_x widened to 384 channels.
+    driver.get(f"{app_url}/compare?a.preset=resnet18&b.preset=resnet18&b.widths=64,128,384,512")
+    wait(driver, lambda d: in_viewer(d, 0, lambda f: css(f, "#graph g.node.diff-changed")),
+         "the side-by-side drawing")
+    wait(driver, settled, "the Compare page to finish running")
+    enter_viewer(driver)
+    marked = driver.execute_script(
+        "return [...document.querySelectorAll('#graph g.node')]"
+        ".filter(g => /diff-(changed|added|removed)/.test(g.getAttribute('class')))"
+        ".map(g => g.id.split('-')[1] + ':' + g.querySelector('text').textContent)")
+    assert sorted(marked) == sorted(f"{side}:{name}" for side in "AB"
+                                    for name in ("conv4_1", "conv4_2", "conv5_1"))
+    driver.find_element(By.ID, "diff-B-2-0").click()  # conv4_1 of B
+    versions = wait(driver, lambda d: css(d, "#details table.versions"), "both versions")[0]
+    text = versions.text
+    assert "A: resnet18" in text and "B: resnet18 (modified)" in text
+    assert "3x3, 256" in text and "3x3, 384" in text
+    # One picture: a zoom moves both networks together.
+    assert len(css(driver, "#graph svg")) == 1
+    driver.switch_to.default_content()
+    screenshot(driver, "compare_diff")

@@ -170,6 +170,7 @@ function showDetails(id) {
     list.append(element("dt", name), element("dd", value));
   }
   panel.append(list);
+  if (info.versions) showVersions(panel, info.versions);
   if (info.folded_stage != null) {
     const open = element("button", "Unfold this stage");
     open.addEventListener("click", () => toggleStage(info.folded_stage));
@@ -189,6 +190,25 @@ function showDetails(id) {
   }
   panel.append(table);
   if (info.rows.length > MAX_ROWS) panel.append(element("p", `first ${MAX_ROWS} shown`, "muted"));
+}
+
+// A diff's node: both networks' versions of the block, side by side.
+function showVersions(panel, versions) {
+  const table = element("table", null, "versions");
+  const head = element("tr");
+  const names = state.args.details.names || {};
+  for (const side of Object.keys(versions)) head.append(element("th", names[side] || side));
+  table.append(head);
+  const row = element("tr");
+  for (const lines of Object.values(versions)) {
+    const cell = element("td");
+    lines.forEach((line, index) => {
+      cell.append(element(index ? "div" : "b", line));
+    });
+    row.append(cell);
+  }
+  table.append(row);
+  panel.append(table);
 }
 
 // ----- search ---------------------------------------------------------------------------------
