@@ -108,3 +108,33 @@ def test_compare_marks_exactly_the_differing_blocks_and_shows_both_versions(app_
     assert len(css(driver, "#graph svg")) == 1
     driver.switch_to.default_content()
     screenshot(driver, "compare_diff")
+
+
+def test_a_tall_graph_has_an_overview_and_the_link_can_be_copied(app_url, chrome):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    driver = chrome
+    driver.get(f"{app_url}/designer?preset=resnet152&colour=params")
+    wait(driver, lambda d: in_viewer(d, 0, lambda f: css(f, "#graph svg g.node")),
+         "ResNet-152's graph")
+    wait(driver, settled, "the Designer to finish running")
+    enter_viewer(driver)
+    overview = wait(driver, lambda d: d.find_element(By.ID, "minimap").is_displayed()
+                    and d.find_element(By.ID, "minimap"), "the overview of a tall graph")
+    view = driver.find_element(By.ID, "minimap-view")
+    assert 0 < view.size["height"] < overview.size["height"], "the frame's share of the graph"
+    top = view.location["y"]
+    # A click near the overview's bottom moves the view down the graph.
+    ActionChains(driver).move_to_element_with_offset(
+        overview, 0, overview.size["height"] // 2 - 4).click().perform()
+    wait(driver, lambda d: d.find_element(By.ID, "minimap-view").location["y"] > top + 20,
+         "the view moved to the end of the graph", timeout=10)
+    assert driver.find_element(By.ID, "overlay").get_attribute("value") == "params", \
+        "the link's colour"
+    driver.find_element(By.ID, "copy-link").click()
+    link = wait(driver, lambda d: d.find_element(By.ID, "copy-link").get_attribute("data-link"),
+                "the copied link", timeout=10)
+    assert "preset=resnet152" in link and "colour=params" in link
+    driver.switch_to.default_content()
+    screenshot(driver, "designer_overview")

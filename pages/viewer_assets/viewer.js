@@ -18,7 +18,7 @@ const HINT = "Click a node for its module path, shapes, costs and layer-table ro
 
 const state = {
   key: null, args: null, panZoom: null, matches: [], matchIndex: -1, overlay: "", selected: null,
-  focusStage: null, sent: null,
+  focusStage: null, sent: null, minimap: null,
 };
 const $ = (id) => document.getElementById(id);
 
@@ -211,6 +211,87 @@ function showVersions(panel, versions) {
   panel.append(table);
 }
 
+// ----- the overview: a small copy of a drawing taller (or wider) than the frame ---------------
+
+const MINIMAP_PX = 260;  // the overview's long side, at most
+const MINIMAP_SHORT = 44;  // its short side, at least
+const MINIMAP_ABOVE = 1.5;  // shown when the drawing is this many frames long at its zoom
+
+function buildMinimap(svg) {
+  const box = $("minimap");
+  for (const old of box.querySelectorAll("svg")) old.remove();
+  const clone = svg.cloneNode(true);
+  for (const element of clone.querySelectorAll("[id]")) element.removeAttribute("id");
+  clone.removeAttribute("width");
+  clone.removeAttribute("height");
+  box.prepend(clone);
+  const vb = svg.viewBox.baseVal;
+  state.minimap = {x: vb.x, y: vb.y, width: vb.width, height: vb.height};
+}
+
+function updateMinimap() {
+  const map = state.minimap;
+  const box = $("minimap");
+  if (!map || !state.panZoom) return;
+  const s = sizes();
+  const across = state.args.direction === "LR";
+  const long = across ? s.realZoom * map.width / s.width : s.realZoom * map.height / s.height;
+  box.hidden = long < MINIMAP_ABOVE;
+  if (box.hidden) return;
+  const {scale, dx, dy} = minimapScale();
+  box.style.width = `${map.width * scale + 2 * dx}px`;
+  box.style.height = `${map.height * scale + 2 * dy}px`;
+  // The frame's corners in the drawing's units, then in the overview's pixels.
+  const pan = state.panZoom.getPan();
+  const left = -pan.x / s.realZoom, top = -pan.y / s.realZoom;
+  const view = $("minimap-view");
+  view.style.left = `${dx + (left - map.x) * scale}px`;
+  view.style.top = `${dy + (top - map.y) * scale}px`;
+  view.style.width = `${s.width / s.realZoom * scale}px`;
+  view.style.height = `${s.height / s.realZoom * scale}px`;
+}
+
+// The overview's scale (pixels per drawing unit) and the margins that keep a long, thin
+// drawing's overview wide (or tall) enough to point at.
+function minimapScale() {
+  const map = state.minimap;
+  const long = Math.min(MINIMAP_PX, sizes().height - 16);
+  const scale = long / Math.max(map.width, map.height);
+  return {scale, dx: Math.max(0, (MINIMAP_SHORT - map.width * scale) / 2),
+          dy: Math.max(0, (MINIMAP_SHORT - map.height * scale) / 2)};
+}
+
+// Centre the view on the point of the overview under the pointer.
+function panFromMinimap(event) {
+  const map = state.minimap;
+  const rect = $("minimap").getBoundingClientRect();
+  const {scale, dx, dy} = minimapScale();
+  const x = map.x + (event.clientX - rect.left - dx) / scale;
+  const y = map.y + (event.clientY - rect.top - dy) / scale;
+  const s = sizes();
+  state.panZoom.pan({x: s.width / 2 - s.realZoom * x, y: s.height / 2 - s.realZoom * y});
+}
+
+// ----- the page's link ------------------------------------------------------------------------
+
+async function copyLink() {
+  const url = window.parent.location.href;
+  let copied = false;
+  try {
+    await navigator.clipboard.writeText(url);
+    copied = true;
+  } catch (error) {  // no clipboard permission in this frame: select the text for the user
+    const area = element("textarea");
+    area.value = url;
+    document.body.append(area);
+    area.select();
+    copied = document.execCommand("copy");
+    area.remove();
+  }
+  $("copy-link").dataset.link = url;
+  $("copy-said").textContent = copied ? "Link copied" : url;
+}
+
 // ----- search ---------------------------------------------------------------------------------
 
 function search(text) {
@@ -359,14 +440,16 @@ function draw(args) {
   const frame = $("graph");
   frame.style.height = `${args.height}px`;
   if (state.panZoom) state.panZoom.destroy();
+  state.panZoom = null;
   frame.innerHTML = args.svg;  // Graphviz's own output for our graph; labels are escaped by it
   const svg = frame.querySelector("svg");
+  buildMinimap(svg);
   svg.removeAttribute("width");
   svg.removeAttribute("height");
   state.panZoom = svgPanZoom(svg, {
     zoomEnabled: true, panEnabled: true, controlIconsEnabled: false, dblClickZoomEnabled: false,
     mouseWheelZoomEnabled: true, preventMouseEventsDefault: true, zoomScaleSensitivity: 0.25,
-    minZoom: 0.01, maxZoom: 200, fit: true, center: true,
+    minZoom: 0.01, maxZoom: 200, fit: true, center: true, onUpdatedCTM: updateMinimap,
   });
   // Only where this page folds stages does a stage's title offer to (underlined, with a hint).
   frame.classList.toggle("foldable", args.stages.length > 0);
@@ -402,6 +485,8 @@ function render(args) {
     draw(args);
   }
   drawStageButtons();
+  $("link-group").hidden = !args.reports;
+  updateMinimap();
   setHeight();
 }
 
@@ -420,6 +505,15 @@ function wire() {
   $("search").addEventListener("keydown", (event) => {
     if (event.key === "Enter") step(event.shiftKey ? -1 : 1);
   });
+  $("copy-link").addEventListener("click", copyLink);
+  let dragging = false;
+  $("minimap").addEventListener("pointerdown", (event) => {
+    dragging = true;
+    $("minimap").setPointerCapture(event.pointerId);
+    panFromMinimap(event);
+  });
+  $("minimap").addEventListener("pointermove", (event) => { if (dragging) panFromMinimap(event); });
+  $("minimap").addEventListener("pointerup", () => { dragging = false; });
   $("search-next").addEventListener("click", () => step(1));
   $("search-prev").addEventListener("click", () => step(-1));
   $("overlay").addEventListener("change", (event) => {
