@@ -477,9 +477,9 @@ def totals_table(totals: pd.DataFrame) -> None:
     number_table(totals.rename(index=header).reset_index(names="measure"))
 
 
-def number_table(df: pd.DataFrame, **kwargs: Any) -> None:
+def number_table(df: pd.DataFrame, share_bars: bool = False, **kwargs: Any) -> None:
     """A dataframe that reads like the paper: human headers, counts with thousands separators,
-    shapes as 1x64x56x56, shares as percentages."""
+    shapes as 1x64x56x56, shares as percentages (drawn as bars with `share_bars`)."""
     df = df.copy()
     config: dict[str, Any] = {}
     for column in df.columns:
@@ -488,6 +488,9 @@ def number_table(df: pd.DataFrame, **kwargs: Any) -> None:
         if df[column].dtype == object:
             df[column] = df[column].map(_shape_text)
             config[name] = st.column_config.Column(title)
+        elif name in SHARE_COLUMNS and share_bars:
+            config[name] = st.column_config.ProgressColumn(title, format="percent",
+                                                           min_value=0.0, max_value=1.0)
         elif name in SHARE_COLUMNS:
             config[name] = st.column_config.NumberColumn(title, format="percent")
         elif pd.api.types.is_integer_dtype(df[column]) and df[column].hasnans:

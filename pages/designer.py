@@ -40,7 +40,6 @@ GRAPH_VIEW_KEY, GRAPH_DIRECTION_KEY, GRAPH_FOLD_KEY = "g_view", "g_direction", "
 #: The layer table's filters, by the column each filters.
 FILTER_KEYS = {"stage": "f_stage", "role": "f_role", "type": "f_type"}
 GRAPH_KEY = "designer_graph"
-SHARES_CHART_KEY = "stage_shares"
 
 
 class StageControl(StrEnum):
@@ -289,14 +288,9 @@ def graph_section(spec: ResNetSpec, state: ViewState) -> None:
 
 def stages_section(spec: ResNetSpec) -> None:
     st.subheader("Stages")
-    table = common.stages(spec)
-    common.number_table(table)
-    figure = common.stage_bars(table, {"parameters": "params_share",
-                                       "mult-adds": "mult_adds_share"},
-                               "Share of the network's parameters and mult-adds per stage",
-                               height=330)
-    figure.update_layout(yaxis_tickformat=".0%")
-    st.plotly_chart(figure, key=SHARES_CHART_KEY, config={"displayModeBar": False})
+    # Each stage's share of the parameters and mult-adds as a bar in its row: a chart beside
+    # the table said the same at the cost of a redraw that delayed every change's new graph.
+    common.number_table(common.stages(spec), share_bars=True)
 
 
 def layers_section(spec: ResNetSpec) -> None:

@@ -443,6 +443,7 @@ function draw(args) {
   state.panZoom = null;
   frame.innerHTML = args.svg;  // Graphviz's own output for our graph; labels are escaped by it
   const svg = frame.querySelector("svg");
+  performance.mark("viewer-parsed");
   buildMinimap(svg);
   svg.removeAttribute("width");
   svg.removeAttribute("height");
@@ -481,8 +482,13 @@ function render(args) {
   state.args = args;
   const key = `${args.graph_key}|${args.drawing_key}`;
   if (key !== state.key) {
+    // Marks for benchmarks/inspect_speed.py: when a new drawing arrived, was parsed, laid out
+    // and painted (performance.timeOrigin + startTime compares across frames).
+    performance.mark("viewer-received");
     state.key = key;
     draw(args);
+    performance.mark("viewer-laid-out");
+    requestAnimationFrame(() => requestAnimationFrame(() => performance.mark("viewer-painted")));
   }
   drawStageButtons();
   $("link-group").hidden = !args.reports;
