@@ -87,16 +87,25 @@ def test_compare_marks_exactly_the_differing_blocks_and_shows_both_versions(app_
     from selenium.webdriver.common.by import By
 
     driver = chrome
+    marked_js = ("return [...document.querySelectorAll('#graph g.node')]"
+                 ".filter(g => /diff-(changed|added|removed)/.test(g.getAttribute('class')))"
+                 ".map(g => g.id.split('-')[1] + ':' + g.querySelector('text').textContent)")
+    # ResNet-34 against ResNet-50 (3, 4, 6, 3 blocks each): every block pair differs in type.
+    driver.get(f"{app_url}/compare?a.preset=resnet34&b.preset=resnet50")
+    wait(driver, lambda d: in_viewer(d, 0, lambda f: css(f, "#graph g.node.diff-changed")),
+         "ResNet-34 beside ResNet-50")
+    wait(driver, settled, "the Compare page to finish running")
+    marked = in_viewer(driver, 0, lambda f: f.execute_script(marked_js))
+    blocks = [f"conv{s + 2}_{b + 1}" for s, n in enumerate((3, 4, 6, 3)) for b in range(n)]
+    assert sorted(marked) == sorted([f"{side}:{name}" for side in "AB" for name in blocks]
+                                    + ["A:head", "B:head"])
     # ResNet-18 against ResNet-18 with conv4_x widened to 384 channels.
     driver.get(f"{app_url}/compare?a.preset=resnet18&b.preset=resnet18&b.widths=64,128,384,512")
     wait(driver, lambda d: in_viewer(d, 0, lambda f: css(f, "#graph g.node.diff-changed")),
          "the side-by-side drawing")
     wait(driver, settled, "the Compare page to finish running")
     enter_viewer(driver)
-    marked = driver.execute_script(
-        "return [...document.querySelectorAll('#graph g.node')]"
-        ".filter(g => /diff-(changed|added|removed)/.test(g.getAttribute('class')))"
-        ".map(g => g.id.split('-')[1] + ':' + g.querySelector('text').textContent)")
+    marked = driver.execute_script(marked_js)
     assert sorted(marked) == sorted(f"{side}:{name}" for side in "AB"
                                     for name in ("conv4_1", "conv4_2", "conv5_1"))
     driver.find_element(By.ID, "diff-B-2-0").click()  # conv4_1 of B

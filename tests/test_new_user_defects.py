@@ -110,3 +110,30 @@ def test_the_designers_design_is_no_second_column_beside_its_preset():
     assert any("already a column: shown once" in c.value for c in at.caption)
     at.multiselect(key="p_designs").set_value(["current design (Designer)", "resnet18"]).run()
     assert paper_html(at).count("<th>") == 2 + 2  # not a duplicate: both shown
+
+
+def test_your_model_folds_the_stages_its_titles_offer_to_fold():
+    import json
+
+    from inspector.model import build_model
+    from test_exported import export_bytes
+
+    at = open_page("pages/own_model.py")
+    model = build_model(get_preset("resnet18"), "cpu")
+    at.session_state["own_program"] = ("my_net.pt2", export_bytes(model, (3, 64, 64)))
+    at.run()
+    assert_clean(at, "uploaded")
+
+    def viewer():
+        (args,) = [json.loads(c.proto.json_args) for c in at.get("component_instance")
+                   if c.proto.component_name.endswith("graph_viewer")]
+        return args
+
+    args = viewer()
+    assert [name for _, name in args["stages"]] == ["conv2_x", "conv3_x", "conv4_x", "conv5_x"]
+    at.session_state["own_model_graph"] = {"graph": args["graph_key"], "folded": [1]}
+    at.run()
+    args = viewer()
+    assert args["folded"] == [1]
+    assert [info["label"] for info in args["details"]["nodes"].values()
+            if info["folded_stage"] == 1] == ["conv3_x (folded)\n2 blocks"]
