@@ -7,6 +7,7 @@ results (keyed by the spec's hash, so going back to a design is instant) and for
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import re
 import string
@@ -337,6 +338,18 @@ def analysis_diff_drawing(analysis: Any, other: Any,
     """An analysed model against a design (or another model); not cached (not hashable)."""
     result, diff = draw_diff(analysis, other, names)
     return _drawn(result), summary(diff)
+
+
+#: A diff's files: the drawings (with their marks).
+DIFF_FORMATS = (GraphFormat.SVG, GraphFormat.PDF, GraphFormat.PNG)
+
+
+def diff_downloads(drawing_: Drawing, key: str) -> None:
+    """One download button per file format of a diff, each drawn on click."""
+    for column, fmt in zip(st.columns(len(DIFF_FORMATS)), DIFF_FORMATS):
+        column.download_button(f"Diff as {fmt.upper()}", functools.partial(drawing_.file, fmt),
+                               f"diff.{fmt}", fmt.media_type, key=f"{key}_{fmt}",
+                               width="stretch")
 
 
 def analysis_drawing(analysis: Any, state: ViewState) -> Drawing:

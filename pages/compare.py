@@ -8,7 +8,6 @@ link reproduces the comparison.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -16,15 +15,13 @@ import streamlit as st
 
 from inspector import PRESETS, ResNetSpec, SpecError, get_preset
 from inspector.compare import StageMeasure, stage_measure
-from inspector.kinds import BlockKind, GraphFormat
+from inspector.kinds import BlockKind
 from inspector.spec import (BLOCKS, MAX_GROUPS, MAX_INPUT_SIZE, MAX_WIDTH_PER_GROUP, SHORTCUTS,
                             STEMS, STRIDE_PLACEMENTS, parse_field)
 from pages import common
 
 CURRENT = "current design (Designer)"
-DIFF_KEY = "compare_diff"
-#: The diff's files: the drawings (with their marks) and their source.
-DIFF_FORMATS = (GraphFormat.SVG, GraphFormat.PDF, GraphFormat.PNG)
+DIFF_KEY, DIFF_FILES_KEY = "compare_diff", "cmp_diff"
 DEFAULTS = {"A": "resnet34", "B": "resnet50"}
 PREFIXES = common.COMPARE_PREFIXES
 STAGE_TABS = {
@@ -287,11 +284,7 @@ def main() -> None:
                "with what changed, blocks only in B in green, only in A in red, and runs of "
                "identical blocks are drawn once. Click a block for both versions.")
     common.show_drawing(drawing, key=DIFF_KEY, height=720)
-    cols = st.columns(len(DIFF_FORMATS))
-    for column, fmt in zip(cols, DIFF_FORMATS):
-        column.download_button(f"Diff as {fmt.upper()}",
-                               functools.partial(drawing.file, fmt), f"diff.{fmt}",
-                               fmt.media_type, key=f"cmp_diff_{fmt}", width="stretch")
+    common.diff_downloads(drawing, DIFF_FILES_KEY)
 
 
 common.require_navigation()

@@ -118,6 +118,7 @@ def show(analysis: Analysis) -> None:
                    "in this model in red, only in the other in green. Click a block for both "
                    "versions.")
         common.show_drawing(drawing, key=DIFF_VIEWER_KEY, height=720)
+        common.diff_downloads(drawing, DIFF_VIEWER_KEY)
 
 
 def main() -> None:
