@@ -4,6 +4,7 @@
     result = analyze(model, (3, 32, 32))
     result                       # in Jupyter: the block graph, solid and dashed shortcuts
     result.facts.depth_explanation, result.layer_table(), result.closest().sentence
+    result.findings              # broadcasting sums, dead weights, misleading names... (findings.py)
 
 Why a generic path: people arrive with a network already written (a tutorial's, a paper
 re-implementation, torchvision's) and want it described like a preset: which shortcuts are
@@ -15,13 +16,15 @@ and counts it, `analysis_graph` draws it, `matching` names the closest preset.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Iterable
 
 import pandas as pd
 import torch
 from torch import nn
 
-from inspector.analysis_graph import block_view, layer_table, layer_view
+from inspector.analysis_graph import block_view, layer_table, layer_view, mark_nodes
+from inspector.findings import Finding, Unused, find, node_marks, unused_in
 from inspector.matching import Comparison, Match, compare_analyses, match
 from inspector.op_trace import ModelError, Shape, flatten_model
 from inspector.residual import Structure, assemble
@@ -34,13 +37,22 @@ DEFAULT_INPUT = (3, 224, 224)
 
 @dataclass(frozen=True)
 class Analysis(Structure):
-    """`Structure` with the views people ask for: graphs, tables, the closest preset."""
+    """`Structure` with the views people ask for: graphs, tables, findings, the closest preset."""
+
+    unused: tuple[Unused, ...] = ()  # modules `forward` never ran (see `findings.unused_in`)
+
+    @cached_property
+    def findings(self) -> tuple[Finding, ...]:
+        """What a residual-aware check finds, most serious first (see `inspector.findings`)."""
+        return find(self, self.name, self.unused)
 
     def graph(self, view: str = "block") -> ArchGraph:
-        """The network as the rest of the project draws it (`render.render_graph`)."""
+        """The network as the rest of the project draws it (`render.render_graph`), the nodes
+        with findings marked."""
         if view not in ("block", "layer"):
             raise ModelError(f"The view must be 'block' or 'layer', not {view!r}.")
-        return block_view(self) if view == "block" else layer_view(self)
+        graph = block_view(self) if view == "block" else layer_view(self)
+        return mark_nodes(graph, self, node_marks(self.findings))
 
     def layer_table(self) -> pd.DataFrame:
         return layer_table(self)
@@ -112,4 +124,5 @@ def analyze(model: nn.Module, input_shape: Iterable[int] = DEFAULT_INPUT,
     structure = assemble(name or type(model).__name__, (1, *shape), ops, params)
     fields = {f: getattr(structure, f) for f in Structure.__dataclass_fields__}
     fields["parameter_shapes"] = tuple(sorted(tuple(p.shape) for p in parameters))
+    fields["unused"] = unused_in(model, ops)
     return Analysis(**fields)

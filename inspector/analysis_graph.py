@@ -10,10 +10,11 @@ model allows); a block that is a module of its own takes that module's path as i
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 
 import pandas as pd
 
-from inspector.graph import ArchGraph, GraphEdge, GraphNode
+from inspector.graph import ArchGraph, GraphEdge, GraphNode, NodeMark
 from inspector.kinds import EdgeKind, NodeKind, Role, View
 from inspector.op_trace import Op, Shape
 from inspector.residual import NONE, Block, Structure
@@ -170,3 +171,41 @@ def layer_table(structure: Structure) -> pd.DataFrame:
         })
     table = pd.DataFrame(rows, columns=list(LAYER_COLUMNS))
     return table.astype({"stride": "Int64", "groups": "Int64"})
+
+
+def node_of(graph: ArchGraph, structure: Structure, op_id: str) -> str | None:
+    """The node of `graph` that shows op `op_id`: itself in the layer view; in the block view its
+    block (the sum and the ReLU after it: the block's sum node), or the layer it was folded into
+    (a BN or ReLU into the conv before it). None when the graph does not show it."""
+    if graph.view == View.LAYER:
+        return op_id if op_id in graph.by_id else None
+    block = structure.block_of.get(op_id)
+    if block is not None:
+        body = _block_id(block)
+        on_sum = block.shortcut_kind != NONE and op_id in (block.add, block.exit)
+        return f"{body}.add" if on_sum else body
+    current = op_id
+    while current not in graph.by_id:
+        op = structure.by_id.get(current)
+        if op is None or not op.inputs:
+            return None
+        current = op.inputs[0]
+    return current
+
+
+def mark_nodes(graph: ArchGraph, structure: Structure,
+               marks: Mapping[str, tuple[NodeMark, ...]]) -> ArchGraph:
+    """`graph` with each op's marks (findings, see `inspector.findings`) on the node showing
+    it; a node showing several marked ops carries each mark once, most serious first."""
+    if not marks:
+        return graph
+    per_node: dict[str, dict[NodeMark, None]] = {}
+    for op_id, op_marks in marks.items():
+        node_id = node_of(graph, structure, op_id)
+        if node_id is not None:
+            per_node.setdefault(node_id, {}).update(dict.fromkeys(op_marks))
+    nodes = tuple(
+        dataclasses.replace(node, marks=tuple(sorted(
+            dict.fromkeys((*node.marks, *per_node[node.id])), key=lambda m: m.severity.rank)))
+        if node.id in per_node else node for node in graph.nodes)
+    return ArchGraph(graph.view, nodes, graph.edges)

@@ -250,10 +250,11 @@ def build_parser() -> argparse.ArgumentParser:
                        default=TableFormat.MARKDOWN.value)
     table.set_defaults(handler=_paper_table)
 
-    from inspector import diff_cli, train_cli  # imported here to keep `presets` quick
+    from inspector import check_cli, diff_cli, train_cli  # imported here to keep `presets` quick
 
     diff_cli.register(sub)
     train_cli.register(sub)
+    check_cli.register(sub)
     return parser
 
 

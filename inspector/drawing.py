@@ -138,6 +138,13 @@ class Drawing:
         text = export_graph(self.digraph, GraphFormat.SVG).decode()
         return text[text.index("<svg"):]
 
+    def with_details(self, **extra: Any) -> Drawing:
+        """The same drawing with more for the viewer's payload (its SVG, once made, kept)."""
+        copy = dataclasses.replace(self, details={**self.details, **extra})
+        if "svg" in self.__dict__:
+            copy.__dict__["svg"] = self.__dict__["svg"]
+        return copy
+
     def file(self, fmt: GraphFormat | str, dpi: int = DEFAULT_DPI) -> bytes:
         """The drawing as DOT, SVG, PNG (at `dpi`) or PDF, folded and coloured as on screen."""
         return export_graph(self.file_digraph, fmt, dpi)

@@ -12,9 +12,18 @@ from dataclasses import dataclass
 from functools import cached_property
 from types import MappingProxyType
 
-from inspector.kinds import EdgeKind, NodeKind, Role, ShortcutKind, View
+from inspector.kinds import EdgeKind, NodeKind, Role, Rule, Severity, ShortcutKind, View
 
 Shape = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class NodeMark:
+    """A finding about a node (see `inspector.findings`), as the drawing and the viewer show it."""
+
+    severity: Severity
+    rule: Rule
+    message: str
 
 
 @dataclass(frozen=True)
@@ -42,6 +51,7 @@ class GraphNode:
     stride: int | None = None  # convs and pools
     groups: int | None = None  # convs
     trainable: bool = False  # has parameters, all of them trainable
+    marks: tuple[NodeMark, ...] = ()  # findings about this node, most serious first
 
     @property
     def label(self) -> str:

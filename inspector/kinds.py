@@ -146,6 +146,54 @@ class Fold(StrEnum):
         return {Fold.AUTO: None, Fold.ON: True, Fold.OFF: False}[self]
 
 
+class Severity(StrEnum):
+    """How much a finding matters, most serious first (see `inspector.findings`)."""
+
+    ERROR = "error"  # the network does not do what it appears to
+    WARNING = "warning"  # wasteful or unusual
+    NOTE = "note"  # worth knowing
+
+    @property
+    def rank(self) -> int:
+        """0 for errors, 1 for warnings, 2 for notes: findings sort by it."""
+        return list(Severity).index(self)
+
+    def at_least(self, threshold: "Severity") -> bool:
+        """Whether this is as serious as `threshold` or more (an error is at least a warning)."""
+        return self.rank <= Severity(threshold).rank
+
+
+class Rule(StrEnum):
+    """What a finding is about: one rule of `inspector.findings` each."""
+
+    BROADCAST_SUM = "broadcast-sum"
+    ONE_PATH_CHANGE = "one-path-change"
+    DEAD_TAPS = "dead-taps"
+    EARLY_COLLAPSE = "early-collapse"
+    INPUT_COVERED = "input-covered"
+    BIAS_BEFORE_NORM = "bias-before-norm"
+    DEPTH_NAME = "depth-name"
+    ACTIVATION_ORDER = "activation-order"
+    PREACT_FINAL_NORM = "preact-final-norm"
+    NORM_ON_1X1 = "norm-on-1x1"
+    UNUSED = "unused"
+
+    @property
+    def title(self) -> str:
+        """A few words for a graph's badge: "broadcasting sum"."""
+        return _RULE_TITLES[self.value]
+
+
+_RULE_TITLES = {
+    "broadcast-sum": "broadcasting sum", "one-path-change": "shape changes on one path",
+    "dead-taps": "taps meet only padding", "early-collapse": "1x1 before the last stage",
+    "input-covered": "field covers the input", "bias-before-norm": "bias before BatchNorm",
+    "depth-name": "depth in the name", "activation-order": "activation order",
+    "preact-final-norm": "no final BN-ReLU", "norm-on-1x1": "BatchNorm on 1x1",
+    "unused": "never used",
+}
+
+
 class DiffStatus(StrEnum):
     """What a row of a diff of two networks says about its block (or stem, or head)."""
 

@@ -12,9 +12,12 @@ from typing import Any
 
 import pandas as pd
 
+from inspector.analysis_graph import node_of
+from inspector.findings import Finding
 from inspector.overlay import Measure, module_prefixes, node_values, overlay, subtree_totals
 from inspector.render import node_element_id
 from inspector.graph import ArchGraph
+from inspector.residual import Structure
 
 
 def _plain(value: Any) -> Any:
@@ -69,3 +72,16 @@ def viewer_payload(graph: ArchGraph, table: pd.DataFrame,
             "rows": rows.get(node.module, []) if node.module else [],
         }
     return {"nodes": nodes, "legends": legends}
+
+
+def findings_payload(findings: tuple[Finding, ...], graph: ArchGraph,
+                     structure: Structure) -> list[dict[str, Any]]:
+    """The findings as the viewer lists them, most serious first, each with the SVG element id
+    of the node it is about in this view (None for a finding about the whole network), so a
+    click selects and centres that node."""
+    payload = []
+    for finding in findings:
+        node = node_of(graph, structure, finding.anchor) if finding.anchor else None
+        payload.append({**finding.to_dict(),
+                        "element": node_element_id(node) if node is not None else None})
+    return payload

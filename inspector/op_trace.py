@@ -37,6 +37,23 @@ class ModelError(ValueError):
 
 
 @dataclass(frozen=True)
+class Window:
+    """A conv's sliding window along one spatial axis, as PyTorch slides it.
+
+    `pad_before` and `pad_after` count the positions padded at either end; they hold zeros
+    unless the padding mode copies data there (reflect, replicate, circular). Which kernel taps
+    ever meet data follows from these and the input size.
+    """
+
+    kernel: int
+    stride: int
+    dilation: int
+    pad_before: int
+    pad_after: int
+    zeros: bool = True  # padding_mode "zeros"
+
+
+@dataclass(frozen=True)
 class Op:
     """One op of the flattened network, in execution order."""
 
@@ -53,8 +70,9 @@ class Op:
     kernel: int = 0
     stride: int = 1
     groups: int | None = None
-    bias: bool = False  # a conv with a bias (the paper's convs have none: BN follows)
+    bias: bool = False  # a conv or linear layer with a bias (the paper's convs have none)
     scope: str = ""  # path of the module whose forward runs the op ("" for the model's own)
+    windows: tuple[Window, ...] = ()  # a conv's sliding window along each spatial axis
 
 
 _SHAPE_KEEPING_MODULES = (nn.modules.batchnorm._NormBase, nn.ReLU, nn.ReLU6, nn.LeakyReLU,
@@ -156,6 +174,11 @@ def _plain(value: Any) -> bool:
     return isinstance(value, (bool, int, float, str, type(None)))
 
 
+def _hashable(value: Any) -> Any:
+    """A plain value as a key: lists (e.g. a block's `[[3, 16], [3, 16]]` plan) become tuples."""
+    return tuple(_hashable(v) for v in value) if isinstance(value, (tuple, list)) else value
+
+
 @functools.lru_cache(maxsize=None)
 def _names_in_code(cls: type) -> frozenset[str]:
     """Every attribute read and string constant in the methods of `cls` and its user-defined
@@ -200,7 +223,7 @@ def _module_key(module: nn.Module) -> tuple:
     """
     read = _names_in_code(type(module))
     attributes = tuple(sorted(
-        (name, value if _plain(value) else ("object", id(value)))
+        (name, _hashable(value) if _plain(value) else ("object", id(value)))
         for name, value in vars(module).items() if not name.startswith("_") and name in read
     ))
     return type(module), repr(module), attributes
@@ -279,13 +302,35 @@ def _cost(module: nn.Module, shape: Shape) -> tuple[int, int]:
     return params, params * shape[0]
 
 
+def _windows(conv: nn.modules.conv._ConvNd) -> tuple[Window, ...]:
+    """The conv's window per spatial axis; padding="same" puts an odd zero on the end, as
+    PyTorch does."""
+    windows = []
+    for axis, (kernel, stride, dilation) in enumerate(
+            zip(conv.kernel_size, conv.stride, conv.dilation)):
+        if conv.padding == "valid":
+            before = after = 0
+        elif conv.padding == "same":
+            before = dilation * (kernel - 1) // 2
+            after = dilation * (kernel - 1) - before
+        else:
+            before = after = int(conv.padding[axis])
+        windows.append(Window(int(kernel), int(stride), int(dilation), before, after,
+                              conv.padding_mode == "zeros"))
+    return tuple(windows)
+
+
 def _geometry(module: nn.Module) -> dict[str, Any]:
+    if isinstance(module, nn.Linear):
+        return {"bias": module.bias is not None}
     if not isinstance(module, (nn.modules.conv._ConvNd, nn.MaxPool2d, nn.AvgPool2d)):
         return {}
     stride = module.stride or module.kernel_size
+    windows = _windows(module) if isinstance(module, nn.modules.conv._ConvNd) \
+        and not module.transposed else ()
     return {"kernel": _pair(module.kernel_size), "stride": _pair(stride),
             "groups": getattr(module, "groups", None),
-            "bias": getattr(module, "bias", None) is not None}
+            "bias": getattr(module, "bias", None) is not None, "windows": windows}
 
 
 @dataclass

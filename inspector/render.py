@@ -20,7 +20,7 @@ import graphviz
 
 from inspector.formatting import chw, compact, count
 from inspector.graph import ArchGraph, GraphEdge, GraphNode
-from inspector.kinds import Direction, EdgeKind, GraphFormat, NodeKind, Role, View
+from inspector.kinds import Direction, EdgeKind, GraphFormat, NodeKind, Role, Rule, Severity, View
 from inspector.spec import block_name, stage_name
 
 #: Graphs with more nodes than this fold runs of identical blocks unless told otherwise.
@@ -39,6 +39,10 @@ _FILL = {
     NodeKind.OTHER: "#f0f0f0",
 }
 _SHORTCUT_COLOR = "#1f5fa8"
+#: Findings' marks (see `inspector.findings`): a border and a "!" line in this colour, which
+#: every export keeps and which is not the dashed/solid code of the shortcuts.
+MARK_COLORS = {Severity.ERROR: "#c62828", Severity.WARNING: "#e65100", Severity.NOTE: "#00838f"}
+MARK_PENWIDTH = "2.5"
 _Choice = TypeVar("_Choice", Direction, GraphFormat)
 SHORTCUT_ID_PREFIX = "shortcut-"
 
@@ -78,7 +82,8 @@ def _signature(nodes: list[GraphNode], edges: list[GraphEdge]) -> tuple:
         return node.lines if node.kind == NodeKind.BLOCK else (node.title, *node.lines)
 
     return (
-        tuple((n.kind, label(n), n.shape, n.params, n.role) for n in nodes),
+        tuple((n.kind, label(n), n.shape, n.params, n.role,
+               tuple((m.severity, m.rule) for m in n.marks)) for n in nodes),
         tuple((e.kind, e.shape, e.label) for e in edges),
     )
 
@@ -144,12 +149,15 @@ def fold_blocks(graph: ArchGraph, min_run: int = MIN_RUN) -> tuple[ArchGraph, di
 LINE_PAD = 2
 
 
-def _html(lines: list[str], small: list[str] = (), align: str = "CENTER") -> str:
+def _html(lines: list[str], small: list[str] = (), badge: str = "", color: str = "") -> str:
     """An HTML-like Graphviz label: the first line bold, then plain lines, then small grey ones,
-    one table row each so that the lines keep `LINE_PAD` clear of each other."""
+    then a findings badge in `color`; one table row each, so the lines keep `LINE_PAD` clear of
+    each other."""
     parts = [f"<B>{html.escape(lines[0])}</B>"] + [html.escape(line) for line in lines[1:]]
     parts += [f'<FONT POINT-SIZE="9" COLOR="#555555">{html.escape(s)}</FONT>' for s in small]
-    return _rows(parts, align)
+    if badge:
+        parts.append(f'<FONT POINT-SIZE="9" COLOR="{color}"><B>{html.escape(badge)}</B></FONT>')
+    return _rows(parts)
 
 
 def _rows(parts: list[str], align: str = "CENTER") -> str:
@@ -159,6 +167,15 @@ def _rows(parts: list[str], align: str = "CENTER") -> str:
             f"{rows}</TABLE>>")
 
 
+def mark_badge(node: GraphNode) -> str:
+    """'! error: broadcasting sum (+1)': the node's most serious finding, and how many more."""
+    if not node.marks:
+        return ""
+    first = node.marks[0]
+    more = f" (+{len(node.marks) - 1})" if len(node.marks) > 1 else ""
+    return f"! {first.severity}: {Rule(first.rule).title}{more}"
+
+
 def _node_attrs(node: GraphNode, run: _Run | None,
                 fills: Mapping[str, str] | None = None) -> dict[str, str]:
     """Label and style, plus an element id and a hover tooltip for the interactive viewer;
@@ -166,6 +183,11 @@ def _node_attrs(node: GraphNode, run: _Run | None,
     attrs = {"id": node_element_id(node.id), "tooltip": _tooltip(node), **_node_style(node, run)}
     if fills and node.id in fills and node.kind not in (NodeKind.INPUT, NodeKind.OUTPUT):
         attrs["fillcolor"] = fills[node.id]
+    if node.marks:
+        color = MARK_COLORS[Severity(node.marks[0].severity)]
+        attrs.update(color=color, penwidth=MARK_PENWIDTH, **{"class": "marked"})
+        if node.kind == NodeKind.ADD:
+            attrs.update(xlabel=mark_badge(node), fontcolor=color)
     return attrs
 
 
@@ -180,20 +202,38 @@ def _node_style(node: GraphNode, run: _Run | None) -> dict[str, str]:
                 "style": "filled", "fillcolor": "white"}
     style = {"shape": "box", "style": "rounded,filled", "fillcolor": _FILL.get(node.kind, "#f0f0f0"),
              "fontsize": "11"}
+    badge = mark_badge(node)
+    color = MARK_COLORS[Severity(node.marks[0].severity)] if node.marks else ""
     if node.kind == NodeKind.BLOCK:
         title = node.title
         small = [f"{compact(node.params)} params"]
         if run is not None:
             title = f"{title} .. {block_name(node.stage, run.last)}"
             small = [f"x {run.count} identical blocks", f"{compact(node.params)} params each"]
-        return {**style, "label": _html([title, *node.lines], small)}
+        return {**style, "label": _html([title, *node.lines], small, badge, color)}
     if node.params and node.kind in (NodeKind.CONV, NodeKind.FC):
         return {**style, "label": _html([node.title, *node.lines],
-                                        [f"{compact(node.params)} params"])}
+                                        [f"{compact(node.params)} params"], badge, color)}
+    if badge:
+        return {**style, "label": _html([node.title, *node.lines], [], badge, color)}
     return {**style, "label": node.label}
 
 
+def _broadcasts_into(node: GraphNode) -> bool:
+    return node.kind == NodeKind.ADD and any(m.rule == Rule.BROADCAST_SUM for m in node.marks)
+
+
 def _edge_attrs(edge: GraphEdge, graph: ArchGraph, side: str) -> dict[str, str]:
+    attrs = _plain_edge_attrs(edge, graph, side)
+    dst = graph.node(edge.dst)
+    if _broadcasts_into(dst) and edge.shape:
+        # Both operands of a broadcasting sum carry their shapes, in the mark's colour.
+        color = MARK_COLORS[Severity(dst.marks[0].severity)]
+        attrs.update(label=chw(edge.shape), fontcolor=color, color=color, penwidth="2")
+    return attrs
+
+
+def _plain_edge_attrs(edge: GraphEdge, graph: ArchGraph, side: str) -> dict[str, str]:
     src, dst = graph.node(edge.src), graph.node(edge.dst)
     attrs = {"fontsize": "9", "fontcolor": "#444444"}
     if edge.kind != EdgeKind.MAIN:
@@ -249,6 +289,7 @@ def _tooltip(node: GraphNode) -> str:
         lines.append(f"output: {chw(node.shape)}")
     if node.kind not in (NodeKind.INPUT, NodeKind.OUTPUT):
         lines.append(f"params: {count(node.params)}   mult-adds: {count(node.mult_adds)}")
+    lines += [f"{mark.severity}: {mark.message}" for mark in node.marks]
     return "\n".join(lines)
 
 

@@ -26,7 +26,8 @@ from functools import lru_cache
 import torch
 from torch import nn
 
-from inspector.analysis_graph import block_view, layer_view
+from inspector.analysis_graph import block_view, layer_view, mark_nodes
+from inspector.findings import Finding, find, node_marks
 from inspector.graph import ArchGraph, BlockInspection, Shape
 from inspector.kinds import BlockKind, ShortcutKind, View
 from inspector.model import ResidualBlock, ZeroPadShortcut, build_model, stage_path
@@ -134,10 +135,28 @@ def _walk(spec: ResNetSpec) -> Structure:
                     None if built.layers == spec.layers else spec.layers)
 
 
+def design_structure(spec: ResNetSpec) -> Structure:
+    """The design analysed (blocks, ops, facts): immutable and shared, see `_walk`."""
+    return _walk(spec)
+
+
+@lru_cache(maxsize=_TRACES_KEPT)
+def design_findings(spec: ResNetSpec, name: str | None = None) -> tuple[Finding, ...]:
+    """What the check of `inspector.findings` finds in the design, most serious first.
+
+    Sliders can make a design wrong (an input too small for its depth leaves 3x3 convs on 1x1
+    maps); the design is checked by the same rules as any model. `name` (a preset's, say) is
+    what the findings call the network and what the depth-in-the-name rule reads. Raises
+    SpecError for an invalid spec.
+    """
+    return find(_walk(spec), name)
+
+
 @lru_cache(maxsize=2 * _TRACES_KEPT)
 def _graph(spec: ResNetSpec, view: View) -> ArchGraph:
     structure = _walk(spec)
-    return block_view(structure) if view == View.BLOCK else layer_view(structure)
+    graph = block_view(structure) if view == View.BLOCK else layer_view(structure)
+    return mark_nodes(graph, structure, node_marks(design_findings(spec)))
 
 
 def trace_graph(spec: ResNetSpec, view: View | str = View.BLOCK) -> ArchGraph:

@@ -17,7 +17,9 @@ from inspector.kinds import BlockKind, Direction
 from inspector.spec import (MAX_CHANNELS, MAX_CLASSES, MAX_GROUPS, MAX_INPUT_SIZE, MAX_STAGES,
                             MAX_STRIDE, MAX_WIDTH_PER_GROUP, SHORTCUTS, STEM_DESCRIPTIONS, STEMS,
                             STRIDE_PLACEMENTS, stage_name)
-from pages import common
+from inspector.node_details import findings_payload
+from inspector.trace import design_findings, design_structure, trace_graph
+from pages import common, findings_view
 
 ss = st.session_state
 
@@ -280,7 +282,10 @@ def graph_section(spec: ResNetSpec, state: ViewState) -> None:
     common.fold_choice(GRAPH_FOLD_KEY, cols[2],
                        help="Draw a run of identical blocks once, marked 'x N'; 'auto' folds "
                             "large graphs only")
-    common.show_drawing(common.drawing(spec, state.replace(search="")), key=GRAPH_KEY,
+    drawing = common.drawing(spec, state.replace(search=""))
+    payload = findings_payload(design_findings(spec), trace_graph(spec, state.view),
+                               design_structure(spec))
+    common.show_drawing(findings_view.with_findings(drawing, payload), key=GRAPH_KEY,
                         graph_key=spec.spec_hash(), reports=True, search=state.search)
     st.caption("Solid shortcuts are identities; dashed ones change the shape (zero-padding or "
                "a projection), as in the paper's figure 3.")
@@ -338,6 +343,7 @@ def main() -> None:
     # must be seen without scrolling; the numbers follow it.
     graph_section(spec, state)
     common.show_metrics(spec)
+    findings_view.show_findings(design_findings(spec))
     st.caption(f"Link to this design and picture: "
                f"`?{urlencode(common.current_query())}`")
     stages_section(spec)

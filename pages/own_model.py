@@ -10,9 +10,10 @@ from inspector.analysis import Analysis
 from inspector.drawing import ViewState
 from inspector.exported import analyze_program
 from inspector.formatting import shape
+from inspector.node_details import findings_payload
 from inspector.op_trace import ModelError
 from inspector.user_model import ALLOW_CODE_VARIABLE, analyze_uploaded_code, code_allowed
-from pages import common
+from pages import common, findings_view
 
 #: Where a new upload waits to be read: (file name, bytes). Tests put bytes here directly.
 PROGRAM_KEY = "own_program"
@@ -87,12 +88,15 @@ def show(analysis: Analysis) -> None:
     for note in analysis.notes:
         st.warning(common.escape_markdown(note))
 
+    findings_view.show_findings(analysis.findings)
     view = common.view_choice(VIEW_KEY)
     # Folds are kept per model and view: a fold chosen for one upload does not fold the next.
     graph_key = f"{analysis.name}|{analysis.facts.params}|{analysis.facts.mult_adds}|{view}"
     folded = common.folded_stages(GRAPH_KEY, graph_key)
-    common.show_drawing(common.analysis_drawing(analysis, ViewState(view, folded=folded)),
-                        key=GRAPH_KEY, graph_key=graph_key)
+    drawing = common.analysis_drawing(analysis, ViewState(view, folded=folded))
+    payload = findings_payload(analysis.findings, analysis.graph(view), analysis)
+    common.show_drawing(findings_view.with_findings(drawing, payload), key=GRAPH_KEY,
+                        graph_key=graph_key)
 
     st.subheader("Per stage")
     common.number_table(analysis.stage_table())

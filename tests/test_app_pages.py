@@ -499,7 +499,7 @@ def test_a_designer_run_does_each_thing_once(monkeypatch):
 
 PAGES = Path(APP).parent / "pages"
 #: Modules in pages/ that are imported, not run as pages.
-PAGE_HELPERS = {"common.py", "graph_viewer.py", "__init__.py"}
+PAGE_HELPERS = {"common.py", "graph_viewer.py", "findings_view.py", "__init__.py"}
 #: What may stand at a page's top level besides its docstring and the last two calls.
 DEFINITIONS = (ast.Import, ast.ImportFrom, ast.Assign, ast.AnnAssign, ast.FunctionDef,
                ast.ClassDef)

@@ -171,6 +171,16 @@ function showDetails(id) {
   }
   panel.append(list);
   if (info.versions) showVersions(panel, info.versions);
+  if (info.marks && info.marks.length) {
+    const findings = element("ul", null, "findings");
+    for (const mark of info.marks) {
+      const item = element("li");
+      item.append(element("b", `${mark.severity}: `, `severity-${mark.severity}`),
+                  document.createTextNode(mark.message));
+      findings.append(item);
+    }
+    panel.append(element("p", `${info.marks.length} finding${info.marks.length === 1 ? "" : "s"}`, "muted"), findings);
+  }
   if (info.folded_stage != null) {
     const open = element("button", "Unfold this stage");
     open.addEventListener("click", () => toggleStage(info.folded_stage));
@@ -425,6 +435,39 @@ function drawStageButtons() {
   bar.append(element("span", `or click a stage's title in the graph. ${HINT}`, "muted"));
 }
 
+// ----- findings: each a link to its node ------------------------------------------------------
+
+// Select a finding's node and centre it; a node folded away (a folded stage or a run of identical
+// blocks) has no element, so the finding says so instead.
+function showFinding(finding, item) {
+  const group = finding.element && document.getElementById(finding.element);
+  if (!group) {
+    item.title = "Its node is folded away in this drawing: unfold the stage or turn folding off.";
+    return;
+  }
+  showDetails(finding.element);  // first: opening the panel narrows the graph's frame
+  centreOn(group);
+  requestAnimationFrame(() => centreOn(group));  // once more, after the frame's new layout
+}
+
+function drawFindings() {
+  const list = $("findings");
+  const findings = state.args.details.findings || [];
+  list.replaceChildren();
+  list.hidden = !findings.length;
+  for (const finding of findings) {
+    const item = element("li", null, finding.element ? "linked" : "");
+    item.dataset.element = finding.element || "";
+    item.append(element("b", `${finding.severity}`, `severity-${finding.severity}`),
+                document.createTextNode(` ${finding.where}: ${finding.message}`));
+    if (finding.element) {
+      item.title = "Click to select this node in the graph";
+      item.addEventListener("click", () => showFinding(finding, item));
+    }
+    list.append(item);
+  }
+}
+
 // ----- drawing --------------------------------------------------------------------------------
 
 function onGraphClick(event, start) {
@@ -493,6 +536,7 @@ function render(args) {
   drawStageButtons();
   $("link-group").hidden = !args.reports;
   updateMinimap();
+  drawFindings();
   setHeight();
 }
 
