@@ -132,8 +132,9 @@ def spec_from_query(params: Mapping[str, str], prefix: str = "",
                         f"{named}{f' and {more:,} more' if more > 0 else ''}.")
     if values:
         try:
-            linked = spec.replace(**values)
-            # A basic block has no stride placement; a link leaves the preset's behind.
+            linked = spec.replace(**values).validate()
+            # A basic block has no stride placement: the preset's (resnet50_v1's 1x1 under
+            # block=basic) is left behind, as the Designer leaves it.
             spec = linked.replace(
                 stride_in=stride_placement(linked.block, linked.stride_in)).validate()
         except SpecError as error:
