@@ -11,11 +11,12 @@ the largest identical subtrees, then pair what is left by position among matched
    removed whole.
 3. Within a pair of stages, blocks are aligned by `difflib.SequenceMatcher` over their
    signatures (block type, each main-path conv's kernel, stride, groups and width, the input
-   width, the shortcut's kind), the longest runs of identical blocks first. What falls between
+   width, the shortcut's kind, the order of the main path's convs, norms and activations), the
+   longest runs of identical blocks first. What falls between
    matched runs is paired by position as "changed" while both sides have blocks left, and the
    rest is added (only in B) or removed (only in A).
-4. Each changed block says what changed: block type, width, input width, stride, kernel, groups
-   or shortcut kind. Runs of three or more identical pairs are drawn as one row.
+4. Each changed block says what changed: block type, width, input width, stride, kernel, groups,
+   shortcut kind, or the order of its convs, norms and activations (pre-activation). Runs of three or more identical pairs are drawn as one row.
 
 Limits: blocks never pair across stages (a block moved to another stage is removed here and
 added there); within a changed stretch pairing is by position, so inserting a different block
@@ -83,10 +84,13 @@ class BlockSide:
     shortcut: str  # an EdgeKind value, or "none" for a plain block
     params: int
     mult_adds: int
+    #: The main path's layers in order ("conv BN ReLU conv BN"): where the norms and activations
+    #: sit, which is what pre-activation changes.
+    order: str = ""
 
     @property
     def signature(self) -> tuple:
-        return (self.in_width, self.convs, self.shortcut)
+        return (self.in_width, self.convs, self.shortcut, self.order)
 
     @property
     def kind(self) -> str:
@@ -196,6 +200,10 @@ def _module_of(nodes: Sequence[GraphNode]) -> str:
     return ".".join(common)
 
 
+#: The layers whose order a block's signature keeps, by the names people use for them.
+_ORDER_NAMES = {NodeKind.CONV: "conv", NodeKind.BN: "BN", NodeKind.RELU: "ReLU"}
+
+
 def _part(nodes: Iterable[GraphNode]) -> Part:
     nodes = list(nodes)
     lines = tuple(n.title for n in nodes if n.kind not in (NodeKind.BN, NodeKind.RELU,
@@ -217,13 +225,14 @@ def read_blocks(graph: ArchGraph) -> tuple[Part, dict[int, list[BlockSide]], Par
             shortcut.setdefault((dst.stage, dst.block), str(edge.kind))
     stages: dict[int, list[BlockSide]] = {}
     for (stage, block), nodes in members.items():
-        convs = tuple(_conv(n) for n in nodes
-                      if n.kind == NodeKind.CONV and n.role != Role.SHORTCUT)
+        main = [n for n in nodes if n.role != Role.SHORTCUT]
+        convs = tuple(_conv(n) for n in main if n.kind == NodeKind.CONV)
+        order = " ".join(_ORDER_NAMES[n.kind] for n in main if n.kind in _ORDER_NAMES)
         first = nodes[0].input_shape or nodes[0].shape or (0, 0)
         stages.setdefault(stage, []).append(BlockSide(
             block_name(stage, block), _module_of(nodes), first[1], convs,
             shortcut.get((stage, block), "none"), sum(n.params for n in nodes),
-            sum(n.mult_adds for n in nodes)))
+            sum(n.mult_adds for n in nodes), order))
     stem = _part(n for n in graph.nodes if n.role == Role.STEM)
     head = _part(n for n in graph.nodes if n.role == Role.HEAD)
     return stem, stages, head
@@ -268,6 +277,8 @@ def changes(a: BlockSide, b: BlockSide) -> tuple[str, ...]:
             said.append(f"groups {groups[0]} -> {groups[1]}")
     if a.shortcut != b.shortcut:
         said.append(f"shortcut {a.shortcut} -> {b.shortcut}")
+    if a.order != b.order:
+        said.append(f"layer order {a.order} -> {b.order}")
     return tuple(said)
 
 

@@ -170,3 +170,13 @@ def test_diff_exports_and_bad_input(tmp_path, capsys):
     assert main(["diff", "resnet18", str(tmp_path / "missing.py") + ":Net"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 3 and "format must be one of" in err
+
+
+def test_pre_activation_is_a_change_of_layer_order():
+    diff = diff_graphs(trace_graph(get_preset("preact_resnet18"), "layer"),
+                       trace_graph(get_preset("resnet18"), "layer"), ("pre", "post"))
+    rows = [row for stage in diff.stages for row in stage.rows]
+    assert [row.status for row in rows] == [DiffStatus.CHANGED] * 8
+    # He et al. 2016: BN and ReLU before each conv, against the original's after.
+    assert all(any(c.startswith("layer order BN ReLU conv BN ReLU conv -> conv BN ReLU")
+                   for c in row.changes) for row in rows)
