@@ -282,7 +282,8 @@ def main() -> None:
     drawing, said = common.diff_drawing(a.spec, b.spec, result.names)
     st.caption(f"{said} Blocks are aligned stage by stage; changed blocks are marked in amber "
                "with what changed, blocks only in B in green, only in A in red, and runs of "
-               "identical blocks are drawn once. Click a block for both versions.")
+               "identical blocks are drawn once. Click a block for both versions. (An uploaded "
+               "model is drawn beside any preset or the Designer's design on Your model.)")
     common.show_drawing(drawing, key=DIFF_KEY, height=720)
     common.diff_downloads(drawing, DIFF_FILES_KEY)
 
