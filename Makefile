@@ -39,6 +39,7 @@ test-browser: setup-dev
 bench: setup
 	$(BIN)/python benchmarks/inspect_speed.py
 	$(BIN)/python benchmarks/analyze_speed.py
+	$(BIN)/python benchmarks/startup_speed.py
 	$(BIN)/python benchmarks/train_speed.py
 
 clean:

@@ -17,20 +17,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
-import pandas as pd
 import torch
 from torch import nn
 
 from inspector.analysis_graph import block_view, layer_table, layer_view, mark_nodes
 from inspector.findings import Finding, Unused, find, node_marks, unused_in
 from inspector.matching import Comparison, Match, compare_analyses, match
-from inspector.op_trace import ModelError, Shape, flatten_model
+from inspector.op_trace import ModelError, Shape, trace_model
 from inspector.residual import Structure, assemble
 from inspector.spec import MAX_INPUT_SIZE, MAX_PARAMS
 from inspector.graph import ArchGraph
 from inspector.kinds import View
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DEFAULT_INPUT = (3, 224, 224)
 
@@ -54,11 +56,13 @@ class Analysis(Structure):
         graph = block_view(self) if view == "block" else layer_view(self)
         return mark_nodes(graph, self, node_marks(self.findings))
 
-    def layer_table(self) -> pd.DataFrame:
+    def layer_table(self) -> "pd.DataFrame":
         return layer_table(self)
 
-    def stage_table(self) -> pd.DataFrame:
+    def stage_table(self) -> "pd.DataFrame":
         """The paper's architecture table: the stem (conv1), then one row per stage."""
+        import pandas as pd
+
         rows = [self.facts.stem, *self.facts.stages]
         return pd.DataFrame([{f: getattr(row, f) for f in row.__dataclass_fields__}
                              for row in rows])
@@ -120,9 +124,10 @@ def analyze(model: nn.Module, input_shape: Iterable[int] = DEFAULT_INPUT,
     shape = check_input(input_shape)
     parameters = list(model.parameters())  # walking the module tree is slow: once
     params = check_size(model, sum(p.numel() for p in parameters))
-    ops = flatten_model(model, torch.empty((1, *shape), device="meta"))
-    structure = assemble(name or type(model).__name__, (1, *shape), ops, params)
+    traced = trace_model(model, torch.empty((1, *shape), device="meta"))
+    structure = assemble(name or type(model).__name__, (1, *shape), traced.ops, params)
     fields = {f: getattr(structure, f) for f in Structure.__dataclass_fields__}
+    fields["notes"] = traced.notes + structure.notes
     fields["parameter_shapes"] = tuple(sorted(tuple(p.shape) for p in parameters))
-    fields["unused"] = unused_in(model, ops)
+    fields["unused"] = unused_in(model, traced.ops)
     return Analysis(**fields)

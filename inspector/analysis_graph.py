@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from inspector.graph import ArchGraph, GraphEdge, GraphNode, NodeMark
 from inspector.kinds import EdgeKind, NodeKind, Role, View
 from inspector.op_trace import Op, Shape
 from inspector.residual import NONE, Block, Structure
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: The layer table's columns, for designs (`table.layer_table`) and analysed models alike.
 LAYER_COLUMNS = ("layer", "type", "kernel", "stride", "groups", "input_shape", "output_shape",
@@ -54,6 +56,15 @@ def _node(op: Op, structure: Structure) -> GraphNode:
 def _block_id(block: Block) -> str:
     """The block's module path when the block is a module of its own, else its name."""
     return block.scope or f"block_{block.name}"
+
+
+def _block_lines(block: Block) -> tuple[str, ...]:
+    """The block's main convs in the paper's style, and its attention branch, if any, with the
+    parameters it adds (they are not layers of the block)."""
+    lines = tuple(block.main_convs)
+    if block.attention:
+        lines += (f"with {block.attention}, +{block.attention_params:,} params",)
+    return lines
 
 
 def _end(kind: NodeKind, shape: Shape) -> GraphNode:
@@ -104,7 +115,7 @@ def block_view(structure: Structure) -> ArchGraph:
             entry = exit_of.get(block.entry, "input")
             body = GraphNode(body_id, NodeKind.BLOCK, block.name, block.scope or None,
                              block.main_shape, block.params, block.mult_adds, block.stage,
-                             block.index, Role.MAIN, lines=tuple(block.main_convs),
+                             block.index, Role.MAIN, lines=_block_lines(block),
                              input_shape=block.input_shape)
             nodes.append(body)
             edges.append(GraphEdge(entry, body.id, EdgeKind.MAIN, block.input_shape))
@@ -146,8 +157,9 @@ def _node_shape(nodes: list[GraphNode], node_id: str) -> Shape | None:
     return next((n.shape for n in reversed(nodes) if n.id == node_id), None)
 
 
-def layer_table(structure: Structure) -> pd.DataFrame:
-    """One row per op with `table.layer_table`'s columns."""
+def layer_rows(structure: Structure) -> list[dict[str, Any]]:
+    """One row per op with `table.layer_table`'s columns, as plain values (no pandas: the
+    command line prints them without importing it)."""
     rows = []
     for op in structure.ops:
         block = structure.block_of.get(op.id)
@@ -169,7 +181,14 @@ def layer_table(structure: Structure) -> pd.DataFrame:
             "mult_adds": op.mult_adds, "trainable": op.params > 0,
             "stage": stage, "block": name, "role": role,
         })
-    table = pd.DataFrame(rows, columns=list(LAYER_COLUMNS))
+    return rows
+
+
+def layer_table(structure: Structure) -> "pd.DataFrame":
+    """`layer_rows` as a DataFrame."""
+    import pandas as pd
+
+    table = pd.DataFrame(layer_rows(structure), columns=list(LAYER_COLUMNS))
     return table.astype({"stride": "Int64", "groups": "Int64"})
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Sequence
 
 from inspector.cli_common import load_design
+from inspector.cli_common import no_sets as _no_sets
 from inspector.formatting import compact, count, megabytes
 from inspector.kinds import Direction, Fold, GraphFormat, View
 from inspector.overlay import Measure
@@ -45,33 +46,65 @@ def _presets(args: argparse.Namespace) -> int:
 
 
 def _summary_of_file_model(args: argparse.Namespace) -> int:
-    """`summary path/to/file.py:NAME`: the same lines as for a preset, from the analysis."""
-    from inspector.table import to_csv, to_markdown
+    """`summary path/to/file.py:NAME`: the same lines and options as for a preset, from the
+    analysis (a model has no spec, so `--set` has nothing to change)."""
+    from inspector.analysis_graph import LAYER_COLUMNS, layer_rows
+    from inspector.table import STAGE_COLUMNS, rows_to_csv, rows_to_markdown, stage_rows
     from inspector.user_model import analyze_file_model
 
+    _no_sets(args.design, args.set)
+    if args.torchinfo:
+        print(_torchinfo_of_file_model(args.design, args.input))
+        return 0
     result = analyze_file_model(args.design, args.input)
-    table = result.layer_table()
+    layers = layer_rows(result)
+    rows, columns = (layers, LAYER_COLUMNS) if args.layers else \
+        (stage_rows(layers), STAGE_COLUMNS)
     if args.csv:
-        sys.stdout.write(to_csv(table))
+        sys.stdout.write(rows_to_csv(rows, columns))
         return 0
     facts, size = result.facts, result.input_shape
     print(result.name)
     print(f"  depth      {facts.depth_explanation}")
-    print(f"  params     {facts.params:,}")
-    print(f"  mult-adds  {facts.mult_adds:,} (batch 1, {size[2]}x{size[3]})")
-    print(f"  memory     {facts.activation_bytes / 1e6:.1f} MB of activations per image")
+    print(f"  params     {count(facts.params)}")
+    print(f"  mult-adds  {count(facts.mult_adds)} (batch 1, {size[2]}x{size[3]})")
+    print(f"  memory     {megabytes(facts.activation_bytes)} of activations per image")
     print(f"  output     {facts.output_shape}")
     print(f"  closest    {result.closest().sentence}")
     for note in result.notes:
         print(f"  note       {note}")
     print()
-    sys.stdout.write(to_markdown(table))
+    sys.stdout.write(rows_to_markdown(rows, columns))
     return 0
+
+
+def _torchinfo_of_file_model(target: str, input_text: str) -> str:
+    """torchinfo's summary of a file model on the meta device, or a sentence saying why not."""
+    from inspector.user_model import PROGRAM_SUFFIX, load_module, parse_input
+
+    if target.endswith(PROGRAM_SUFFIX):
+        return (f"torchinfo runs a Python module; {target} is a program read as data, so there "
+                f"is none to run (the summary without --torchinfo has its tables).")
+    import torch
+    import torchinfo
+
+    model, shape = load_module(target), parse_input(input_text)
+    if any(t.device.type != "meta" for t in (*model.parameters(), *model.buffers())):
+        return (f"torchinfo cannot run {target} on the meta device: it keeps tensors on another "
+                f"device (the summary without --torchinfo has its tables).")
+    try:
+        with torch.no_grad():
+            return str(torchinfo.summary(model, input_size=(1, *shape), device="meta",
+                                         mode="eval", verbose=0))
+    except Exception as error:  # noqa: BLE001 - torchinfo's own failure, in a sentence
+        return (f"torchinfo cannot summarise {target}: {_one_line(error)[:200]} (the summary "
+                f"without --torchinfo has its tables).")
 
 
 def _summary(args: argparse.Namespace) -> int:
     from inspector.facts import compute_facts
-    from inspector.table import layer_table, stage_table, to_csv, to_markdown, torchinfo_summary
+    from inspector.table import (LAYER_COLUMNS, STAGE_COLUMNS, layer_rows, rows_to_csv,
+                                 rows_to_markdown, stage_rows, torchinfo_summary)
     from inspector.user_model import is_file_model
 
     if is_file_model(args.design):
@@ -80,10 +113,11 @@ def _summary(args: argparse.Namespace) -> int:
     if args.torchinfo:
         print(torchinfo_summary(spec))
         return 0
-    layers = layer_table(spec)
-    table = layers if args.layers else stage_table(spec, layers)
+    layers = layer_rows(spec)
+    rows, columns = (layers, LAYER_COLUMNS) if args.layers else \
+        (stage_rows(layers), STAGE_COLUMNS)
     if args.csv:
-        sys.stdout.write(to_csv(table))
+        sys.stdout.write(rows_to_csv(rows, columns))
         return 0
     facts = compute_facts(spec)
     print(f"{name}")
@@ -93,7 +127,7 @@ def _summary(args: argparse.Namespace) -> int:
     print(f"  memory     {megabytes(facts.activation_bytes)} of activations per image")
     print(f"  output     {facts.output_shape}")
     print()
-    sys.stdout.write(to_markdown(table))
+    sys.stdout.write(rows_to_markdown(rows, columns))
     return 0
 
 
@@ -107,6 +141,7 @@ def _graph(args: argparse.Namespace) -> int:
     state = ViewState(View(args.view), Direction(args.direction), Fold(args.fold),
                       _stages(args.fold_stages), Measure(args.colour) if args.colour else None)
     if is_file_model(args.design):
+        _no_sets(args.design, args.set)
         drawing = draw_analysis(analyze_file_model(args.design, args.input), state)
     else:
         drawing = draw_design(load_design(args.design, args.set)[1], state)
@@ -133,13 +168,14 @@ def _stages(text: str) -> tuple[int, ...]:
     return tuple(sorted({n - 1 for n in numbers}))
 
 
-def _analysis_of(target: str, sets: Sequence[str] | None, input_text: str):
+def _analysis_of(target: str, sets: Sequence[str] | None, input_text: str, option: str):
     """Either side of `compare` as an analysis: a file model traced, a design built on meta."""
     from inspector.analysis import analyze
     from inspector.model import build_model
     from inspector.user_model import analyze_file_model, is_file_model
 
     if is_file_model(target):
+        _no_sets(target, sets, option)
         return analyze_file_model(target, input_text)
     name, spec = load_design(target, sets)
     size = spec.input_size
@@ -150,8 +186,8 @@ def _compare_with_file_model(args: argparse.Namespace) -> int:
     """`compare` where a side is path/to/file.py:NAME: both analysed the same way."""
     from inspector.table import to_markdown
 
-    first = _analysis_of(args.a, args.set_a, args.input)
-    second = _analysis_of(args.b, args.set_b, args.input)
+    first = _analysis_of(args.a, args.set_a, args.input, "--set-a")
+    second = _analysis_of(args.b, args.set_b, args.input, "--set-b")
     names = (first.name, second.name) if first.name != second.name else \
         (f"{first.name} (A)", f"{second.name} (B)")
     for name, result in zip(names, (first, second)):

@@ -12,17 +12,19 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from inspector.cli_common import load_design
+from inspector.cli_common import load_design, no_sets
 from inspector.kinds import GraphFormat
 from inspector.render import DEFAULT_DPI
 from inspector.spec import SpecError
 
 
-def _side(target: str, sets: Sequence[str] | None, input_text: str) -> tuple[str, Any]:
-    """(name, design or analysis) for one side."""
+def _side(target: str, sets: Sequence[str] | None, input_text: str,
+          option: str) -> tuple[str, Any]:
+    """(name, design or analysis) for one side; `option` names its --set option."""
     from inspector.user_model import analyze_file_model, is_file_model
 
     if is_file_model(target):
+        no_sets(target, sets, option)
         analysis = analyze_file_model(target, input_text)
         return analysis.name, analysis
     return load_design(target, sets)
@@ -40,8 +42,8 @@ def _diff(args: argparse.Namespace) -> int:
     fmt = GraphFormat(text)
     if args.output is None and fmt.binary:
         raise SpecError(f"{fmt.upper()} is binary: give a file with -o FILE.")
-    name_a, a = _side(args.a, args.set_a, args.input)
-    name_b, b = _side(args.b, args.set_b, args.input)
+    name_a, a = _side(args.a, args.set_a, args.input, "--set-a")
+    name_b, b = _side(args.b, args.set_b, args.input, "--set-b")
     if name_a == name_b:
         name_a, name_b = f"{name_a} (A)", f"{name_b} (B)"
     drawing, diff = draw_diff(a, b, (name_a, name_b))

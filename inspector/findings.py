@@ -655,12 +655,20 @@ def unused_in(model: nn.Module, ops: Iterable[Op]) -> tuple[Unused, ...]:
             quiet.add(path)
             continue
         own = [(n, p) for n, p in module._parameters.items() if p is not None]
-        if not own or _is_library_layer(module):
+        if not own or _extends_library_layer(module):
             continue
         read = _names_in_code(type(module))
         found += [Unused(f"{path}.{name}" if path else name, "Parameter", parameter.numel())
                   for name, parameter in own if name not in read]
     return tuple(found)
+
+
+def _extends_library_layer(module: nn.Module) -> bool:
+    """A library layer, or a user's subclass of one (ConvNeXt's `LayerNorm2d(nn.LayerNorm)`):
+    torch's own code reads its parameters, so the user's code need not name them."""
+    return any(klass is not nn.Module and klass.__module__.startswith(("torch.nn.", "torch.ao.nn."))
+               and not issubclass(klass, (nn.Sequential, nn.ModuleList, nn.ModuleDict))
+               for klass in type(module).__mro__)
 
 
 # ----- on the graph ---------------------------------------------------------------------------------

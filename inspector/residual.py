@@ -14,12 +14,12 @@ test holds the result to `compute_facts`); the designs this tool builds come thr
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Callable, Iterable
 
 from inspector.facts import BYTES_PER_FLOAT, Facts, StageFacts, shortcut_notes
-from inspector.op_trace import Op, Shape
+from inspector.op_trace import GATE_NAMES, Op, Shape
 from inspector.spec import stage_name
 from inspector.kinds import ShortcutKind
 
@@ -56,6 +56,19 @@ class Block:
     params: int
     mult_adds: int
     scope: str  # path of the module that holds exactly this block's ops, or ""
+    #: Weighted layers on the residual branch as the block's family names them: parallel
+    #: convs joined by a concatenation (Res2Net's hierarchical 3x3s, a split-transform-merge)
+    #: or by a sum of branches (selective kernels) count once; attention branches not at all.
+    main_layers: int = 0
+    #: Weighted layers on the longest path through the residual branch (attention aside).
+    longest_path: int = 0
+    #: The ops of side branches whose sigmoid/softmax gates the main path (SE, ECA, CBAM,
+    #: SK, split attention): attention, not main-path layers.
+    attention_ops: tuple[str, ...] = ()
+    attention: str = ""  # in words, e.g. "squeeze-and-excitation (reduction 16)"
+    attention_params: int = 0
+    #: Sums inside the residual branch that belong to this block (Res2Net's hierarchy).
+    inner_sums: tuple[str, ...] = ()
 
     @property
     def changes_shape(self) -> bool:
@@ -95,13 +108,15 @@ def _ancestors(start: str, low: int, inputs: dict[str, tuple[str, ...]],
     return seen
 
 
-def _find_sums(ops: list[Op], weighted: Callable[[Iterable[str]], int]) -> list[_Sum]:
-    """Every sum whose two operands share a fork, with the ops of its region and shortcut."""
+def _find_sums(ops: list[Op], weighted: Callable[[Iterable[str]], int],
+               attention: frozenset[str] = frozenset()) -> list[_Sum]:
+    """Every sum whose two operands share a fork, with the ops of its region and shortcut
+    (sums inside an attention branch, such as CBAM's avg + max, are the branch's own)."""
     position = {"input": -1, **{op.id: i for i, op in enumerate(ops)}}
-    inputs = {op.id: op.inputs for op in ops}
+    inputs = {op.id: tuple(i for i in op.inputs if i not in attention) for op in ops}
     sums = []
     for op in ops:
-        if op.kind != "add" or len(op.inputs) != 2:
+        if op.kind != "add" or len(op.inputs) != 2 or op.id in attention:
             continue
         left, right = op.inputs
         low, step = min(position[left], position[right]) - 32, 64
@@ -126,6 +141,172 @@ def _find_sums(ops: list[Op], weighted: Callable[[Iterable[str]], int]) -> list[
         sums.append(_Sum(op.id, fork, frozenset(region), frozenset(own),
                          tip if own else fork, main_tip))
     return sums
+
+
+# ----- attention branches ------------------------------------------------------------------------
+
+
+def is_gate(op: Op) -> bool:
+    """A sigmoid or softmax: what an attention branch multiplies into the main path."""
+    return op.type in GATE_NAMES or op.label in GATE_NAMES
+
+
+def _is_mul(op: Op) -> bool:
+    return op.label == "mul" or op.type in ("mul", "__mul__", "__rmul__", "mul_")
+
+
+def _computes(op: Op) -> bool:
+    """Whether an op on a gate's side does the attention's own work (weights or a pooling), so
+    that `x * torch.sigmoid(x)`, a hand-written SiLU, is an activation and no attention."""
+    return op.params > 0 or op.kind in ("avgpool", "maxpool") or \
+        op.type in ("mean", "amax", "max", "sum", "adaptive_avg_pool2d", "adaptive_max_pool2d")
+
+
+def find_attention(ops: list[Op]) -> tuple[frozenset[str], tuple[str, ...]]:
+    """Attention branches: (the ops of every side branch whose gate, a sigmoid or softmax, is
+    multiplied into the main path; the products that apply them).
+
+    A branch is the gated operand and every op that feeds only gated operands: a
+    selective-kernel unit gates each branch with weights computed from the branches' sum, and
+    the branches themselves stay main path (they also feed the products); ResNeSt's one softmax
+    feeds the products of all its splits."""
+    position = {"input": -1, **{op.id: i for i, op in enumerate(ops)}}
+    inputs = {op.id: op.inputs for op in ops}
+    by_id = {op.id: op for op in ops}
+    consumers: dict[str, set[str]] = {}
+    for op in ops:
+        for parent in op.inputs:
+            consumers.setdefault(parent, set()).add(op.id)
+    branch: set[str] = set()
+    products: list[str] = []
+    candidates: set[str] = set()
+    for op in ops:
+        if not _is_mul(op) or len(op.inputs) != 2:
+            continue
+        left, right = op.inputs
+        low = min(position[left], position[right]) - 64
+        left_all = _ancestors(left, low, inputs, position)
+        right_all = _ancestors(right, low, inputs, position)
+        gated = [side for side, own in ((left, left_all - right_all), (right, right_all - left_all))
+                 if any(is_gate(by_id[i]) for i in own if i in by_id)
+                 and any(_computes(by_id[i]) for i in own if i in by_id)]
+        if len(gated) != 1:
+            continue
+        branch.add(gated[0])
+        products.append(op.id)
+        candidates |= (left_all | right_all) - {"input"}
+    for candidate in sorted(candidates, key=position.__getitem__, reverse=True):
+        readers = consumers.get(candidate, set())
+        if candidate not in branch and readers and readers <= branch:
+            branch.add(candidate)
+    return frozenset(branch), tuple(products)
+
+
+def _describe_attention(ops: list[Op], gated: Shape) -> str:
+    """The attention's name from what it is made of: squeeze-and-excitation (a pool, two
+    weighted layers, a sigmoid over channels), ECA (one 1-D conv), CBAM (a channel and a
+    spatial gate), selective kernels / split attention (a softmax)."""
+    gates = [op for op in ops if is_gate(op)]
+    weighted = [op for op in ops if op.params and op.kind != "bn"]
+    softmax = any("oftmax" in (op.type + op.label) for op in gates)
+    spatial = any(len(op.shape) == 4 and op.shape[1] == 1 and op.shape[2:] != (1, 1)
+                  for op in gates)
+    channel = any(len(op.shape) == 2 or (len(op.shape) == 4 and op.shape[2:] == (1, 1)
+                                         and op.shape[1] > 1) for op in gates)
+    if softmax:
+        return "selective-kernel or split attention (a softmax over parallel branches)"
+    if spatial and channel:
+        return "convolutional block attention (channel and spatial gates)"
+    if spatial:
+        return "spatial attention"
+    if len(weighted) == 1 and weighted[0].kind not in ("conv", "fc"):
+        kernel = weighted[0].params
+        return f"efficient channel attention (a 1-D conv of kernel {kernel})"
+    if len(weighted) >= 2 and channel:
+        first = weighted[0]
+        hidden = first.shape[1] if len(first.shape) > 1 else 0
+        channels = gated[1] if len(gated) > 1 else 0
+        if hidden and channels % hidden == 0:
+            return f"squeeze-and-excitation (reduction {channels // hidden})"
+        return "squeeze-and-excitation"
+    return "an attention gate"
+
+
+# ----- the depth of a block's residual branch ----------------------------------------------------
+
+
+def _branch_depths(main: list[Op], entry_ids: set[str]) -> tuple[int, int]:
+    """(layers as the family names them, layers on the longest path) through a residual branch.
+
+    A weighted layer whose output reaches a concatenation before any other weighted layer is in
+    that concatenation's group; consecutive layers of one group on a path count once (Res2Net's
+    hierarchical 3x3 convs stand where the bottleneck's one 3x3 stands). Parallel branches count
+    once by taking the longest."""
+    member = {op.id for op in main}
+    consumers: dict[str, list[Op]] = {}
+    for op in main:
+        for parent in op.inputs:
+            consumers.setdefault(parent, []).append(op)
+
+    def last_concat(op: Op) -> str:
+        """Concatenations that feed concatenations (Res2Net grows its output one split at a
+        time) are one join."""
+        while True:
+            following = [r for r in consumers.get(op.id, []) if r.label == "concat"]
+            if not following:
+                return op.id
+            op = following[0]
+
+    def group_of(op: Op) -> str | None:
+        seen, stack = set(), [op.id]
+        while stack:
+            for reader in consumers.get(stack.pop(), []):
+                if reader.id in seen:
+                    continue
+                seen.add(reader.id)
+                if reader.label == "concat":
+                    return last_concat(reader)
+                if not reader.weighted and not _splits_channels((reader,)):
+                    stack.append(reader.id)
+        return None
+
+    named: dict[str, tuple[int, str | None]] = {i: (0, None) for i in entry_ids}
+    longest: dict[str, int] = {i: 0 for i in entry_ids}
+    for op in main:
+        sources = [i for i in op.inputs if i in member or i in named]
+        best = max((named.get(i, (0, None)) for i in sources), default=(0, None),
+                   key=lambda v: v[0])
+        far = max((longest.get(i, 0) for i in sources), default=0)
+        if op.weighted:
+            group = group_of(op)
+            same = group is not None and group == best[1]
+            named[op.id] = (best[0] + (0 if same else 1), group)
+            longest[op.id] = far + 1
+        else:
+            named[op.id] = best
+            longest[op.id] = far
+    tips = [op.id for op in main]
+    return (max((named[t][0] for t in tips), default=0),
+            max((longest[t] for t in tips), default=0))
+
+
+def _unique_params(ops: Iterable[Op]) -> int:
+    """Parameters of these ops, a module called twice (CBAM's shared MLP) counted once."""
+    seen: set[str] = set()
+    total = 0
+    for op in ops:
+        if op.module is not None:
+            if op.module in seen:
+                continue
+            seen.add(op.module)
+        total += op.params
+    return total
+
+
+def _splits_channels(ops: Iterable[Op]) -> bool:
+    """Whether a path takes part of a tensor's channels (a slice, split or chunk)."""
+    return any(op.label == "slice" or op.type in ("split", "chunk", "tensor_split")
+               for op in ops)
 
 
 #: Weight-free ops that subsample or add zero channels: option A's zero-padding identity.
@@ -172,6 +353,9 @@ class Structure:
     roles: tuple[tuple[str, str], ...]  # (op id, stem/main/shortcut/head) for ops outside blocks
     stages: tuple[tuple[str, int], ...]  # (op id, stage) for every op in a stage
     parameter_shapes: tuple[Shape, ...] = ()  # sorted; what a recovered spec must reproduce
+    #: The depth as the network's own family names it, where that differs from the paper's
+    #: count (e.g. "WRN-28-10 by the Wide ResNet count (...)"); also in the explanation.
+    depth_conventions: tuple[str, ...] = ()
 
     @cached_property
     def by_id(self) -> dict[str, Op]:
@@ -228,19 +412,62 @@ def _label(op: Op) -> str:
     return op.label.replace(" conv", "")
 
 
+def _improper(found: _Sum, by_id: dict[str, Op], attention: frozenset[str]) -> bool:
+    """A sum that merges parts of one computation rather than closing a residual block: its
+    shortcut side takes a slice of the channels (Res2Net's hierarchy, split attention), or
+    both sides carry the same number of weighted layers and the shortcut is no 1x1 projection
+    (parallel branches, as in a selective-kernel unit)."""
+    shortcut = [by_id[i] for i in found.shortcut if i in by_id and i not in attention]
+    if _splits_channels(shortcut):
+        return True
+    main = [by_id[i] for i in found.region - found.shortcut
+            if i in by_id and i != found.add and i not in attention]
+    weights = sum(1 for op in shortcut if _layer(op))
+    projection = len([op for op in shortcut if op.kind == "conv"]) == 1 and all(
+        op.kernel == 1 for op in shortcut if op.kind == "conv")
+    return weights > 0 and not projection and weights == sum(1 for op in main if _layer(op))
+
+
+def _layer(op: Op) -> bool:
+    """A layer with weights other than a norm's."""
+    return op.weighted or (op.params > 0 and op.kind != "bn")
+
+
 def _build_blocks(ops: list[Op], by_id: dict[str, Op], input_shape: Shape) -> list[dict]:
-    """Raw blocks (without stage names yet), innermost first when sums nest."""
+    """Raw blocks (without stage names yet), innermost first when sums nest.
+
+    A sum nested in another block's residual branch that merges parts of one computation
+    (see `_improper`) is that block's own, not a block of its own."""
     consumers: dict[str, list[Op]] = {}
     for op in ops:
         for parent in op.inputs:
             consumers.setdefault(parent, []).append(op)
     shape = {"input": input_shape, **{op.id: op.shape for op in ops}}
     position = {op.id: i for i, op in enumerate(ops)}
+    attention, products = find_attention(ops)
+    sums = _find_sums(ops, lambda ids: _weighted_count(
+        (i for i in ids if i not in attention), by_id), attention)
+    served: dict[str, set[str]] = {}  # attention op -> the ops off the branch it feeds
+    for op in reversed(ops):
+        if op.id in attention:
+            served[op.id] = set()
+            for reader in consumers.get(op.id, []):
+                served[op.id] |= served.get(reader.id, set()) if reader.id in attention \
+                    else {reader.id}
+    inner: set[str] = set()
+    for found in sums:
+        if _improper(found, by_id, attention) and any(
+                found.add in other.region and found.add not in other.shortcut
+                and found.add != other.add for other in sums):
+            inner.add(found.add)
     taken: set[str] = set()
     raw = []
-    for found in _find_sums(ops, lambda ids: _weighted_count(ids, by_id)):
+    for found in sums:
+        if found.add in inner:
+            continue
         add = by_id[found.add]
         members = set(found.region) - taken
+        members |= {a for a, fed in served.items() if fed & members and a not in taken}
         exit_op = _exit_relu(add, consumers)
         if exit_op is not None and exit_op.id not in taken:
             members.add(exit_op.id)
@@ -249,17 +476,26 @@ def _build_blocks(ops: list[Op], by_id: dict[str, Op], input_shape: Shape) -> li
         ordered = tuple(sorted(members, key=position.__getitem__))
         shortcut = [by_id[i] for i in ordered if i in found.shortcut]
         kind = _classify(shortcut, shape[found.fork], shape[found.tip])
+        gates = tuple(i for i in ordered if i in attention)
+        main = [by_id[i] for i in ordered
+                if i not in found.shortcut and i not in attention and i != add.id]
+        named, longest = _branch_depths(main, {found.fork})
+        gated_shape = next((by_id[m].shape for m in products if m in members), add.shape)
         raw.append(dict(
             entry=found.fork, fork=found.fork, add=add.id, exit=exit_id, ops=ordered,
             shortcut_ops=tuple(op.id for op in shortcut), tip=found.tip, shortcut_kind=kind,
             input_shape=shape[found.fork], output_shape=shape[exit_id],
             shortcut_shape=shape[found.tip], main_shape=shape[found.main_tip],
-            main_convs=tuple(_label(by_id[i]) for i in ordered
-                             if by_id[i].kind == "conv" and i not in found.shortcut),
+            main_convs=tuple(_label(op) for op in main if op.kind == "conv"),
             shortcut_label="; ".join(op.label for op in shortcut
                                      if op.kind not in ("bn", "relu", "other")),
             params=sum(by_id[i].params for i in ordered),
             mult_adds=sum(by_id[i].mult_adds for i in ordered),
+            main_layers=named, longest_path=longest, attention_ops=gates,
+            attention=_describe_attention([by_id[i] for i in gates], gated_shape)
+            if gates else "",
+            attention_params=_unique_params([by_id[i] for i in gates]),
+            inner_sums=tuple(i for i in ordered if i in inner),
         ))
     raw.sort(key=lambda b: position[b["add"]])
     if any(by_id[b["ops"][0]].kind == "bn" for b in raw):  # pre-activated blocks
@@ -317,6 +553,8 @@ def _plain_blocks(ops: list[Op], scopes: tuple[str, ...], input_shape: Shape) ->
             main_convs=tuple(_label(op) for op in block if op.kind == "conv"),
             shortcut_label="", params=sum(op.params for op in block),
             mult_adds=sum(op.mult_adds for op in block), scope=scope,
+            main_layers=sum(op.weighted for op in block),
+            longest_path=sum(op.weighted for op in block),
         ))
     return raw
 
@@ -341,21 +579,33 @@ def _exclusive_scopes(raw: list[dict], ops: list[Op]) -> None:
                 break
             common.append(segment[0])
         scope = ".".join(common)
+        block["owner"] = scope
         block["scope"] = scope if scope and under.get(scope) == len(block["ops"]) else ""
 
 
 def _starts_stage(block: dict, previous: dict | None) -> bool:
     """A stage starts where the shape changes: at the first block, at a block whose input is
     not the previous block's output (a layer between them resized it), and at a block whose
-    residual branch or output has a shape other than its input's. Blocks that are modules in
-    different containers (torchvision's `layer1`, `layer2`) are in different stages too, shape
-    or not."""
-    if previous is None or block["input_shape"] != previous["output_shape"]:
+    residual branch or output has a shape other than its input's (only a change of resolution
+    when the blocks sit in one container: DPN's blocks widen their dense path in every block).
+    Blocks that are modules in different containers (torchvision's `layer1`, `layer2`) are in
+    different stages too, shape or not."""
+    if previous is None:
         return True
     if block["scope"] and previous["scope"] and \
             block["scope"].rpartition(".")[0] != previous["scope"].rpartition(".")[0]:
         return True
-    return block["main_shape"] != block["input_shape"] or \
+    if block["input_shape"][2:] != previous["output_shape"][2:] or \
+            block["main_shape"][2:] != block["input_shape"][2:] or \
+            block["output_shape"][2:] != block["input_shape"][2:]:
+        return True
+    owners = block.get("owner", ""), previous.get("owner", "")
+    container = owners[0].rpartition(".")[0]
+    if all(owners) and owners[0] != owners[1] and container and \
+            container == owners[1].rpartition(".")[0]:
+        return False  # channels that grow in one container: DPN's dense path, not a stage
+    return block["input_shape"] != previous["output_shape"] or \
+        block["main_shape"] != block["input_shape"] or \
         block["output_shape"] != block["input_shape"]
 
 
@@ -411,7 +661,7 @@ def _depth(stem: list[Op], blocks: list[Block], between: list[Op], head: list[Op
         label = "stem conv" if stem_convs == 1 else f"stem: {stem_convs} convs counted as one"
         parts.append(f"1 ({label})")
     if blocks:
-        per_block = [len(b.main_convs) for b in blocks]
+        per_block = [b.main_layers for b in blocks]
         depth += sum(per_block)
         counts = "+".join(str(n) for n in layers)
         if len(set(per_block)) == 1:
@@ -429,6 +679,15 @@ def _depth(stem: list[Op], blocks: list[Block], between: list[Op], head: list[Op
         parts.append(f"{head_layers} ({'fc' if head_layers == 1 else 'head layers'})")
     text = f"{depth} = " + " + ".join(parts) if parts else "0 weighted layers"
     notes = shortcut_notes([b.shortcut_kind for b in blocks])
+    attention = [b for b in blocks if b.attention_ops]
+    if attention:
+        notes.append(f"{len(attention)} attention branches beside the main path not counted")
+    deeper = [b for b in blocks if b.longest_path > b.main_layers]
+    if deeper:
+        longest = depth + sum(b.longest_path - b.main_layers for b in deeper)
+        notes.append(f"parallel convs joined by a concatenation or a sum count as one layer; "
+                     f"the longest path passes {longest} weighted layers ("
+                     f"{max(b.longest_path for b in deeper)} in the deepest block)")
     return depth, "; ".join([text] + notes)
 
 
@@ -455,7 +714,7 @@ def assemble(name: str, input_shape: Shape, ops: list[Op], params: int,
         if _starts_stage(item, previous):
             stage, index = stage + 1, 0
         blocks.append(Block(name=f"{stage_name(stage)[:-2]}_{index + 1}", stage=stage,
-                            index=index, **item))
+                            index=index, **{k: v for k, v in item.items() if k != "owner"}))
         index, previous = index + 1, item
     in_block = {op_id for block in blocks for op_id in block.ops}
     shortcut_ids = {op_id for block in blocks for op_id in block.shortcut_ops}
@@ -482,7 +741,7 @@ def assemble(name: str, input_shape: Shape, ops: list[Op], params: int,
                 head.append(op)
                 roles[op.id] = "head"
             else:  # between blocks: belongs to the stage of the next block
-                following = next(b for start, b in block_at if start > at)
+                following = next((b for start, b in block_at if start > at), blocks[-1])
                 stages[op.id] = following.stage
                 between.append(op)
                 roles[op.id] = "main"
@@ -511,6 +770,10 @@ def assemble(name: str, input_shape: Shape, ops: list[Op], params: int,
         (i for i in stages if i not in shortcut_ids), key=position.__getitem__)]]
     facts = _facts(stem, head, blocks, between, plain_body, stages, by_id, params, ops,
                    main_path)
+    conventions = _family_depths(stem, blocks, ops, facts)
+    if conventions:
+        facts = replace(facts, depth_explanation="; ".join(
+            (facts.depth_explanation, *conventions)))
     notes = []
     if not blocks:
         notes.append(NO_BLOCKS_NOTE)
@@ -523,14 +786,45 @@ def assemble(name: str, input_shape: Shape, ops: list[Op], params: int,
             notes.append(f"{block.name}: the shortcut ({block.shortcut_label or 'its ops'}) is "
                          f"none of the paper's options.")
     return Structure(name, input_shape, tuple(ops), tuple(blocks), facts, tuple(notes),
-                     tuple(roles.items()), tuple(stages.items()))
+                     tuple(roles.items()), tuple(stages.items()),
+                     depth_conventions=conventions)
+
+
+def _family_depths(stem: list[Op], blocks: list[Block], ops: list[Op],
+                   facts: Facts) -> tuple[str, ...]:
+    """Depth as another family names it, when the network looks like one of that family.
+
+    Wide ResNets (Zagoruyko & Komodakis): one 3x3 stem conv to 16 channels, three stages of
+    basic blocks 16k, 32k, 64k wide (k >= 2). "WRN-n-k" counts every conv, the shortcut
+    projections included, and not the fc: WRN-28-10 is 26 by the ResNet paper's count."""
+    convs = [op for op in stem if op.kind == "conv"]
+    widths = [b.output_shape[1] for b in blocks if b.index == 0]
+    if len(convs) != 1 or convs[0].kernel != 3 or convs[0].shape[1] != 16 or \
+            len(facts.stages) != 3 or len(widths) != 3 or not blocks or \
+            any(b.main_layers != 2 or b.attention_ops for b in blocks):
+        return ()
+    k = widths[0] / 16
+    if k < 2 or widths[1] != 2 * widths[0] or widths[2] != 4 * widths[0]:
+        return ()
+    attention = {i for b in blocks for i in b.attention_ops}
+    n = sum(1 for op in ops if op.kind == "conv" and op.id not in attention)
+    factor = f"{k:g}"
+    return (f"WRN-{n}-{factor} by the Wide ResNet count ({n} = every conv, the "
+            f"{sum(b.shortcut_kind in PROJECTION_KINDS for b in blocks)} shortcut projections "
+            f"included, and not the fc)",)
 
 
 def _facts(stem: list[Op], head: list[Op], blocks: list[Block], between: list[Op],
            plain_body: list[Op], stages: dict[str, int], by_id: dict[str, Op], params: int,
            ops: list[Op], main_path: list[Op]) -> Facts:
     layers = [sum(1 for b in blocks if b.stage == s) for s in range(_stage_count(stages))]
-    depth, explanation = _depth(stem, blocks, between, head, layers, plain_body, stages)
+    gates, _ = find_attention(ops)  # attention outside blocks (a gated layer's SE) is no layer
+
+    def main(part: list[Op]) -> list[Op]:
+        return [op for op in part if op.id not in gates]
+
+    depth, explanation = _depth(main(stem), blocks, main(between), main(head), layers,
+                                main(plain_body), stages)
     stage_facts = []
     path_so_far: list[Op] = list(stem)
     main_ids = {op.id for op in main_path}

@@ -9,7 +9,9 @@ counts. The stage table follows the paper's architecture table: conv1 is the ste
 
 from __future__ import annotations
 
-import pandas as pd
+import csv
+import io
+from typing import TYPE_CHECKING, Any, Sequence
 
 from inspector.analysis_graph import LAYER_COLUMNS
 from inspector.formatting import cell, percent
@@ -17,6 +19,9 @@ from inspector.graph import GraphNode
 from inspector.kinds import NodeKind, Role, View
 from inspector.spec import ResNetSpec, block_name, stage_name
 from inspector.trace import trace_graph
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 STAGE_COLUMNS = ("stage", "blocks", "output_size", "channels", "params", "mult_adds",
                  "params_share", "mult_adds_share")
@@ -50,10 +55,11 @@ def _stage_of(node: GraphNode) -> str:
     return HEAD
 
 
-def layer_table(spec: ResNetSpec) -> pd.DataFrame:
-    """One row per leaf layer, in execution order (raises SpecError for an invalid spec)."""
+def layer_rows(spec: ResNetSpec) -> list[dict[str, Any]]:
+    """One row per leaf layer, in execution order, as plain values (raises SpecError for an
+    invalid spec). The command line prints these without importing pandas."""
     graph = trace_graph(spec, View.LAYER)
-    rows = [{
+    return [{
         "layer": node.module, "type": node.module_type,
         "kernel": "x".join(map(str, node.kernel)) if node.kernel else "",
         "stride": node.stride, "groups": node.groups,
@@ -63,26 +69,33 @@ def layer_table(spec: ResNetSpec) -> pd.DataFrame:
         "block": "" if node.block is None else block_name(node.stage, node.block),
         "role": str(node.role),
     } for node in graph.nodes if node.module is not None]
-    table = pd.DataFrame(rows, columns=list(LAYER_COLUMNS))
+
+
+def layer_table(spec: ResNetSpec) -> "pd.DataFrame":
+    """`layer_rows` as a DataFrame."""
+    import pandas as pd
+
+    table = pd.DataFrame(layer_rows(spec), columns=list(LAYER_COLUMNS))
     return table.astype({"stride": "Int64", "groups": "Int64"})  # blank for layers without one
 
 
-def stage_table(spec: ResNetSpec, layers: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The paper's architecture table with costs: stem (conv1), each stage, the head.
-
-    Pass `layers` (from `layer_table`) to reuse a table already made.
-    """
-    if layers is None:
-        layers = layer_table(spec)
-    total_params, total_mult_adds = layers["params"].sum(), layers["mult_adds"].sum()
+def stage_rows(layers: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The paper's architecture table with costs from layer rows: stem (conv1), each stage,
+    the head."""
+    total_params = sum(row["params"] for row in layers)
+    total_mult_adds = sum(row["mult_adds"] for row in layers)
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in layers:
+        groups.setdefault(row["stage"], []).append(row)
     rows = []
-    for stage, group in layers.groupby("stage", sort=False):
-        maps = [shape for shape in group["output_shape"] if len(shape) == 4]
-        last = group["output_shape"].iloc[-1]
-        params, mult_adds = int(group["params"].sum()), int(group["mult_adds"].sum())
+    for stage, group in groups.items():
+        maps = [row["output_shape"] for row in group if len(row["output_shape"]) == 4]
+        last = group[-1]["output_shape"]
+        params = int(sum(row["params"] for row in group))
+        mult_adds = int(sum(row["mult_adds"] for row in group))
         rows.append({
             "stage": stage,
-            "blocks": len({b for b in group["block"] if b}),
+            "blocks": len({row["block"] for row in group if row["block"]}),
             "output_size": f"{maps[-1][2]}x{maps[-1][3]}" if maps else "",
             "channels": int(last[1]),
             "params": params,
@@ -90,7 +103,18 @@ def stage_table(spec: ResNetSpec, layers: pd.DataFrame | None = None) -> pd.Data
             "params_share": params / total_params if total_params else 0.0,
             "mult_adds_share": mult_adds / total_mult_adds if total_mult_adds else 0.0,
         })
-    return pd.DataFrame(rows, columns=list(STAGE_COLUMNS))
+    return rows
+
+
+def stage_table(spec: ResNetSpec, layers: "pd.DataFrame | None" = None) -> "pd.DataFrame":
+    """The paper's architecture table with costs: stem (conv1), each stage, the head.
+
+    Pass `layers` (from `layer_table`) to reuse a table already made.
+    """
+    import pandas as pd
+
+    records = layer_rows(spec) if layers is None else layers.to_dict("records")
+    return pd.DataFrame(stage_rows(records), columns=list(STAGE_COLUMNS))
 
 
 def torchinfo_summary(spec: ResNetSpec) -> str:
@@ -107,8 +131,18 @@ def torchinfo_summary(spec: ResNetSpec) -> str:
                                  verbose=0))
 
 
-def to_csv(df: pd.DataFrame) -> str:
+def to_csv(df: "pd.DataFrame") -> str:
     return df.to_csv(index=False)
+
+
+def rows_to_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+    """CSV of plain rows, written as pandas writes a DataFrame's (blank for a missing value)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(["" if row.get(c) is None else row.get(c) for c in columns])
+    return out.getvalue()
 
 
 def header(name: object) -> str:
@@ -130,11 +164,20 @@ def _cell(value: object, share: bool) -> str:
     return text.replace("|", "\\|")
 
 
-def to_markdown(df: pd.DataFrame) -> str:
+def to_markdown(df: "pd.DataFrame") -> str:
     """A GitHub-style Markdown table with human headers (pandas' own needs an extra package)."""
-    top = "| " + " | ".join(header(name) for name in df.columns) + " |"
-    rule = "|" + "|".join("---" for _ in df.columns) + "|"
-    shares = [str(name) in SHARE_COLUMNS for name in df.columns]
+    return _markdown(list(df.columns), df.itertuples(index=False))
+
+
+def rows_to_markdown(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+    """`to_markdown` of plain rows."""
+    return _markdown(list(columns), ([row.get(c) for c in columns] for row in rows))
+
+
+def _markdown(columns: list[Any], body_rows: Any) -> str:
+    top = "| " + " | ".join(header(name) for name in columns) + " |"
+    rule = "|" + "|".join("---" for _ in columns) + "|"
+    shares = [str(name) in SHARE_COLUMNS for name in columns]
     body = ["| " + " | ".join(_cell(v, s) for v, s in zip(row, shares)) + " |"
-            for row in df.itertuples(index=False)]
+            for row in body_rows]
     return "\n".join([top, rule, *body]) + "\n"

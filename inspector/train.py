@@ -28,8 +28,8 @@ from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -38,6 +38,9 @@ from inspector.data import Dataset, augment, normalize
 from inspector.costs import estimate_activation_bytes, estimate_params
 from inspector.model import ResNet, build_model
 from inspector.spec import ResNetSpec
+
+if TYPE_CHECKING:  # pandas only where a table of metrics is asked for: the CLI starts faster
+    import pandas as pd
 
 SCHEDULES = ("step", "cosine", "onecycle", "constant")
 OPTIMIZERS = ("sgd", "adam")
@@ -174,6 +177,8 @@ class TrainResult:
 
 
 def metrics_frame(events: list[MetricEvent]) -> pd.DataFrame:
+    import pandas as pd
+
     columns = [f.name for f in fields(MetricEvent)]
     return pd.DataFrame([asdict(e) for e in events], columns=columns)
 

@@ -15,7 +15,6 @@ from pathlib import Path
 from inspector.checkpoint import CheckpointError, read_checkpoint, save_result
 from inspector.cli_common import load_design
 from inspector.data import DATASETS, load_dataset
-from inspector.infer import predict_topk, prepare_image, trust_problem
 from inspector.spec import SpecError
 from inspector.train import (DEVICES, OPTIMIZERS, PRECISIONS, SCHEDULES, MetricEvent,
                              StopReason, TrainConfig, Trainer, TrainError)
@@ -125,6 +124,8 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_infer(args: argparse.Namespace) -> int:
+    from inspector.infer import predict_topk, prepare_image, trust_problem  # numpy, pandas
+
     if args.top < 1:
         raise SpecError("--top must be at least 1.")
     checkpoint = read_checkpoint(args.checkpoint)

@@ -94,3 +94,34 @@ def test_summary_of_an_exported_program(capsys, tmp_path):
     assert "20 = 1 (stem conv) + 2 x (3+3+3) (block convs) + 1 (fc)" in out
     code, _, err = run(capsys, "summary", str(tmp_path / "missing.pt2"))
     assert code == 2 and err.count("\n") == 1 and "missing.pt2" in err
+
+
+def test_summary_options_mean_the_same_for_a_file_model(capsys):
+    """The stage table by default, every layer with --layers, CSV of either with --csv."""
+    target = f"{NETWORKS}:CifarResNet20"
+    code, out, _ = run(capsys, "summary", target, "--input", "3x32x32")
+    assert code == 0 and "| Stage | Blocks |" in out and "| conv4_x | 3 | 8x8 | 64 |" in out
+    code, out, _ = run(capsys, "summary", target, "--input", "3x32x32", "--layers")
+    assert code == 0 and "| Layer | Type |" in out and "| layers.8.conv2 |" in out
+    code, out, _ = run(capsys, "summary", target, "--input", "3x32x32", "--csv")
+    rows = out.splitlines()
+    assert code == 0 and rows[0].startswith("stage,blocks,") and len(rows) == 6  # + 5 rows
+    # the stage rows' parameters add up to the model's (He et al. Table 6: 0.27M)
+    assert sum(int(r.split(",")[4]) for r in rows[1:]) == 269_722
+
+
+def test_torchinfo_of_a_file_model(capsys):
+    code, out, _ = run(capsys, "summary", f"{NETWORKS}:CifarResNet20", "--input", "3x32x32",
+                       "--torchinfo")
+    assert code == 0 and "Total params: 269,722" in out
+
+
+@pytest.mark.parametrize("argv", [
+    ("summary", f"{NETWORKS}:CifarResNet20", "--set", "layers=2,2,2"),
+    ("graph", f"{NETWORKS}:CifarResNet20", "--set", "layers=2,2,2", "--format", "dot"),
+    ("compare", f"{NETWORKS}:CifarResNet20", "resnet20", "--set-a", "layers=2,2,2"),
+])
+def test_set_on_a_file_model_is_refused_with_a_sentence(capsys, argv):
+    code, out, err = run(capsys, *argv, "--input", "3x32x32")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "is a model with no spec" in err

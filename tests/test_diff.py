@@ -180,3 +180,10 @@ def test_pre_activation_is_a_change_of_layer_order():
     # He et al. 2016: BN and ReLU before each conv, against the original's after.
     assert all(any(c.startswith("layer order BN ReLU conv BN ReLU conv -> conv BN ReLU")
                    for c in row.changes) for row in rows)
+
+
+def test_a_set_for_a_file_model_is_refused(tmp_path, capsys):
+    module = tmp_path / "wide_nets.py"
+    module.write_text(WIDENED_RESNET)
+    assert main(["diff", "resnet18", f"{module}:Wide", "--set-b", "groups=2"]) == 2
+    assert "--set-b changes a design's spec fields" in capsys.readouterr().err

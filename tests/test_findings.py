@@ -434,6 +434,22 @@ def test_networks_that_use_everything_they_define_are_clean():
     assert not of_rule(findings(on_meta(nets.PreActResNet18), (3, 32, 32)), Rule.UNUSED)
 
 
+def test_a_subclass_of_a_library_layer_uses_the_parameters_torch_reads():
+    class LayerNorm2d(nn.LayerNorm):  # ConvNeXt's channels-first norm: torch reads its weight
+        def forward(self, x):
+            return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+    class Stem(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.norm = nn.Conv2d(3, 8, 4, 4), LayerNorm2d(8)
+
+        def forward(self, x):
+            return self.norm(self.conv(x))
+
+    assert not of_rule(findings(on_meta(Stem), (3, 16, 16)), Rule.UNUSED)
+
+
 # ----- the presets ---------------------------------------------------------------------------------
 
 #: The tutorial preset reproduces seed 001's layout on purpose (REFERENCE.md's single-block shape
