@@ -18,7 +18,7 @@ const HINT = "Click a node for its module path, shapes, costs and layer-table ro
 
 const state = {
   key: null, args: null, panZoom: null, matches: [], matchIndex: -1, overlay: "", selected: null,
-  focusStage: null, sent: null, minimap: null,
+  focusStage: null, sent: null, minimap: null, requestedFolded: null,
 };
 const $ = (id) => document.getElementById(id);
 
@@ -377,19 +377,27 @@ function canFold(stage) {
 
 function toggleStage(stage) {
   state.focusStage = stage;  // after the new drawing arrives, show where the stage went
-  const folded = new Set(state.args.folded);
+  const folded = new Set(currentFolded());
   if (folded.has(stage)) folded.delete(stage); else folded.add(stage);
-  sendValue(currentValue([...folded].sort((a, b) => a - b)));
+  // Until the page draws it, the fold asked for is what any later report must carry.
+  state.requestedFolded = [...folded].sort((a, b) => a - b);
+  sendValue(currentValue());
+}
+
+// The stages folded as last asked, or as drawn when nothing is pending.
+function currentFolded() {
+  return state.requestedFolded || state.args.folded;
 }
 
 // ----- what the page keeps (folds always; colour and search where the page asks for them) ------
 
-function currentValue(folded) {
-  return {graph: state.args.graph_key, folded: folded || state.args.folded, colour: state.overlay,
+function currentValue() {
+  return {graph: state.args.graph_key, folded: currentFolded(), colour: state.overlay,
           search: $("search").value};
 }
 
 function sendValue(value) {
+  clearTimeout(reportTimer);  // this value carries whatever a pending report would
   state.sent = JSON.stringify(value);
   send(Message.VALUE, {value, dataType: "json"});
 }
@@ -522,6 +530,11 @@ function focusStage(args) {
 
 function render(args) {
   if (!state.args) applyInitial(args);
+  // A fold asked for is settled once drawn, or dropped with its graph.
+  if (state.requestedFolded && (!state.args || args.graph_key !== state.args.graph_key
+      || JSON.stringify(args.folded) === JSON.stringify(state.requestedFolded))) {
+    state.requestedFolded = null;
+  }
   state.args = args;
   const key = `${args.graph_key}|${args.drawing_key}`;
   if (key !== state.key) {
