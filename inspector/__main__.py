@@ -1,3 +1,4 @@
 from inspector.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # a child process started by multiprocessing imports this module too
+    raise SystemExit(main())

@@ -14,6 +14,7 @@ import argparse
 import json
 import sys
 
+from inspector.cli_common import add_code_timeout
 from inspector.kinds import Severity
 
 EXIT_CLEAN = 0
@@ -27,7 +28,7 @@ def _findings(args: argparse.Namespace) -> tuple[str, tuple]:
     from inspector.user_model import analyze_file_model, is_file_model
 
     if is_file_model(args.design):
-        result = analyze_file_model(args.design, args.input)
+        result = analyze_file_model(args.design, args.input, args.code_timeout)
         return result.name, result.findings
     name, spec = load_design(args.design, args.set)
     return name, design_findings(spec, name)
@@ -62,6 +63,7 @@ def register(subparsers) -> None:
                         help="change one field of a preset or spec, e.g. --set input_size=32")
     parser.add_argument("--input", default="3x224x224", metavar="CxHxW",
                         help="input shape for a file.py:NAME model (default 3x224x224)")
+    add_code_timeout(parser)
     parser.add_argument("--format", choices=["text", "json"], default="text")
     parser.add_argument("--fail-on", choices=[s.value for s in Severity],
                         default=Severity.ERROR.value,

@@ -22,6 +22,7 @@ import torch
 
 from inspector.model import ResNet, build_model
 from inspector.presets import PRESETS
+from inspector.program_archive import DIRECTORY_BYTES_PER_ENTRY, END_RECORDS_BYTES, end_records
 from inspector.spec import ResNetSpec, SpecError
 
 FORMAT = "resnet-inspector-checkpoint"
@@ -33,6 +34,8 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 #: The most that loading one checkpoint may take: its tensors (mapped from disk where possible),
 #: then the model they are assigned to. wide_resnet101_2, the largest preset, takes 0.5 GiB.
 MAX_LOAD_BYTES = 2**30
+#: torch.save writes one entry per storage and a few more; ResNet-1202 has about 6,000.
+MAX_ZIP_ENTRIES = 100_000
 
 Source = str | Path | bytes | BinaryIO
 
@@ -161,10 +164,37 @@ def _head(source) -> bytes:
     return head
 
 
+def _check_zip_directory(source) -> None:
+    """Refuse a directory too large to list before zipfile builds an object per entry (three
+    million entries fit in 190 MB and would cost about 2 GB), from the zip's end records."""
+    try:
+        if isinstance(source, (str, Path)):
+            with open(source, "rb") as handle:
+                size = handle.seek(0, io.SEEK_END)
+                handle.seek(max(0, size - END_RECORDS_BYTES))
+                tail = handle.read()
+        else:
+            size = source.seek(0, io.SEEK_END)
+            source.seek(max(0, size - END_RECORDS_BYTES))
+            tail = source.read()
+            source.seek(0)
+        bounds = end_records(tail, size)
+    except (OSError, ValueError) as error:
+        reason = getattr(error, "strerror", None) or error
+        raise CheckpointError(f"This file is not a PyTorch checkpoint (a damaged zip: "
+                              f"{reason}).") from None
+    if bounds is not None and (bounds[0] > MAX_ZIP_ENTRIES
+                               or bounds[1] > MAX_ZIP_ENTRIES * DIRECTORY_BYTES_PER_ENTRY):
+        raise CheckpointError(f"This file's zip directory declares {bounds[0]:,} entries in "
+                              f"{bounds[1]:,} bytes; a checkpoint has at most "
+                              f"{MAX_ZIP_ENTRIES:,}.")
+
+
 def _check_zip_entries(source) -> None:
     """torch.save writes a zip whose entries are stored, not compressed. A compressed entry can
     unpack to any size (1.2 GB of zeros deflate to 1.2 MB), so such files are refused, as are
     files whose entries add up to more than the budget, before a byte is unpacked."""
+    _check_zip_directory(source)
     try:
         with zipfile.ZipFile(source) as archive:
             entries = archive.infolist()

@@ -9,11 +9,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from enum import StrEnum
 from pathlib import Path
 from typing import Sequence
 
-from inspector.cli_common import load_design
+from inspector.cli_common import add_code_timeout, load_design
 from inspector.cli_common import no_sets as _no_sets
 from inspector.formatting import compact, count, megabytes
 from inspector.kinds import Direction, Fold, GraphFormat, View
@@ -54,9 +55,9 @@ def _summary_of_file_model(args: argparse.Namespace) -> int:
 
     _no_sets(args.design, args.set)
     if args.torchinfo:
-        print(_torchinfo_of_file_model(args.design, args.input))
+        print(_torchinfo_of_file_model(args.design, args.input, args.code_timeout))
         return 0
-    result = analyze_file_model(args.design, args.input)
+    result = analyze_file_model(args.design, args.input, args.code_timeout)
     layers = layer_rows(result)
     rows, columns = (layers, LAYER_COLUMNS) if args.layers else \
         (stage_rows(layers), STAGE_COLUMNS)
@@ -78,17 +79,29 @@ def _summary_of_file_model(args: argparse.Namespace) -> int:
     return 0
 
 
-def _torchinfo_of_file_model(target: str, input_text: str) -> str:
-    """torchinfo's summary of a file model on the meta device, or a sentence saying why not."""
-    from inspector.user_model import PROGRAM_SUFFIX, load_module, parse_input
+def _torchinfo_of_file_model(target: str, input_text: str, timeout_s: float | None) -> str:
+    """torchinfo's summary of a file model on the meta device, or a sentence saying why not;
+    the file runs in a child process under the code limits, as for every other subcommand."""
+    from inspector.contained import limits_from_environment, run_contained
+    from inspector.user_model import PROGRAM_SUFFIX, parse_input
 
     if target.endswith(PROGRAM_SUFFIX):
         return (f"torchinfo runs a Python module; {target} is a program read as data, so there "
                 f"is none to run (the summary without --torchinfo has its tables).")
+    shape = parse_input(input_text)
+    limits = limits_from_environment(timeout_s)
+    return run_contained(_torchinfo_here, (target, shape), limits,
+                         f"Summarising {Path(target.rpartition(':')[0]).name}")
+
+
+def _torchinfo_here(target: str, shape: tuple[int, int, int]) -> str:
+    """In the child process: the module built and summarised by torchinfo."""
     import torch
     import torchinfo
 
-    model, shape = load_module(target), parse_input(input_text)
+    from inspector.user_model import load_module
+
+    model = load_module(target)
     if any(t.device.type != "meta" for t in (*model.parameters(), *model.buffers())):
         return (f"torchinfo cannot run {target} on the meta device: it keeps tensors on another "
                 f"device (the summary without --torchinfo has its tables).")
@@ -142,7 +155,8 @@ def _graph(args: argparse.Namespace) -> int:
                       _stages(args.fold_stages), Measure(args.colour) if args.colour else None)
     if is_file_model(args.design):
         _no_sets(args.design, args.set)
-        drawing = draw_analysis(analyze_file_model(args.design, args.input), state)
+        drawing = draw_analysis(analyze_file_model(args.design, args.input, args.code_timeout),
+                                state)
     else:
         drawing = draw_design(load_design(args.design, args.set)[1], state)
     if drawing.note:
@@ -168,7 +182,8 @@ def _stages(text: str) -> tuple[int, ...]:
     return tuple(sorted({n - 1 for n in numbers}))
 
 
-def _analysis_of(target: str, sets: Sequence[str] | None, input_text: str, option: str):
+def _analysis_of(target: str, sets: Sequence[str] | None, input_text: str, option: str,
+                 timeout_s: float | None):
     """Either side of `compare` as an analysis: a file model traced, a design built on meta."""
     from inspector.analysis import analyze
     from inspector.model import build_model
@@ -176,7 +191,7 @@ def _analysis_of(target: str, sets: Sequence[str] | None, input_text: str, optio
 
     if is_file_model(target):
         _no_sets(target, sets, option)
-        return analyze_file_model(target, input_text)
+        return analyze_file_model(target, input_text, timeout_s)
     name, spec = load_design(target, sets)
     size = spec.input_size
     return analyze(build_model(spec), (spec.in_channels, size, size), name)
@@ -186,8 +201,8 @@ def _compare_with_file_model(args: argparse.Namespace) -> int:
     """`compare` where a side is path/to/file.py:NAME: both analysed the same way."""
     from inspector.table import to_markdown
 
-    first = _analysis_of(args.a, args.set_a, args.input, "--set-a")
-    second = _analysis_of(args.b, args.set_b, args.input, "--set-b")
+    first = _analysis_of(args.a, args.set_a, args.input, "--set-a", args.code_timeout)
+    second = _analysis_of(args.b, args.set_b, args.input, "--set-b", args.code_timeout)
     names = (first.name, second.name) if first.name != second.name else \
         (f"{first.name} (A)", f"{second.name} (B)")
     for name, result in zip(names, (first, second)):
@@ -232,6 +247,7 @@ def _add_design(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", default="3x224x224", metavar="CxHxW",
                         help="input shape for a file.py:NAME model (default 3x224x224; a .pt2 "
                              "program keeps the input it was exported with)")
+    add_code_timeout(parser)
 
 
 def _values(kind: type[StrEnum]) -> list[str]:
@@ -277,6 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     comparison.add_argument("--input", default="3x224x224", metavar="CxHxW",
                             help="input shape for a file.py:NAME model (default 3x224x224; a "
                                  ".pt2 program keeps the input it was exported with)")
+    add_code_timeout(comparison)
     comparison.set_defaults(handler=_compare)
 
     table = sub.add_parser("paper-table", help="the paper's Table 1 for one or more designs")
@@ -300,7 +317,20 @@ def _one_line(error: BaseException) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run a subcommand. Warnings from torch or numpy raised meanwhile are held back: after a
+    success they are shown as usual, after a mistake only our one line is (a UserWarning about
+    a pickle protocol or a one-image dataset said nothing the sentence does not)."""
     args = build_parser().parse_args(argv)
+    with warnings.catch_warnings(record=True) as caught:
+        code = _run(args)
+    if code == 0:
+        for warning in caught:
+            warnings.showwarning(warning.message, warning.category, warning.filename,
+                                 warning.lineno)
+    return code
+
+
+def _run(args: argparse.Namespace) -> int:
     from inspector.render import GraphvizNotFound
 
     try:

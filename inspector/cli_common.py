@@ -6,6 +6,7 @@ than each other.
 
 from __future__ import annotations
 
+import argparse
 import os
 import stat
 from pathlib import Path
@@ -16,6 +17,13 @@ from inspector.spec import ResNetSpec, SpecError, quote
 
 #: A spec is a few hundred bytes; a megabyte is generous and still cheap to read and parse.
 MAX_SPEC_FILE_BYTES = 2**20
+
+
+def add_code_timeout(parser: argparse.ArgumentParser) -> None:
+    """`--code-timeout SECONDS` for the subcommands that take a file.py:NAME model."""
+    parser.add_argument("--code-timeout", type=float, metavar="SECONDS",
+                        help="stop a file.py:NAME model's import, construction and trace after "
+                             "this long (default: RESNET_INSPECTOR_CODE_TIMEOUT_S, else 60)")
 
 
 def _parse_sets(items: Sequence[str] | None) -> dict[str, str]:

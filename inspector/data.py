@@ -307,7 +307,29 @@ def open_image(source, channels: int = 3, image_size: int | None = None):
         raise DataError(f"This image has far more than the {MAX_IMAGE_PIXELS / 1e6:.0f} "
                         f"megapixels that are read.") from None
     except _IMAGE_READ_ERRORS as error:
-        raise DataError(f"This file is not an image that can be read ({error}).") from None
+        raise DataError(f"{_called(source)} is not an image that can be read "
+                        f"({_reason(error, source)}).") from None
+
+
+def _called(source) -> str:
+    """How a message names the image: its file name (an upload's `.name`, a path), else
+    "This file". Never the object's repr (an upload's repr names its id and upload URL)."""
+    name = source if isinstance(source, (str, Path)) else getattr(source, "name", None)
+    if not isinstance(name, (str, Path)) or not str(name):
+        return "This file"
+    text = Path(name).name
+    return f"The file {text[:80]!r}" if len(text) <= 80 else f"The file {text[:77]!r}..."
+
+
+def _reason(error: Exception, source) -> str:
+    """PIL's words, without the repr of what it was given ("cannot identify image file
+    <UploadedFile(file_id=..., upload_url=...)>")."""
+    from PIL import UnidentifiedImageError
+
+    if isinstance(error, UnidentifiedImageError):
+        return "its format is not one that can be identified"
+    text = " ".join(str(error).split())
+    return text.replace(repr(source), "it")[:160] or type(error).__name__
 
 
 def _check_pixel_count(width: int, height: int) -> None:

@@ -12,20 +12,21 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from inspector.cli_common import load_design, no_sets
+from inspector.cli_common import add_code_timeout, load_design, no_sets
 from inspector.kinds import GraphFormat
 from inspector.render import DEFAULT_DPI
 from inspector.spec import SpecError
 
 
-def _side(target: str, sets: Sequence[str] | None, input_text: str,
-          option: str) -> tuple[str, Any]:
-    """(name, design or analysis) for one side; `option` names its --set option."""
+def _side(target: str, sets: Sequence[str] | None, input_text: str, option: str,
+          timeout_s: float | None) -> tuple[str, Any]:
+    """(name, design or analysis) for one side; `option` names its --set option. A file model
+    runs in a child process under the code limits, as for every subcommand."""
     from inspector.user_model import analyze_file_model, is_file_model
 
     if is_file_model(target):
         no_sets(target, sets, option)
-        analysis = analyze_file_model(target, input_text)
+        analysis = analyze_file_model(target, input_text, timeout_s)
         return analysis.name, analysis
     return load_design(target, sets)
 
@@ -42,8 +43,8 @@ def _diff(args: argparse.Namespace) -> int:
     fmt = GraphFormat(text)
     if args.output is None and fmt.binary:
         raise SpecError(f"{fmt.upper()} is binary: give a file with -o FILE.")
-    name_a, a = _side(args.a, args.set_a, args.input, "--set-a")
-    name_b, b = _side(args.b, args.set_b, args.input, "--set-b")
+    name_a, a = _side(args.a, args.set_a, args.input, "--set-a", args.code_timeout)
+    name_b, b = _side(args.b, args.set_b, args.input, "--set-b", args.code_timeout)
     if name_a == name_b:
         name_a, name_b = f"{name_a} (A)", f"{name_b} (B)"
     drawing, diff = draw_diff(a, b, (name_a, name_b))
@@ -74,4 +75,5 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="input shape for a file.py:NAME model (default 3x224x224)")
     parser.add_argument("--dpi", type=int, default=DEFAULT_DPI,
                         help=f"PNG resolution (default {DEFAULT_DPI})")
+    add_code_timeout(parser)
     parser.set_defaults(handler=_diff)

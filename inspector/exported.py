@@ -27,15 +27,51 @@ the JSON declares, and torch's deserializer builds the program from those. Memor
 by the upload size and the JSON's, and no parameter is allocated. The program's ATen graph is
 then rewritten into torch.nn layers (convs, norms, pools, linears named by their weights'
 paths) so `analysis.analyze` describes it exactly like a model given as a module.
+
+Which operators a program may call. "Any `torch.ops.aten` operator" is not safe: the analysis
+runs each call once to learn its shape, and `aten` holds operators that reach outside their
+result. So only the operators in `inspector.program_ops.ALLOWED_OPS` (layers, activations,
+arithmetic, shape changes and zeros, each with its reason) are admitted, every other target is
+refused by name in one sentence before torch's deserializer runs, and the admitted ones run on
+`meta` tensors only (a `device` argument in the file is replaced by `meta`). The families
+checked in torch 2.13's `aten` (about 3,400 overloads), and why each stays out:
+
+- file and storage access: `from_file` maps (creating or growing) a file named in its arguments;
+  `set_`, `set`, `set_data` re-point a tensor at another storage; `_copy_from`,
+  `_copy_from_and_resize` write into another tensor; `pin_memory`, `record_stream` and the
+  `storage_offset` queries work on real storages. Never admitted.
+- in-place and `out=` overloads (`add_`, `copy_`, `fill_`, `index_put_`, `*.out`, ...): they write
+  into their inputs, which may be weights or views of them. Refused, except the in-place
+  activations and `add_` that export writes for `nn.ReLU(inplace=True)` and `x += y`
+  (`program_ops.IN_PLACE_AS`): those are rewritten to their out-of-place overloads before
+  anything runs.
+- collectives (`c10d`, `_c10d_functional`, `_dtensor`) talk to other processes; they live outside
+  `aten` and are refused with everything outside it, as are higher-order operators (`cond`,
+  `while_loop`, ...), custom namespaces and Python callables.
+- random numbers (`rand*`, `randn*`, `bernoulli`, `normal`, `dropout`, ... tagged
+  `nondeterministic_seeded`): they read and advance the process's generator state. Refused; an
+  exported `model.eval()` has none.
+- printing and assertions (`_print`, `_assert_async`, `_assert_scalar`,
+  `_assert_tensor_metadata`, `_functional_assert_*`) write to the server's output or raise from
+  inside the graph; a program exported with fixed shapes has none. Refused.
+- data-dependent and device ops (`item`, `_local_scalar_dense`, `nonzero`, `to`, `_to_copy`,
+  `copy`): they need real values or move data between devices. Refused.
+- factory ops: only `zeros`, `zeros_like` and `new_zeros` (a zero-padded option-A shortcut) are
+  admitted, made on `meta` whatever device the file names; `empty`, `full`, `ones`, `arange`,
+  `scalar_tensor` and the rest are not needed by the networks this tool describes.
+
+`tests/test_exported_ops.py` walks every registered `aten` overload and checks that each admitted
+one is not mutable (no write annotation, no `out` argument) unless it is rewritten, carries no
+`nondeterministic_seeded` tag and belongs to none of the families above.
 """
 
 from __future__ import annotations
 
 import io
-import json
 import math
 import operator
 import re
+import struct
 import zipfile
 from typing import Any, Callable
 
@@ -45,6 +81,9 @@ from torch import fx, nn
 
 from inspector.analysis import Analysis, analyze
 from inspector.op_trace import ModelError
+from inspector.program_archive import (NO_PROGRAM, check_directory, check_entry_flags,
+                                       parse_json, read_entry)
+from inspector.program_ops import ALLOWED_OPS, IN_PLACE_AS, TARGET_PREFIX, is_allowed_target
 from inspector.spec import MAX_PARAMS
 
 #: Larger than any ResNet we describe (ResNet-152 saves as ~240 MB); Streamlit's own upload
@@ -52,6 +91,8 @@ from inspector.spec import MAX_PARAMS
 MAX_ARCHIVE_BYTES = 1_000_000_000
 MAX_JSON_BYTES = 64_000_000
 MAX_ENTRIES = 20_000
+#: A weight of a layer this tool reads has at most 4 dimensions.
+MAX_DIMS = 8
 #: The names `torch.export.save` writes, below the archive's top folder. Nothing else is read;
 #: a file with anything else (pickled payloads, AOTInductor libraries, legacy files) is refused.
 _ALLOWED = re.compile(
@@ -61,8 +102,6 @@ _ALLOWED = re.compile(
     r"|data/constants/model_constants_config\.json|data/constants/tensor_\d+"
     r"|extra/[\w.\-]+)"
 )
-_ALLOWED_TARGETS = re.compile(r"torch\.ops\.aten\.\w+\.\w+|_operator\.getitem")
-_NO_PROGRAM = ("This file is not a torch.export program (.pt2 saved with torch.export.save)")
 
 
 # ----- the archive, as data ---------------------------------------------------------------------
@@ -73,22 +112,24 @@ def _archive(data: bytes) -> tuple[zipfile.ZipFile, str]:
     if len(data) > MAX_ARCHIVE_BYTES:
         raise ModelError(f"This file is {len(data) / 1e6:,.0f} MB; the limit is "
                          f"{MAX_ARCHIVE_BYTES / 1e6:,.0f} MB.")
+    check_directory(data, MAX_ENTRIES)
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         entries = archive.infolist()
-    except (zipfile.BadZipFile, ValueError, OSError):
-        raise ModelError(f"{_NO_PROGRAM}: it is not a zip archive.") from None
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, struct.error):
+        raise ModelError(f"{NO_PROGRAM}: it is not a zip archive.") from None
     if not entries or len(entries) > MAX_ENTRIES:
-        raise ModelError(f"{_NO_PROGRAM}: it holds {len(entries)} entries.")
+        raise ModelError(f"{NO_PROGRAM}: it holds {len(entries)} entries.")
     top = entries[0].filename.split("/", 1)[0]
     for entry in entries:
+        check_entry_flags(entry)
         head, _, rest = entry.filename.partition("/")
         if head != top or not _ALLOWED.fullmatch(rest):
             raise ModelError(f"This .pt2 file holds {entry.filename[:80]!r}, which is not "
                              f"read here: only programs saved by torch.export.save, without "
                              f"pickled objects or compiled code, are analysed.")
         if entry.compress_type != zipfile.ZIP_STORED or entry.file_size > MAX_ARCHIVE_BYTES:
-            raise ModelError(f"{_NO_PROGRAM}: {entry.filename[:80]!r} is compressed or too "
+            raise ModelError(f"{NO_PROGRAM}: {entry.filename[:80]!r} is compressed or too "
                              f"large.")
     return archive, top
 
@@ -97,13 +138,10 @@ def _json(archive: zipfile.ZipFile, name: str) -> Any:
     try:
         info = archive.getinfo(name)
     except KeyError:
-        raise ModelError(f"{_NO_PROGRAM}: it has no {name.split('/', 1)[-1]}.") from None
+        raise ModelError(f"{NO_PROGRAM}: it has no {name.split('/', 1)[-1]}.") from None
     if info.file_size > MAX_JSON_BYTES:
-        raise ModelError(f"{_NO_PROGRAM}: {name} is larger than {MAX_JSON_BYTES / 1e6:.0f} MB.")
-    try:
-        return json.loads(archive.read(name))
-    except (ValueError, UnicodeDecodeError):
-        raise ModelError(f"{_NO_PROGRAM}: {name} is not valid JSON.") from None
+        raise ModelError(f"{NO_PROGRAM}: {name} is larger than {MAX_JSON_BYTES / 1e6:.0f} MB.")
+    return parse_json(read_entry(archive, name), name)
 
 
 def _keys(value: Any) -> set[str]:
@@ -126,11 +164,10 @@ def _check_program(program: dict) -> None:
         graph = program["graph_module"]["graph"]
         targets = {node["target"] for node in graph["nodes"]}
     except (KeyError, TypeError):
-        raise ModelError(f"{_NO_PROGRAM}: its graph is missing.") from None
-    odd = sorted(t for t in targets if not isinstance(t, str) or not _ALLOWED_TARGETS.fullmatch(t))
+        raise ModelError(f"{NO_PROGRAM}: its graph is missing.") from None
+    odd = sorted(str(t) for t in targets if not is_allowed_target(t))
     if odd:
-        raise ModelError(f"The program calls {str(odd[0])[:80]!r}, which is not an ATen "
-                         f"operator; only programs made of ATen operators are analysed.")
+        raise ModelError(_refusal(odd[0]))
     if program.get("range_constraints") or {"expr_str", "as_expr"} & _keys(graph):
         raise ModelError("This program was exported with dynamic shapes; export it with a "
                          "fixed input shape (no dynamic_shapes) to analyse it here.")
@@ -140,6 +177,21 @@ def _check_program(program: dict) -> None:
 
 
 
+def _refusal(target: str) -> str:
+    """The sentence for a call target outside the allow-list."""
+    if not target.startswith("torch.ops.aten."):
+        return (f"The program calls {target[:80]!r}, which is not an ATen operator; only "
+                f"programs made of ATen operators are analysed.")
+    return (f"The program calls {target[:80]!r}, which is not among the layer, shape and "
+            f"arithmetic operators this tool reads (operators that reach files, storage, "
+            f"other tensors, other processes or random state are never run).")
+
+
+def _short_shape(shape: list[int]) -> str:
+    text = "[" + ", ".join(map(str, shape)) + "]"
+    return text if len(text) <= 80 else f"{text[:77]}..."
+
+
 def _meta_tensors(config: Any, kind: str) -> dict[str, torch.Tensor]:
     """Meta tensors of the declared shapes; no payload is read."""
     from torch._export.serde import schema
@@ -147,7 +199,7 @@ def _meta_tensors(config: Any, kind: str) -> dict[str, torch.Tensor]:
 
     entries = config.get("config") if isinstance(config, dict) else None
     if not isinstance(entries, dict):
-        raise ModelError(f"{_NO_PROGRAM}: its {kind} list is malformed.")
+        raise ModelError(f"{NO_PROGRAM}: its {kind} list is malformed.")
     tensors: dict[str, torch.Tensor] = {}
     elements = 0
     for name, entry in entries.items():
@@ -157,15 +209,23 @@ def _meta_tensors(config: Any, kind: str) -> dict[str, torch.Tensor]:
                 raise ModelError(f"The {kind} {name[:80]!r} is stored as a pickled object, "
                                  f"which is not loaded for safety.")
             meta = entry["tensor_meta"]
-            shape = [int(size["as_int"]) for size in meta["sizes"]]
+            shape = [size["as_int"] for size in meta["sizes"]]
+            if not all(type(size) is int for size in shape):
+                raise TypeError("a size is not a whole number")
             dtype = deserialize_scalar_type(schema.ScalarType(meta["dtype"]))
         except ModelError:
             raise
         except Exception:  # noqa: BLE001 - a malformed entry, whatever the detail
-            raise ModelError(f"{_NO_PROGRAM}: the {kind} {name[:80]!r} has no plain shape "
+            raise ModelError(f"{NO_PROGRAM}: the {kind} {name[:80]!r} has no plain shape "
                              f"and type.") from None
         if min(shape, default=1) < 0:
-            raise ModelError(f"{_NO_PROGRAM}: the {kind} {name[:80]!r} has a negative size.")
+            raise ModelError(f"{NO_PROGRAM}: the {kind} {name[:80]!r} has a negative size.")
+        # In Python's integers, before torch sees a size: every dimension, a zero one counted
+        # as one, must fit the budget, or torch overflows its 64-bit strides ([2**40, 2**40, 0]).
+        if len(shape) > MAX_DIMS or math.prod(max(size, 1) for size in shape) > MAX_PARAMS:
+            raise ModelError(f"The {kind} {name[:80]!r} of this program has the shape "
+                             f"{_short_shape(shape)}, beyond the {MAX_PARAMS / 1e9:.0f} "
+                             f"billion weights this tool takes.")
         elements += math.prod(shape)
         if elements > MAX_PARAMS:
             raise ModelError(f"This program holds more than {MAX_PARAMS / 1e9:.0f} billion "
@@ -183,8 +243,8 @@ def load_program(data: bytes) -> torch.export.ExportedProgram:
 
     archive, top = _archive(data)
     if f"{top}/archive_format" not in archive.namelist() \
-            or archive.read(f"{top}/archive_format") != b"pt2":
-        raise ModelError(f"{_NO_PROGRAM}: its archive format is not pt2.")
+            or read_entry(archive, f"{top}/archive_format") != b"pt2":
+        raise ModelError(f"{NO_PROGRAM}: its archive format is not pt2.")
     program = _json(archive, f"{top}/models/model.json")
     _check_program(program)
     weights = _meta_tensors(_json(archive, f"{top}/data/weights/model_weights_config.json"),
@@ -292,8 +352,7 @@ class _Rebuilder:
         return None
 
     _FUNCTIONS: dict[Any, Callable] = {
-        _aten.relu.default: F.relu, _aten.relu_.default: F.relu,
-        _aten.add.Tensor: operator.add, _aten.add_.Tensor: operator.add,
+        _aten.relu.default: F.relu, _aten.add.Tensor: operator.add,
         _aten.flatten.using_ints: torch.flatten,
         _aten.constant_pad_nd.default: F.pad,
     }
@@ -342,13 +401,25 @@ class _Rebuilder:
         if any(self._attr(a) for a in _flat_nodes(node.args)):
             raise ModelError(f"The program uses its weights in {node.target}, which this "
                              f"analysis does not know.")
-        target = self._FUNCTIONS.get(node.target, getattr(node.target, "overloadpacket",
-                                                          node.target))
+        functional = _out_of_place(node.target)
+        target = self._FUNCTIONS.get(functional, getattr(functional, "overloadpacket",
+                                                         functional))
         args = fx.node.map_arg(node.args, self.values.__getitem__)
-        kwargs = fx.node.map_arg(node.kwargs, self.values.__getitem__)
+        kwargs = {key: torch.device("meta") if key == "device" else value
+                  for key, value in fx.node.map_arg(node.kwargs, self.values.__getitem__).items()
+                  if key != "pin_memory"}  # whatever the file names, tensors are made on meta
         if target is operator.add and len(args) > 2:
             args = args[:2]
         self.values[node] = self.graph.call_function(target, tuple(args), dict(kwargs))
+
+
+def _out_of_place(target: Any) -> Any:
+    """The out-of-place overload that runs for an admitted in-place one (relu_ -> relu)."""
+    name = IN_PLACE_AS.get(str(target))
+    if name is None:
+        return target
+    _, packet, overload = name.split(".")
+    return getattr(getattr(_aten, packet), overload)
 
 
 def _flat_nodes(value: Any) -> list[fx.Node]:
@@ -363,11 +434,11 @@ def program_module(program: torch.export.ExportedProgram) -> tuple[nn.Module, tu
         source = program.module()
     except Exception as error:  # noqa: BLE001
         raise ModelError(f"The program could not be unpacked: {type(error).__name__}.") from None
-    for node in source.graph.nodes:
+    for node in source.graph.nodes:  # checked in the JSON already; again on what torch built
         if node.op == "call_function" and node.target is not operator.getitem and not (
                 isinstance(node.target, torch._ops.OpOverload)
-                and node.target.namespace == "aten"):
-            raise ModelError(f"The program calls {node.target}, which is not an ATen operator.")
+                and str(node.target) in ALLOWED_OPS):
+            raise ModelError(_refusal(f"{TARGET_PREFIX}{node.target}"))
     try:
         return _Rebuilder(source).rebuild()
     except ModelError:

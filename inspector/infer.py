@@ -20,6 +20,7 @@ from torch import fx, nn
 
 from inspector.data import normalize, read_image
 from inspector.model import ResNet
+from inspector.op_trace import TRACE_GATE
 from inspector.spec import stage_name
 
 DEFAULT_BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
@@ -72,7 +73,8 @@ def predict_topk(model: nn.Module, images: torch.Tensor, k: int = 5,
     if images.ndim == 3:
         images = images.unsqueeze(0)
     model.eval()
-    logits = model(images.to(_device_of(model), torch.float32))
+    with TRACE_GATE.call():
+        logits = model(images.to(_device_of(model), torch.float32))
     probabilities = torch.softmax(logits.float(), dim=1).cpu()
     k = min(k, probabilities.shape[1])
     top = probabilities.topk(k, dim=1)
@@ -119,8 +121,9 @@ def feature_maps(model: ResNet, image: torch.Tensor) -> dict[str, torch.Tensor]:
     if image.ndim == 3:
         image = image.unsqueeze(0)
     model.eval()
-    extractor = feature_extractor(model)
-    outputs = extractor(image.to(_device_of(model), torch.float32))
+    with TRACE_GATE.trace():  # the extractor is traced, then run, alone (see op_trace)
+        extractor = feature_extractor(model)
+        outputs = extractor(image.to(_device_of(model), torch.float32))
     return {name: tensor[0].float().cpu() for name, tensor in outputs.items()}
 
 
@@ -170,7 +173,7 @@ def latency_table(model: nn.Module, device: str | torch.device = "cpu",
     for batch in batch_sizes:
         try:
             x = torch.randn(batch, *image_shape, device=device)  # the input can be what runs out
-            with autocast:
+            with autocast, TRACE_GATE.call():
                 model(x)
                 _sync(device)
                 times: list[float] = []

@@ -40,15 +40,17 @@ needs more than one tensor input) is refused, with that reason.
 
 from __future__ import annotations
 
+import contextlib
 import dis
 import functools
 import inspect
 import math
 import operator
+import threading
 import traceback
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -60,6 +62,56 @@ Shape = tuple[int, ...]
 
 class ModelError(ValueError):
     """A model that cannot be analysed, with a sentence a user can act on."""
+
+
+class _TraceGate:
+    """Traces run alone in the process.
+
+    Why: while `fx.Tracer.trace` runs, torch.fx replaces `torch.nn.Module.__call__` for the
+    whole process, so a module called meanwhile in another thread (another session's trace, a
+    training step, a prediction) is handed to this trace's tracer and fails with "module is not
+    installed as a submodule" (seen with 20 Designer sessions changing designs at once). So a
+    trace waits for module calls in progress and holds new ones back; plain module calls run
+    side by side; a waiting trace goes before new calls, so training steps cannot starve it.
+    Not re-entrant: code inside `trace()` must not enter `call()`.
+    """
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._calls = 0
+        self._tracing = False
+        self._waiting = 0
+
+    @contextlib.contextmanager
+    def trace(self) -> Iterator[None]:
+        with self._condition:
+            self._waiting += 1
+            self._condition.wait_for(lambda: not self._tracing and not self._calls)
+            self._waiting -= 1
+            self._tracing = True
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._tracing = False
+                self._condition.notify_all()
+
+    @contextlib.contextmanager
+    def call(self) -> Iterator[None]:
+        with self._condition:
+            self._condition.wait_for(lambda: not self._tracing and not self._waiting)
+            self._calls += 1
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._calls -= 1
+                self._condition.notify_all()
+
+
+#: Every fx trace in this process goes through `trace()`; every plain forward pass of a module
+#: (training, predictions, latency) through `call()`.
+TRACE_GATE = _TraceGate()
 
 
 # ----- one traced op --------------------------------------------------------------------------
@@ -1039,17 +1091,19 @@ def trace_model(model: nn.Module, x: torch.Tensor,
     (batch norm on a batch of one); every module's mode is restored.
     """
     _check_inputs(model)
-    modes = [(module, module.training) for module in model.modules()]
-    model.eval()
     expander = _Expander(leaves)
-    try:
-        if _is_script(model):
-            raise ModelError("The whole model is TorchScript, which runs outside Python: there "
-                             "is nothing to look into. Give the Python module it was made from.")
-        template = expander.expand(model, "", (x,), {})
-    finally:
-        for module, training in modes:
-            module.training = training
+    with TRACE_GATE.trace():
+        modes = [(module, module.training) for module in model.modules()]
+        model.eval()
+        try:
+            if _is_script(model):
+                raise ModelError("The whole model is TorchScript, which runs outside Python: "
+                                 "there is nothing to look into. Give the Python module it was "
+                                 "made from.")
+            template = expander.expand(model, "", (x,), {})
+        finally:
+            for module, training in modes:
+                module.training = training
     if not template.ops or not _returns_tensor(template.output_value):
         raise ModelError("The model returns no tensor: nothing to analyse.")
     ops = _path_ids([replace(op, inputs=tuple("input" if i == "$0" else i for i in op.inputs))

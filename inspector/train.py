@@ -37,6 +37,7 @@ from torch import nn
 from inspector.data import Dataset, augment, normalize
 from inspector.costs import estimate_activation_bytes, estimate_params
 from inspector.model import ResNet, build_model
+from inspector.op_trace import TRACE_GATE
 from inspector.spec import ResNetSpec
 
 if TYPE_CHECKING:  # pandas only where a table of metrics is asked for: the CLI starts faster
@@ -78,6 +79,9 @@ class TrainError(ValueError):
     """A training request that cannot run, with a sentence a user can act on."""
 
 
+MAX_SEED = 2**64 - 1
+
+
 @dataclass
 class TrainConfig:
     """A training recipe. Defaults are the paper's CIFAR recipe (section 4.2), scaled to `steps`:
@@ -116,6 +120,10 @@ class TrainConfig:
             (0 <= self.weight_decay < 1, "weight decay must be in [0, 1)"),
             (self.log_every is None or self.log_every >= 1, "log_every must be at least 1"),
             (self.eval_every is None or self.eval_every >= 1, "eval_every must be at least 1"),
+            # torch's generators take a 64-bit unsigned seed; a larger one failed only when the
+            # weights were drawn, after the run had been announced
+            (isinstance(self.seed, int) and 0 <= self.seed <= MAX_SEED,
+             f"seed must be a whole number from 0 to {MAX_SEED:,} (2**64 - 1)"),
         ]
         for ok, sentence in checks:
             if not ok:
@@ -486,7 +494,7 @@ class Trainer:
         for start in range(0, len(x_val), EVAL_BATCH):
             x = self._prepare(x_val[start:start + EVAL_BATCH])
             y = y_val[start:start + EVAL_BATCH]
-            with self._autocast():
+            with self._autocast(), TRACE_GATE.call():
                 logits = model(x)
             loss_sum += F.cross_entropy(logits.float(), y, reduction="sum")
             correct += (logits.argmax(1) == y).sum()
@@ -497,12 +505,13 @@ class Trainer:
     def _step(self, model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
               y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One optimiser step; returns the (detached) loss and logits."""
-        with self._autocast():
-            logits = model(x)
-            loss = F.cross_entropy(logits.float(), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        with TRACE_GATE.call():  # no other thread's fx trace may see this step's modules
+            with self._autocast():
+                logits = model(x)
+                loss = F.cross_entropy(logits.float(), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
         return loss.detach(), logits.detach()
 
     def _place(self, result: TrainResult) -> _Placed | None:

@@ -4,7 +4,9 @@ and notebooks.
 Loading a Python file runs its code: only files the user names on their own machine come here
 (the app never runs uploaded code without an explicit opt-in). The module is built under
 `torch.device("meta")`, so a model too large for this machine is refused before any weight is
-allocated.
+allocated. `analyze_file_model` runs the file in a child process with a time and a memory limit
+(`inspector.contained`); `load_module` runs it here, for notebooks, and still turns whatever the
+file raises (SystemExit and KeyboardInterrupt included) into one ModelError sentence.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import torch
 from torch import nn
 
 from inspector.analysis import Analysis, analyze, check_size
+from inspector.contained import (MEMORY_VARIABLE, TIMEOUT_VARIABLE, Limits, failure_sentence,
+                                 limits_from_environment, run_contained)
 from inspector.exported import MAX_ARCHIVE_BYTES, analyze_program
 from inspector.op_trace import ModelError
 
@@ -47,8 +51,10 @@ def parse_input(text: str) -> tuple[int, int, int]:
     return shape  # type: ignore[return-value]
 
 
-def load_module(target: str) -> nn.Module:
-    """Import the file and build NAME (a module class or a function returning a module) on meta."""
+def load_module(target: str, limits: Limits | None = None) -> nn.Module:
+    """Import the file and build NAME (a module class or a function returning a module) on meta.
+
+    `limits` only words the sentence when the file runs out of memory or time."""
     path_text, _, name = target.rpartition(":")
     path = Path(path_text)
     if not path.is_file():
@@ -61,9 +67,10 @@ def load_module(target: str) -> nn.Module:
         sys.path.insert(0, str(path.parent.resolve()))
         with torch.device("meta"):
             spec.loader.exec_module(module)
-    except Exception as error:  # noqa: BLE001 - the file's own error, in one line
-        raise ModelError(f"{path} does not import: {type(error).__name__}: "
-                         f"{' '.join(str(error).split())}") from None
+    except BaseException as error:  # noqa: BLE001 - SystemExit too: the file's, in one line
+        raise ModelError(_sentence(error, f"{path} does not import:", f"Importing {path}",
+                                   limits)) \
+            from None
     finally:
         sys.path.pop(0)
     factory = getattr(module, name, None)
@@ -72,22 +79,55 @@ def load_module(target: str) -> nn.Module:
     try:
         with torch.device("meta"):
             model = factory()
-    except Exception as error:  # noqa: BLE001
-        raise ModelError(f"{name}() failed: {type(error).__name__}: "
-                         f"{' '.join(str(error).split())}") from None
+    except BaseException as error:  # noqa: BLE001
+        raise ModelError(_sentence(error, f"{name}() failed:", f"{name}()", limits)) from None
     if not isinstance(model, nn.Module):
         raise ModelError(f"{name}() returned {type(model).__name__}, not a torch.nn.Module.")
-    check_size(model)
+    try:
+        check_size(model)
+    except ModelError:
+        raise
+    except BaseException as error:  # noqa: BLE001 - e.g. RecursionError walking 5,000 levels
+        raise ModelError(failure_sentence(error, f"Counting {name}'s parameters", limits)) \
+            from None
     return model
 
 
-def analyze_file_model(target: str, input_text: str = "3x224x224") -> Analysis:
-    """`file.py:NAME` analysed on an input of `input_text` (CxHxW), or a `.pt2` program on the
-    input it was exported with (nothing in it runs or is unpickled)."""
+def _sentence(error: BaseException, failed: str, where: str, limits: Limits | None) -> str:
+    """"FILE does not import: ValueError: ..." for ordinary errors, else the contained sentence
+    (SystemExit, KeyboardInterrupt, memory, recursion)."""
+    if isinstance(error, Exception) and not isinstance(error, (MemoryError, RecursionError)) \
+            and "can't allocate memory" not in str(error):
+        return f"{failed} {type(error).__name__}: {' '.join(str(error).split())}"
+    return failure_sentence(error, where, limits)
+
+
+def _analyze_here(target: str, input_shape: tuple[int, int, int], limits: Limits) -> Analysis:
+    """In the child process: import, build, count and trace; any failure as a ModelError."""
+    name = target.rpartition(":")[2]
+    model = load_module(target, limits)
+    try:
+        return analyze(model, input_shape, name)
+    except ModelError:
+        raise
+    except BaseException as error:  # noqa: BLE001 - forward raising SystemExit, recursing...
+        raise ModelError(failure_sentence(error, f"Tracing {name}", limits)) from None
+
+
+def analyze_file_model(target: str, input_text: str = "3x224x224",
+                       timeout_s: float | None = None) -> Analysis:
+    """`file.py:NAME` analysed on an input of `input_text` (CxHxW) in a child process under the
+    time and memory limits (`timeout_s`, else the environment's), or a `.pt2` program on the
+    input it was exported with (read as data here: nothing in it runs or is unpickled)."""
     if target.endswith(PROGRAM_SUFFIX):
         return analyze_program(read_program_file(Path(target)), Path(target).name)
-    name = target.rpartition(":")[2]
-    return analyze(load_module(target), parse_input(input_text), name)
+    shape = parse_input(input_text)
+    limits = limits_from_environment(timeout_s)
+    path_text = target.rpartition(":")[0]
+    if not Path(path_text).is_file():
+        raise ModelError(f"No such file: {path_text}.")
+    name = Path(path_text).name + ":" + target.rpartition(":")[2]
+    return run_contained(_analyze_here, (target, shape, limits), limits, f"Analysing {name}")
 
 
 def read_program_file(path: Path) -> bytes:
@@ -108,6 +148,16 @@ def read_program_file(path: Path) -> bytes:
 def code_allowed() -> bool:
     """Whoever started the server chose to run uploaded Python code (off by default)."""
     return os.environ.get(ALLOW_CODE_VARIABLE, "") == "1"
+
+
+def code_limits_sentence() -> str:
+    """What the page says about how an uploaded file is run."""
+    try:
+        limits = limits_from_environment()
+    except ModelError as error:
+        return str(error)
+    return (f"It runs in a separate process, which is stopped after {limits.describe()} "
+            f"(set with {TIMEOUT_VARIABLE} and {MEMORY_VARIABLE}).")
 
 
 def analyze_uploaded_code(source: bytes, name: str, input_text: str = "3x224x224") -> Analysis:

@@ -373,15 +373,25 @@ def graph_file(spec: ResNetSpec, state: ViewState, fmt: GraphFormat,
 _MARKUP_CHARACTERS = re.compile(f"([{re.escape(string.punctuation)}])")
 
 
+#: Where GitHub-flavoured Markdown would turn plain text into a link (a bare `http://...`,
+#: `www.`, `user@host`), found in escaped text; a WORD JOINER (U+2060, invisible) goes there.
+_AUTOLINK_STARTS = re.compile(r"(?i)(?<![\w\u2060])((?:https?|ftps?|mailto|xmpp|file)(?=\\:)"
+                              r"|www(?=\\\.))|(?<=\w)(?=\\@)")
+WORD_JOINER = "\u2060"
+
+
 def escape_markdown(text: str) -> str:
     """Text that Streamlit's Markdown shows as typed.
 
     Messages quote what users typed into links, files and fields: `![t](http://host/x.png)`
     in a link must read as those characters, not load an image from that host. Escaping every
     punctuation mark also defuses emphasis, headings, tables, HTML and Streamlit's `:color[]`.
-    Line breaks become spaces, so a message stays one paragraph.
+    Backslashes do not stop GFM's autolinks (`http://host` in a link's value became a link in
+    the message), so an invisible word joiner breaks each place one would start. Line breaks
+    become spaces, so a message stays one paragraph.
     """
-    return _MARKUP_CHARACTERS.sub(r"\\\1", " ".join(str(text).split()))
+    escaped = _MARKUP_CHARACTERS.sub(r"\\\1", " ".join(str(text).split()))
+    return _AUTOLINK_STARTS.sub(lambda m: (m.group(1) or "") + WORD_JOINER, escaped)
 
 
 #: How the direction choice reads on screen.

@@ -12,7 +12,8 @@ from inspector.exported import analyze_program
 from inspector.formatting import shape
 from inspector.node_details import findings_payload
 from inspector.op_trace import ModelError
-from inspector.user_model import ALLOW_CODE_VARIABLE, analyze_uploaded_code, code_allowed
+from inspector.user_model import (ALLOW_CODE_VARIABLE, analyze_uploaded_code, code_allowed,
+                                  code_limits_sentence)
 from pages import common, findings_view
 
 #: Where a new upload waits to be read: (file name, bytes). Tests put bytes here directly.
@@ -43,6 +44,7 @@ def uploads() -> None:
     with st.expander("Or a Python file (runs its code)"):
         st.warning("This server was started with the permission to run uploaded code: the file "
                    "below is imported and NAME is called, with your rights on this machine.")
+        st.caption(common.escape_markdown(code_limits_sentence()))
         cols = st.columns(3)
         source = cols[0].file_uploader("Python file", type=["py"], key="own_py")
         name = cols[1].text_input("NAME (class or function)", "ResNet18", key="own_name")

@@ -31,3 +31,26 @@ def test_upload_a_program_and_see_its_graph_and_explanation(app_url, chrome, tmp
     assert f"{sum(p.numel() for p in model.parameters()):,}" in text
     no_exception(chrome)
     screenshot(chrome, "own_model")
+
+
+def test_an_uploaded_program_that_calls_from_file_is_refused_and_writes_nothing(app_url, chrome,
+                                                                               tmp_path):
+    """The crafted archive of test_exported_ops, uploaded as a visitor would: one sentence on
+    the page and no canary on the server's disk."""
+    from test_exported_ops import Tiny, from_file_program
+    from test_exported import export_bytes
+
+    canary = tmp_path / "canary"
+    path = tmp_path / "crafted.pt2"
+    path.write_bytes(from_file_program(export_bytes(Tiny(), (3, 8, 8)), canary))
+
+    chrome.get(f"{app_url}/own_model")
+    upload = wait(chrome, lambda d: css(d, 'input[type="file"]'), "the file input")
+    upload[0].send_keys(str(path))
+    alert = wait(chrome, lambda d: [e.text for e in css(d, '[data-testid="stAlert"]')
+                                    if "from_file" in e.text], "the refusal")[0]
+    wait(chrome, settled, "the page to finish running")
+    assert "not among the layer, shape and arithmetic operators" in alert
+    assert not viewer_svgs(chrome) and "Parameters" not in body(chrome)
+    assert not canary.exists()
+    no_exception(chrome)

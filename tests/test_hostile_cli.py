@@ -237,3 +237,62 @@ def test_inspect_block_returns_or_raises_a_spec_error(block, channels, out_chann
         assert len(str(error)) <= MAX_LINE and str(error).endswith(".")
         return
     assert inspection.output_shape[1] == out_channels
+
+
+# ----- seeds and warnings ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", [2**64, 2**70, -1])
+def test_a_seed_torch_cannot_take_is_refused_before_training_is_announced(seed, tmp_path):
+    code, out, err = run_cli(["train", "--seed", str(seed), "--steps", "1",
+                              "--out", str(tmp_path / "run.pt")])
+    assert code == EXIT_BAD_INPUT and out == "" and "Training" not in err
+    assert "Seed must be a whole number from 0 to 18,446,744,073,709,551,615" in err
+    assert_one_sentence(code, err)
+
+
+def test_the_largest_seed_is_one_torch_takes():
+    import torch
+
+    from inspector.train import MAX_SEED, TrainConfig
+
+    TrainConfig(steps=1, seed=MAX_SEED).validate()
+    torch.Generator().manual_seed(MAX_SEED)
+    with pytest.raises((RuntimeError, ValueError)):  # the bound is torch's own
+        torch.Generator().manual_seed(MAX_SEED + 1)
+
+
+def _cli_in_a_fresh_process(*argv: str) -> tuple[int, str]:
+    """Real stderr, with Python's default warning filters (pytest's capture would hide them)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    child = subprocess.run([sys.executable, "-m", "inspector", *argv], cwd=root,
+                           capture_output=True, text=True, timeout=300,
+                           env={**os.environ, "PYTHONPATH": str(root)})
+    return child.returncode, child.stderr
+
+
+def test_library_warnings_stay_out_of_the_one_line_errors(tmp_path):
+    """A raw pickle checkpoint (torch warns about its protocol) and a folder dataset with one
+    image per class (torch warns about the standard deviation of one image)."""
+    import pickle
+
+    import numpy as np
+    from PIL import Image
+
+    (tmp_path / "raw.pt").write_bytes(pickle.dumps({"weights": [1, 2]}, protocol=4))
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "image.png")
+    for name in ("cats", "dogs"):
+        (tmp_path / "folder" / name).mkdir(parents=True)
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "folder" / name / "a.png")
+    for argv, words in (
+            (("infer", str(tmp_path / "raw.pt"), str(tmp_path / "image.png")),
+             "Python objects other than tensors"),
+            (("train", "--dataset", "folder", "--data-path", str(tmp_path / "folder"),
+              "--steps", "1", "--out", str(tmp_path / "run.pt")), "no training images")):
+        code, err = _cli_in_a_fresh_process(*argv)
+        assert code == EXIT_BAD_INPUT and words in err and "Warning" not in err, err
+        assert_one_sentence(code, err)

@@ -29,6 +29,7 @@ from inspector.data import (CIFAR_MAX_FILE_BYTES, MAX_IMAGE_PIXELS, DataError, l
                             open_image, read_cifar_batch, read_image)
 from inspector.spec import ResNetSpec
 from test_data import CIFAR_NAMES, _write_cifar
+from test_hostile_programs import many_directory_entries
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = get_preset("resnet20").replace(layers=(1, 1, 1))
@@ -272,12 +273,14 @@ def bombs(tmp_path_factory) -> dict[str, Path]:
     _deflated_bomb(folder / "deflated.pt", 300_000_000)
     _png(folder / "12000.png", 12_000, 12_000)
     _png(folder / "30000.png", 30_000, 30_000)
+    many_directory_entries(folder / "many-entries.pt")  # 183 MB: 3 million directory records
     return {name: folder / name for name in
-            ("huge-spec.pt", "deflated.pt", "12000.png", "30000.png")}
+            ("huge-spec.pt", "deflated.pt", "12000.png", "30000.png", "many-entries.pt")}
 
 
 def test_bomb_files_are_small(bombs):
-    sizes = {name: path.stat().st_size for name, path in bombs.items()}
+    sizes = {name: path.stat().st_size for name, path in bombs.items()
+             if name != "many-entries.pt"}
     assert all(size < 2 * 2**20 for size in sizes.values()), sizes
     with pytest.warns(Image.DecompressionBombWarning):  # PIL itself sees a 144 MP image
         assert Image.open(bombs["12000.png"]).size == (12_000, 12_000)
@@ -291,7 +294,8 @@ def test_bombs_are_refused_with_a_sentence_in_bounded_memory(bombs):
              ("checkpoint", str(bombs["deflated.pt"])),
              ("checkpoint-bytes", str(bombs["deflated.pt"])),
              ("image", str(bombs["12000.png"])),
-             ("image", str(bombs["30000.png"]))]
+             ("image", str(bombs["30000.png"])),
+             ("checkpoint", str(bombs["many-entries.pt"]))]
     child = subprocess.run([sys.executable, "-c", CHILD, json.dumps(cases)], cwd=ROOT,
                            capture_output=True, text=True, timeout=300,
                            env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -305,7 +309,8 @@ def test_bombs_are_refused_with_a_sentence_in_bounded_memory(bombs):
                 "CheckpointError: This file's entry 'archive/data/0' is compressed",
                 "DataError: This image is 12,000 x 12,000 pixels (144 megapixels); images up to "
                 "40 megapixels are read.",
-                "DataError: This image has far more than the 40 megapixels"]
+                "DataError: This image has far more than the 40 megapixels",
+                "CheckpointError: This file's zip directory declares 3,000,000 entries"]
     for row, start in zip(rows, expected):
         assert row["outcome"].startswith(start), row
         # each figure is the peak so far, so the last one bounds every case
@@ -411,6 +416,27 @@ def test_inference_page_shows_and_predicts_a_16_bit_png():
     assert not at.exception and not at.error, (at.exception, at.error)
     assert any(c.value.startswith("Prediction: ") for c in at.caption)
     assert "uploaded" in at.get("image")[0].proto.imgs[0].caption
+
+
+def test_an_unreadable_upload_is_named_by_its_file_name():
+    at = _inference_page_with(_digits_payload())
+    at.radio(key="infer_image_source").set_value("Upload an image").run()
+    at.file_uploader(key="infer_image").set_value(("holiday.png", b"not an image at all",
+                                                   "image/png")).run()
+    assert not at.exception
+    (error,) = at.error
+    shown = error.value.replace("\\", "")
+    assert shown.startswith("The file 'holiday.png' is not an image that can be read"), shown
+    assert "UploadedFile" not in shown and "upload_url" not in shown and "file_id" not in shown
+
+
+def test_image_errors_name_a_path_or_a_file_name_never_a_repr(tmp_path):
+    path = tmp_path / "notes.png"
+    path.write_bytes(b"text")
+    with pytest.raises(DataError, match="^The file 'notes.png' is not an image"):
+        read_image(str(path), 32)
+    with pytest.raises(DataError, match=r"^This file is not an image .*\(its format"):
+        read_image(b"text", 32)
 
 
 def test_cli_infer_refuses_to_predict_with_nan_weights(tmp_path, capsys):

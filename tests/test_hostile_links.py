@@ -19,7 +19,7 @@ from streamlit.testing.v1 import AppTest
 
 from inspector import PRESETS, get_preset
 from inspector.spec import MAX_CLASSES, MAX_ECHO, ResNetSpec, parse_field
-from pages.common import SPEC_FIELDS, escape_markdown, spec_from_query
+from pages.common import SPEC_FIELDS, WORD_JOINER, escape_markdown, spec_from_query
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TIMEOUT = 120  # seconds for one run: the first one imports torch
@@ -85,7 +85,12 @@ def escaped(markdown: str) -> bool:
 
 
 def shown_text(markdown: str) -> str:
-    return re.sub(r"\\(.)", r"\1", markdown)
+    """What a reader sees: escapes resolved, the invisible word joiners gone."""
+    return re.sub(r"\\(.)", r"\1", markdown).replace(WORD_JOINER, "")
+
+
+#: Where GFM would start an autolink in escaped text: a scheme's colon, `www.`, an email's @.
+AUTOLINK = re.compile(r"(?i)(?:https?|ftps?|mailto|xmpp)\\:|\bwww\\\.|\w\\@")
 
 
 def linked_design(link: dict[str, str]) -> ResNetSpec:
@@ -129,6 +134,27 @@ def test_a_link_cannot_put_an_image_or_a_link_on_the_page():
         assert_safe_messages(errors)
         assert typed not in " ".join(errors)  # the raw markup is not in the page's source...
         assert typed in shown_text(" ".join(errors))  # ...but the reader sees what was typed
+
+
+def test_a_bare_url_in_a_link_is_never_a_link_in_the_message():
+    """GFM turns `http://...`, `www.` and `a@b.co` into links even with every mark escaped."""
+    typed = "http://evil.example/x"
+    for link in ({"preset": typed}, {"stem": f"www.evil.example or me@evil.example {typed}"}):
+        _, errors = open_link(link)
+        assert errors, link
+        assert_safe_messages(errors)
+        assert not AUTOLINK.search(" ".join(errors)), errors
+        assert all(part in shown_text(" ".join(errors)) for part in link.values()
+                   if len(part) < 60)
+
+
+def test_escape_markdown_breaks_every_autolink_start_and_nothing_else():
+    text = "see http://a.example/x, HTTPS://b, www.c.example, me@d.example, mailto:e and ftp://f"
+    shown = escape_markdown(text)
+    assert not AUTOLINK.search(shown) and shown_text(shown) == text
+    assert shown.count(WORD_JOINER) == 6
+    plain = "Like resnet18, with: input 64x64; this file. The value 'x'."
+    assert WORD_JOINER not in escape_markdown(plain)
 
 
 def test_a_huge_value_comes_back_as_a_short_quote():

@@ -104,3 +104,18 @@ def test_an_uploaded_model_against_its_closest_preset_block_by_block(tmp_path):
     path.write_bytes(program)
     assert main(["diff", str(path), "resnet34", "-o", str(tmp_path / "d.svg")]) == 0
     assert b"diff&#45;added" in (tmp_path / "d.svg").read_bytes()
+
+
+def test_uploaded_python_runs_in_a_child_with_limits_that_the_page_names(monkeypatch):
+    """A file that ends the program in __init__ is one sentence, and the server keeps running."""
+    monkeypatch.setenv(ALLOW_CODE_VARIABLE, "1")
+    monkeypatch.setenv("RESNET_INSPECTOR_CODE_TIMEOUT_S", "20")
+    at = open_page(PAGE)
+    caption = " ".join(c.value.replace("\\", "") for c in at.caption)
+    assert "separate process, which is stopped after 20 s and 1 GB of memory" in caption
+    source = b"import torch.nn as nn\nclass Net(nn.Module):\n    def __init__(self):\n" \
+             b"        raise SystemExit(0)\n"
+    run_with(at, "own_code", ("net.py", source, "Net", "3x32x32"))
+    assert not at.exception
+    (error,) = at.error
+    assert "tried to end the program (SystemExit(0))" in error.value.replace("\\", "")
