@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from inspector.facts import compute_facts
+from inspector.facts import compute_facts, weight_mult_adds
 from inspector.spec import (
     SHORTCUT_DESCRIPTIONS, LayerGeometry, ResNetSpec, SpecError, block_convs, stage_name,
 )
@@ -46,9 +46,9 @@ class TableFormat(StrEnum):
 class FlopConventions:
     """One design's compute under the conventions people quote, all in multiply-adds."""
 
-    paper: int  # the paper's: stride on the first 1x1 of a bottleneck (v1)
+    paper: int  # the paper's: conv and fc alone, stride on the first 1x1 of a bottleneck (v1)
     torchvision: int  # torchvision's GFLOPS column: torchinfo's count of the v1.5 design
-    as_designed: int  # the design with its own stride placement
+    as_designed: int  # conv and fc alone, the design with its own stride placement
     without_projections: int  # v1 with parameter-free shortcuts: the paper's 18/34 figures
 
     @property
@@ -155,14 +155,19 @@ def _stem_rows(spec: ResNetSpec) -> tuple[tuple[str, ...], str, tuple[str, ...]]
 
 
 def flop_conventions(spec: ResNetSpec) -> FlopConventions:
-    """The design's multiply-adds under each convention, all from `compute_facts`."""
+    """The design's multiply-adds under each convention, all from `facts`.
+
+    torchvision's column is torchinfo's count (norms and biases add their parameter counts);
+    the others count conv and fc multiplications alone, as the paper and PyTorch's FLOP counter
+    do: torchinfo's extra terms are negligible for the paper's nets but not for small ones.
+    """
     v1 = spec.replace(stride_in="1x1")
     return FlopConventions(
-        paper=compute_facts(v1).mult_adds,
+        paper=weight_mult_adds(v1),
         torchvision=compute_facts(spec.replace(stride_in="3x3")).mult_adds,
-        as_designed=compute_facts(spec).mult_adds,
+        as_designed=weight_mult_adds(spec),
         # Parameter-free shortcuts add no multiply-adds, so the plain counterpart counts them.
-        without_projections=compute_facts(v1.replace(residual=False)).mult_adds,
+        without_projections=weight_mult_adds(v1.replace(residual=False)),
     )
 
 
