@@ -29,6 +29,7 @@ from inspector.op_trace import ModelError, Shape, trace_model
 from inspector.residual import Structure, assemble
 from inspector.spec import MAX_INPUT_SIZE, MAX_PARAMS
 from inspector.graph import ArchGraph
+from inspector.kinds import View
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -67,9 +68,9 @@ class Analysis(Structure):
                              for row in rows])
 
     def svg(self, view: str = "block") -> str:
-        from inspector.render import export_graph, render_graph
+        from inspector.drawing import ViewState, draw_analysis
 
-        return export_graph(render_graph(self.graph(view)), "svg").decode()
+        return draw_analysis(self, ViewState(View(view))).file("svg").decode()
 
     def _repr_svg_(self) -> str:
         """Jupyter shows the block graph inline."""

@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Sequence
 
 from inspector.cli_common import add_code_timeout, load_design
+from inspector.cli_common import no_sets as _no_sets
 from inspector.formatting import compact, count, megabytes
 from inspector.kinds import Direction, Fold, GraphFormat, View
+from inspector.overlay import Measure
 from inspector.paper_table import TableFormat
 from inspector.render import DEFAULT_DPI
 from inspector.spec import SpecError
@@ -75,13 +77,6 @@ def _summary_of_file_model(args: argparse.Namespace) -> int:
     print()
     sys.stdout.write(rows_to_markdown(rows, columns))
     return 0
-
-
-def _no_sets(target: str, sets: Sequence[str] | None, option: str = "--set") -> None:
-    """A file model has no spec: a `--set` for it is refused rather than silently ignored."""
-    if sets:
-        raise SpecError(f"{option} changes a design's spec fields; {target} is a model with no "
-                        f"spec: change its code instead.")
 
 
 def _torchinfo_of_file_model(target: str, input_text: str, timeout_s: float | None) -> str:
@@ -150,26 +145,41 @@ def _summary(args: argparse.Namespace) -> int:
 
 
 def _graph(args: argparse.Namespace) -> int:
-    from inspector.render import export_graph, render_graph
-    from inspector.trace import trace_graph
+    from inspector.drawing import ViewState, draw_analysis, draw_design
     from inspector.user_model import analyze_file_model, is_file_model
 
     fmt = GraphFormat(args.format)
     if args.output is None and fmt.binary:
         raise SpecError(f"{fmt.upper()} is binary: give a file with -o FILE.")
+    state = ViewState(View(args.view), Direction(args.direction), Fold(args.fold),
+                      _stages(args.fold_stages), Measure(args.colour) if args.colour else None)
     if is_file_model(args.design):
         _no_sets(args.design, args.set)
-        graph = analyze_file_model(args.design, args.input, args.code_timeout).graph(args.view)
+        drawing = draw_analysis(analyze_file_model(args.design, args.input, args.code_timeout),
+                                state)
     else:
-        graph = trace_graph(load_design(args.design, args.set)[1], args.view)
-    digraph = render_graph(graph, args.direction, Fold(args.fold).folding)
-    data = export_graph(digraph, fmt, args.dpi)
+        drawing = draw_design(load_design(args.design, args.set)[1], state)
+    if drawing.note:
+        print(f"note: {drawing.note}", file=sys.stderr)
+    data = drawing.file(fmt, args.dpi)
     if args.output is None:
         sys.stdout.write(data.decode())
     else:
         Path(args.output).write_bytes(data)
         print(f"wrote {args.output} ({len(data):,} bytes)", file=sys.stderr)
     return 0
+
+
+def _stages(text: str) -> tuple[int, ...]:
+    """`--fold-stages 1,3` as stage indices (0 is conv2_x), or SpecError."""
+    try:
+        numbers = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        numbers = [0]
+    if any(n < 1 for n in numbers):
+        raise SpecError(f"--fold-stages takes stage numbers from 1 separated by commas, "
+                        f"not {text[:80]!r}.")
+    return tuple(sorted({n - 1 for n in numbers}))
 
 
 def _analysis_of(target: str, sets: Sequence[str] | None, input_text: str, option: str,
@@ -269,6 +279,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="fold runs of identical blocks into one node marked x N")
     graph.add_argument("--dpi", type=int, default=DEFAULT_DPI,
                        help=f"PNG resolution (default {DEFAULT_DPI})")
+    graph.add_argument("--fold-stages", metavar="N,N", default="",
+                       help="stages drawn as one node each, counted from 1 (conv2_x is 1)")
+    graph.add_argument("--colour", choices=_values(Measure),
+                       help="colour the nodes by a measure, as the app's viewer does")
     graph.set_defaults(handler=_graph)
 
     comparison = sub.add_parser("compare", help="differences between two designs, explained")
@@ -289,8 +303,10 @@ def build_parser() -> argparse.ArgumentParser:
                        default=TableFormat.MARKDOWN.value)
     table.set_defaults(handler=_paper_table)
 
-    from inspector import check_cli, experiment_cli, train_cli  # imported here: `presets` quick
+    from inspector import (check_cli, diff_cli, experiment_cli,  # imported here: `presets` quick
+                           train_cli)
 
+    diff_cli.register(sub)
     train_cli.register(sub)
     experiment_cli.register(sub)
     check_cli.register(sub)

@@ -90,3 +90,10 @@ def _exists(target: str) -> bool:
         return os.path.lexists(target)
     except (OSError, ValueError):
         return False
+
+
+def no_sets(target: str, sets: Sequence[str] | None, option: str = "--set") -> None:
+    """A file model has no spec: a `--set` for it is refused rather than silently ignored."""
+    if sets:
+        raise SpecError(f"{option} changes a design's spec fields; {target} is a model with no "
+                        f"spec: change its code instead.")

@@ -109,6 +109,15 @@ def explain_depth(spec: ResNetSpec) -> tuple[int, str]:
 
 
 @lru_cache(maxsize=_FACTS_KEPT)
+def weight_mult_adds(spec: ResNetSpec) -> int:
+    """Conv and fc multiply-adds alone, without torchinfo's terms for norms and biases: the
+    convention of the paper's FLOPs row and of PyTorch's FLOP counter (raises SpecError for an
+    invalid spec)."""
+    spec.validate()
+    return total_cost(spec).weight_mult_adds
+
+
+@lru_cache(maxsize=_FACTS_KEPT)
 def compute_facts(spec: ResNetSpec) -> Facts:
     """All headline numbers of a valid spec (raises SpecError for an invalid one).
 

@@ -194,6 +194,15 @@ _RULE_TITLES = {
 }
 
 
+class DiffStatus(StrEnum):
+    """What a row of a diff of two networks says about its block (or stem, or head)."""
+
+    SAME = "same"
+    CHANGED = "changed"
+    ADDED = "added"  # only in B
+    REMOVED = "removed"  # only in A
+
+
 class BlockStatistic(StrEnum):
     """What training records per block (`inspector.block_stats`); the values name its columns."""
 

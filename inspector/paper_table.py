@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from inspector.facts import compute_facts
+from inspector.facts import compute_facts, weight_mult_adds
 from inspector.spec import (
     SHORTCUT_DESCRIPTIONS, LayerGeometry, ResNetSpec, SpecError, block_convs, stage_name,
 )
@@ -46,9 +46,9 @@ class TableFormat(StrEnum):
 class FlopConventions:
     """One design's compute under the conventions people quote, all in multiply-adds."""
 
-    paper: int  # the paper's: stride on the first 1x1 of a bottleneck (v1)
+    paper: int  # the paper's: conv and fc alone, stride on the first 1x1 of a bottleneck (v1)
     torchvision: int  # torchvision's GFLOPS column: torchinfo's count of the v1.5 design
-    as_designed: int  # the design with its own stride placement
+    as_designed: int  # conv and fc alone, the design with its own stride placement
     without_projections: int  # v1 with parameter-free shortcuts: the paper's 18/34 figures
 
     @property
@@ -100,7 +100,28 @@ def _pool_text(layer: LayerGeometry) -> str:
     return f"{_kernel(layer.kernel)} max pool, stride {layer.stride}"
 
 
-def _stage_text(spec: ResNetSpec, stage: int) -> str:
+class Stacked(str):
+    """A stage's cell: the block's layers stacked inside brackets, times the block count.
+
+    It reads as the one-line form ('[1x1, 64; 3x3, 64; 1x1, 256] x 3') wherever text is
+    expected (CSV, tests, comparisons); the writers that can stack lines, as the paper prints
+    them, read `layers`, `repeat` and `suffix` instead.
+    """
+
+    layers: tuple[str, ...]
+    repeat: int
+    suffix: str
+
+    def __new__(cls, layers: Sequence[str], repeat: int, suffix: str = "") -> Stacked:
+        text = str.__new__(cls, f"[{'; '.join(layers)}] x {repeat}{suffix}")
+        text.layers, text.repeat, text.suffix = tuple(layers), repeat, suffix
+        return text
+
+    def __reduce__(self):
+        return Stacked, (self.layers, self.repeat, self.suffix)
+
+
+def _stage_text(spec: ResNetSpec, stage: int) -> Stacked:
     """'[1x1, 64; 3x3, 64; 1x1, 256] x 3'; grouped convs as in the ResNeXt paper ('C=32')."""
     plan = next(p for p in spec.blocks() if p.stage == stage)
     convs = []
@@ -109,8 +130,7 @@ def _stage_text(spec: ResNetSpec, stage: int) -> str:
         if conv.groups > 1:
             text += f", C={conv.groups}"
         convs.append(text)
-    text = f"[{'; '.join(convs)}] x {spec.layers[stage]}"
-    return f"{text}, pre-act" if spec.preact else text
+    return Stacked(convs, spec.layers[stage], ", pre-act" if spec.preact else "")
 
 
 def _size(pixels: int) -> str:
@@ -135,14 +155,19 @@ def _stem_rows(spec: ResNetSpec) -> tuple[tuple[str, ...], str, tuple[str, ...]]
 
 
 def flop_conventions(spec: ResNetSpec) -> FlopConventions:
-    """The design's multiply-adds under each convention, all from `compute_facts`."""
+    """The design's multiply-adds under each convention, all from `facts`.
+
+    torchvision's column is torchinfo's count (norms and biases add their parameter counts);
+    the others count conv and fc multiplications alone, as the paper and PyTorch's FLOP counter
+    do: torchinfo's extra terms are negligible for the paper's nets but not for small ones.
+    """
     v1 = spec.replace(stride_in="1x1")
     return FlopConventions(
-        paper=compute_facts(v1).mult_adds,
+        paper=weight_mult_adds(v1),
         torchvision=compute_facts(spec.replace(stride_in="3x3")).mult_adds,
-        as_designed=compute_facts(spec).mult_adds,
+        as_designed=weight_mult_adds(spec),
         # Parameter-free shortcuts add no multiply-adds, so the plain counterpart counts them.
-        without_projections=compute_facts(v1.replace(residual=False)).mult_adds,
+        without_projections=weight_mult_adds(v1.replace(residual=False)),
     )
 
 
@@ -183,13 +208,56 @@ def _notes(spec: ResNetSpec, conventions: FlopConventions) -> tuple[str, ...]:
         f"{conventions.torchvision / 1e9:.2f}. FLOPs as 2 x MACs of this design "
         f"(stride on the {spec.stride_in}): {conventions.flops:,}."
     )
-    if spec.block == "basic" and conventions.without_projections != conventions.paper:
+    printed = _printed_flops(spec, conventions)
+    if printed is not None:
+        notes.append(printed)
+    elif spec.block == "basic" and conventions.without_projections != conventions.paper:
         notes.append(
             f"With parameter-free shortcuts (option A, the nets of the paper's Table 2, whose "
             f"count its Table 1 gives for 18 and 34 layers): "
             f"{scientific(conventions.without_projections)} multiply-adds."
         )
     return tuple(notes)
+
+
+#: Table 1's FLOPs row as printed (x10^9 multiply-adds), by the layout of each of its nets.
+PAPER_PRINTED_FLOPS = {
+    ("basic", (2, 2, 2, 2)): "1.8x10^9", ("basic", (3, 4, 6, 3)): "3.6x10^9",
+    ("bottleneck", (3, 4, 6, 3)): "3.8x10^9", ("bottleneck", (3, 4, 23, 3)): "7.6x10^9",
+    ("bottleneck", (3, 8, 36, 3)): "11.3x10^9",
+}
+#: What the paper's nets have besides their layout (ImageNet stem, widths, input and classes).
+_PAPER_NET = ResNetSpec()
+
+
+def _printed_flops(spec: ResNetSpec, conventions: FlopConventions) -> str | None:
+    """A note when the design is one of Table 1's nets (any stride placement or shortcut
+    option) and its FLOPs figure differs from the one the paper prints, saying why."""
+    printed = PAPER_PRINTED_FLOPS.get((spec.block, spec.layers))
+    paper_net = _PAPER_NET.replace(block=spec.block, layers=spec.layers,
+                                   stride_in=spec.stride_in, shortcut=spec.shortcut)
+    ours = scientific(conventions.paper)
+    if printed is None or spec != paper_net or ours == printed:
+        return None
+    depth = compute_facts(spec).depth
+    text = (f"Table 1 prints {printed} for the {depth}-layer net; this column's {ours} is the "
+            f"exact count {conventions.paper:,} rounded. ")
+    if scientific(conventions.without_projections) == printed:
+        return text + (f"The difference is this design's projection shortcuts (option "
+                       f"{spec.shortcut}): with parameter-free ones (option A), as the paper "
+                       f"counts its 18- and 34-layer nets, it is {printed}.")
+    return text + ("No convention here reproduces the printed figure (stride on the 3x3, v1.5: "
+                   f"{scientific(conventions.torchvision)}; parameter-free shortcuts: "
+                   f"{scientific(conventions.without_projections)}); the paper does not say how "
+                   f"it counted or rounded, and its 101- and 152-layer figures are the exact "
+                   f"counts rounded ({_exact_deeper()}), so the print looks truncated here.")
+
+
+def _exact_deeper() -> str:
+    """The exact v1 counts of the paper's 101- and 152-layer nets, in units of 10^9."""
+    counts = [flop_conventions(_PAPER_NET.replace(block="bottleneck", layers=layers)).paper
+              for layers in ((3, 4, 23, 3), (3, 8, 36, 3))]
+    return " and ".join(f"{count / 1e9:.2f}" for count in counts)
 
 
 # ----- the table --------------------------------------------------------------------------------
@@ -282,11 +350,55 @@ def notes(table: PaperTable) -> list[str]:
 # ----- writers ----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Cell:
+    """A cell as a writer lays it out: its lines and how many columns it spans."""
+
+    lines: tuple[str, ...]
+    span: int = 1
+
+
+def _layout(table: PaperTable) -> tuple[list[str], list[list[_Cell]]]:
+    """The grid as the paper lays it out: where every design's cell in a row begins with the
+    same lines (conv1, the max pool, the classifier), those lines span the designs' columns
+    once, on a row of their own, and what differs follows on the next row.
+
+    Only with one shared output-size column are the designs' columns side by side; otherwise
+    the grid is returned cell for cell.
+    """
+    header, rows = grid(table)
+    if not table.shared_sizes:
+        return header, [[_Cell(c) for c in row] for row in rows]
+    count = len(table.columns)
+    out: list[list[_Cell]] = []
+    for row in rows:
+        name, size, designs = row[0], row[1], row[2:]
+        shared = 0
+        while (all(len(c) > shared for c in designs)
+               and len({c[shared] for c in designs}) == 1):
+            shared += 1
+        if count == 1 or shared == 0:
+            out.append([_Cell(c) for c in row])
+        elif all(len(c) == shared for c in designs):
+            out.append([_Cell(name), _Cell(size), _Cell(designs[0], count)])
+        else:
+            out.append([_Cell(name), _Cell(size), _Cell(designs[0][:shared], count)])
+            out.append([_Cell(()), _Cell(())] + [_Cell(c[shared:]) for c in designs])
+    return header, out
+
+
 def to_markdown(table: PaperTable) -> str:
+    """Markdown (GitHub's tables): a stage's layers stacked with <br> inside its brackets."""
     header, rows = grid(table)
 
+    def line(text: str) -> str:
+        if isinstance(text, Stacked):
+            inner = "<br>".join(line(layer) for layer in text.layers)
+            return f"[{inner}] x {text.repeat}{line(text.suffix)}"
+        return html.escape(text, quote=False).replace("|", "\\|")
+
     def cell(lines: tuple[str, ...]) -> str:
-        return "<br>".join(html.escape(line, quote=False).replace("|", "\\|") for line in lines)
+        return "<br>".join(line(text) for text in lines)
 
     out = ["| " + " | ".join(cell((h,)) for h in header) + " |",
            "|" + "|".join("---" for _ in header) + "|"]
@@ -296,7 +408,8 @@ def to_markdown(table: PaperTable) -> str:
 
 
 def to_csv(table: PaperTable) -> str:
-    """Cells with several lines keep them as line breaks inside one quoted field."""
+    """Cells with several lines keep them as line breaks inside one quoted field; a stage's
+    layers stay on one line ('[3x3, 64; 3x3, 64] x 2'), as a spreadsheet cell reads best."""
     header, rows = grid(table)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -306,21 +419,36 @@ def to_csv(table: PaperTable) -> str:
 
 
 _HTML_POWER = re.compile(r"x10\^(\d+)")
+#: A bracket drawn around a stacked cell: two rules with short ticks at their ends, in the
+#: text's colour, so it prints as the paper's brackets do.
+_TICKS = ", ".join(f"linear-gradient(currentColor, currentColor) {v} {h} / 4px 1px no-repeat"
+                   for v in ("left", "right") for h in ("top", "bottom"))
+HTML_STYLE = ("<style>.paper-table .bracket {display: inline-block; vertical-align: middle; "
+              "text-align: center; padding: 1px 6px; border-left: 1px solid; "
+              f"border-right: 1px solid; background: {_TICKS};}} "
+              ".paper-table td {vertical-align: middle;}</style>")
 
 
 def to_html(table: PaperTable) -> str:
-    """A standalone <table> (with its notes) that pastes into a page or a document."""
-    header, rows = grid(table)
+    """A standalone <table> (with its style and notes) that pastes into a page or a document:
+    a stage's layers stacked inside a bracket, lines every design shares spanning them."""
+    header, rows = _layout(table)
 
-    def cell(lines: tuple[str, ...]) -> str:
-        escaped = [html.escape(line) for line in lines]
-        return "<br>".join(_HTML_POWER.sub(r"&times;10<sup>\1</sup>", e) for e in escaped)
+    def line(text: str) -> str:
+        if isinstance(text, Stacked):
+            inner = "<br>".join(line(layer) for layer in text.layers)
+            return (f'<span class="bracket">{inner}</span>&nbsp;&times;&nbsp;{text.repeat}'
+                    f"{line(text.suffix)}")
+        return _HTML_POWER.sub(r"&times;10<sup>\1</sup>", html.escape(text))
 
-    out = ['<table class="paper-table">', "<thead><tr>"]
+    def cell(c: _Cell) -> str:
+        span = f' colspan="{c.span}" style="text-align: center"' if c.span > 1 else ""
+        return f"<td{span}>{'<br>'.join(line(text) for text in c.lines)}</td>"
+
+    out = [HTML_STYLE, '<table class="paper-table">', "<thead><tr>"]
     out += [f"<th>{html.escape(h)}</th>" for h in header]
     out += ["</tr></thead>", "<tbody>"]
-    for row in rows:
-        out.append("<tr>" + "".join(f"<td>{cell(c)}</td>" for c in row) + "</tr>")
+    out += ["<tr>" + "".join(cell(c) for c in row) + "</tr>" for row in rows]
     out += ["</tbody>", "</table>", "<ul>"]
     out += [f"<li>{html.escape(note)}</li>" for note in notes(table)]
     out.append("</ul>")
@@ -334,37 +462,74 @@ _LATEX_SPECIALS = {
 }
 _LATEX_DIMENSION = re.compile(r"\b(\d+)x(\d+)\b")
 _LATEX_POWER = re.compile(r"(\d)x10\\textasciicircum\{\}(\d+)")
-
-
 def latex_escape(text: str) -> str:
     """Plain text made safe for LaTeX: its special characters written as commands."""
     return "".join(_LATEX_SPECIALS.get(char, char) for char in text)
 
 
 def _latex_line(text: str) -> str:
+    if isinstance(text, Stacked):
+        # The paper's stacked cell: the block's layers centred inside one pair of brackets.
+        # (inside the math of the brackets, a times sign needs no math shift of its own)
+        inner = r" \\ ".join(_latex_line(layer).replace(r"$\times$", r"\ensuremath{\times}")
+                              for layer in text.layers)
+        return (rf"$\left[\begin{{tabular}}{{@{{}}c@{{}}}}{inner}\end{{tabular}}\right]$"
+                rf" $\times$ {text.repeat}{_latex_line(text.suffix)}")
     escaped = _LATEX_POWER.sub(r"\1$\\times10^{\2}$", latex_escape(text))
-    escaped = _LATEX_DIMENSION.sub(r"\1$\\times$\2", escaped)
-    return escaped.replace("] x ", r"] $\times$ ")
+    return _LATEX_DIMENSION.sub(r"\1$\\times$\2", escaped)
 
 
-def _latex_cell(lines: tuple[str, ...]) -> str:
+def _latex_cell(cell: _Cell) -> str:
+    lines = cell.lines
     if len(lines) <= 1:
-        return _latex_line(lines[0]) if lines else ""
-    # `\relax` ends the line break's argument: a line may begin with "[" (a stage's bracket),
-    # which `\\` would otherwise read as an optional length.
-    inner = r" \\ \relax ".join(_latex_line(line) for line in lines)
-    return rf"\begin{{tabular}}[t]{{@{{}}l@{{}}}}{inner}\end{{tabular}}"
+        text = _latex_line(lines[0]) if lines else ""
+    else:
+        # `\relax` ends the line break's argument: a line may begin with "[", which `\\`
+        # would otherwise read as an optional length.
+        inner = r" \\ \relax ".join(_latex_line(line) for line in lines)
+        text = rf"\begin{{tabular}}{{@{{}}l@{{}}}}{inner}\end{{tabular}}"
+    return rf"\multicolumn{{{cell.span}}}{{c}}{{{text}}}" if cell.span > 1 else text
+
+
+def _row_name(name: tuple[str, ...]) -> tuple[str, ...]:
+    """A long row name ("GFLOPS (torchvision)") on two lines, so the first column stays narrow."""
+    if len(name) == 1 and " (" in name[0]:
+        head, _, tail = name[0].partition(" (")
+        return head, f"({tail}"
+    return name
 
 
 def to_latex(table: PaperTable) -> str:
-    """A `tabular` with its notes; needs no package beyond LaTeX itself."""
-    header, rows = grid(table)
-    out = [r"\begin{tabular}{" + "l" * len(header) + "}", r"\hline"]
-    out.append(" & ".join(latex_escape(h) for h in header) + r" \\")
-    out.append(r"\hline")
-    out += [" & ".join(_latex_cell(c) for c in row) + r" \\" for row in rows]
-    out += [r"\hline", r"\end{tabular}", ""]
+    """A `tabular` with its notes at \\footnotesize, the stages' layers stacked in brackets.
+
+    Table 1 spans both columns of the paper's page; on a portrait article page (345 pt of text
+    width) its five designs are about 480 pt wide at \\footnotesize, so the table is shrunk to
+    the line width when, and only when, it is wider (about 72% for the five; more columns shrink
+    more). The comment at its top says so and how to get the full size (a landscape page).
+    Needs graphicx, which every LaTeX installation has.
+    """
+    header, rows = _layout(table)
+    out = [
+        "% The ResNet paper's Table 1 (He et al. 2015). Needs \\usepackage{graphicx}: a table "
+        "wider than the line (the paper's five",
+        "% designs on a portrait page) is shrunk to the line width; for full size, set the page "
+        "in landscape, e.g. \\usepackage[landscape]{geometry}.",
+        r"\begingroup\footnotesize\setlength{\tabcolsep}{3pt}%",
+        r"\setbox0=\hbox{%",
+        r"\begin{tabular}{l" + "c" * (len(header) - 1) + "}", r"\hline",
+        " & ".join(latex_escape(h) for h in header) + r" \\", r"\hline",
+    ]
+    for row in rows:
+        first = _Cell(_row_name(row[0].lines), row[0].span)
+        out.append(" & ".join(_latex_cell(c) for c in [first, *row[1:]]) + r" \\")
+    out += [r"\hline", r"\end{tabular}}%",
+            r"\noindent\ifdim\wd0>\linewidth\resizebox{\linewidth}{!}{\box0}\else\box0\fi"
+            r"\par\endgroup", "",
+            # ragged right: a design's name (resnext50_32x4d) is one long word that justified
+            # lines could only push past the margin
+            r"\begingroup\raggedright\footnotesize"]
     out += [r"\noindent " + _latex_line(note) + r"\par" for note in notes(table)]
+    out.append(r"\endgroup")
     return "\n".join(out) + "\n"
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import html
 import shutil
 import subprocess
+import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -140,14 +142,29 @@ def fold_blocks(graph: ArchGraph, min_run: int = MIN_RUN) -> tuple[ArchGraph, di
     return ArchGraph(graph.view, nodes, tuple(edges)), runs
 
 
+#: Points added above and below each line of a multi-line label. Graphviz spaces lines one
+#: font size apart, so the underscore of "conv2_1" (about 0.24 em below its baseline in the
+#: fonts that stand in for Helvetica) met the capitals of the line below (0.73 em above theirs)
+#: in PNG and PDF; two points either side keep a clear gap at the label sizes used here.
+LINE_PAD = 2
+
+
 def _html(lines: list[str], small: list[str] = (), badge: str = "", color: str = "") -> str:
     """An HTML-like Graphviz label: the first line bold, then plain lines, then small grey ones,
-    then a findings badge in `color`."""
+    then a findings badge in `color`; one table row each, so the lines keep `LINE_PAD` clear of
+    each other."""
     parts = [f"<B>{html.escape(lines[0])}</B>"] + [html.escape(line) for line in lines[1:]]
     parts += [f'<FONT POINT-SIZE="9" COLOR="#555555">{html.escape(s)}</FONT>' for s in small]
     if badge:
         parts.append(f'<FONT POINT-SIZE="9" COLOR="{color}"><B>{html.escape(badge)}</B></FONT>')
-    return "<" + "<BR/>".join(parts) + ">"
+    return _rows(parts)
+
+
+def _rows(parts: list[str], align: str = "CENTER") -> str:
+    """Label lines (HTML-like markup) as rows of a borderless table."""
+    rows = "".join(f'<TR><TD ALIGN="{align}">{part}</TD></TR>' for part in parts)
+    return (f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="{LINE_PAD}">'
+            f"{rows}</TABLE>>")
 
 
 def mark_badge(node: GraphNode) -> str:
@@ -159,9 +176,13 @@ def mark_badge(node: GraphNode) -> str:
     return f"! {first.severity}: {Rule(first.rule).title}{more}"
 
 
-def _node_attrs(node: GraphNode, run: _Run | None) -> dict[str, str]:
-    """Label and style, plus an element id and a hover tooltip for the interactive viewer."""
+def _node_attrs(node: GraphNode, run: _Run | None,
+                fills: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Label and style, plus an element id and a hover tooltip for the interactive viewer;
+    `fills` (node id -> colour) replaces the fill of the nodes it names (a colour overlay)."""
     attrs = {"id": node_element_id(node.id), "tooltip": _tooltip(node), **_node_style(node, run)}
+    if fills and node.id in fills and node.kind not in (NodeKind.INPUT, NodeKind.OUTPUT):
+        attrs["fillcolor"] = fills[node.id]
     if node.marks:
         color = MARK_COLORS[Severity(node.marks[0].severity)]
         attrs.update(color=color, penwidth=MARK_PENWIDTH, **{"class": "marked"})
@@ -241,7 +262,8 @@ def _cluster_label(stage: int, nodes: list[GraphNode], runs: dict[tuple[int, int
     """The stage's title on two short left-aligned lines, so it stays narrow beside the stage."""
     blocks = sum(runs[(stage, b)].count if (stage, b) in runs else 1 for b in {n.block for n in nodes})
     noun = "block" if blocks == 1 else "blocks"
-    return f"{stage_name(stage)}: {blocks} {noun}\\loutput {chw(nodes[-1].shape)}\\l"
+    return _rows([html.escape(f"{stage_name(stage)}: {blocks} {noun}"),
+                  html.escape(f"output {chw(nodes[-1].shape)}")], "LEFT")
 
 
 def node_element_id(node_id: str) -> str:
@@ -272,10 +294,13 @@ def _tooltip(node: GraphNode) -> str:
 
 
 def render_graph(graph: ArchGraph, direction: Direction | str = Direction.TB,
-                 fold: bool | None = None) -> graphviz.Digraph:
+                 fold: bool | None = None, fills: Mapping[str, str] | None = None,
+                 caption: str = "") -> graphviz.Digraph:
     """The graph as a `graphviz.Digraph`, clustered by stage (and by block in the layer view).
 
     fold=None folds runs of identical blocks when the graph has more than FOLD_ABOVE_NODES nodes.
+    `fills` colours nodes by id (a file then shows the overlay the screen shows) and `caption`
+    is written under the drawing (the overlay's scale).
     """
     direction = _member(Direction, direction, "direction")
     if fold is None:
@@ -288,7 +313,8 @@ def render_graph(graph: ArchGraph, direction: Direction | str = Direction.TB,
         graph_attr={"rankdir": direction.value, "fontname": "Helvetica", "fontsize": "12",
                     "nodesep": "0.25", "ranksep": "0.3", "newrank": "true",
                     # A margin inside the drawing, so no label touches the edge of the picture.
-                    "pad": "0.3"},
+                    "pad": "0.3", **({"label": caption, "labelloc": "b", "labeljust": "l"}
+                                     if caption else {})},
         node_attr={"fontname": "Helvetica"},
         edge_attr={"fontname": "Helvetica", "arrowsize": "0.6"},
     )
@@ -298,17 +324,18 @@ def render_graph(graph: ArchGraph, direction: Direction | str = Direction.TB,
     for stage, nodes in by_stage.items():
         if stage is None:
             for node in nodes:
-                digraph.node(node.id, **_node_attrs(node, None))
+                digraph.node(node.id, **_node_attrs(node, None, fills))
             continue
         with digraph.subgraph(name=f"cluster_stage{stage}") as cluster:
-            cluster.attr(style="rounded", color="#999999", id=stage_element_id(stage))
+            cluster.attr(style="rounded", color="#999999", id=stage_element_id(stage),
+                         **({"label": ""} if caption else {}))  # not the caption again
             # The title is a node beside the stage's first node, not the box's label: a label
             # spans the box's top band, which the path into the stage must cross, while dot
             # routes every edge around nodes.
             title = stage_title_id(stage)
             cluster.node(title, label=_cluster_label(stage, nodes, runs), shape="plaintext",
                          fontsize="12", id=title, tooltip=stage_name(stage))
-            _add_stage_nodes(cluster, graph, nodes, runs)
+            _add_stage_nodes(cluster, graph, nodes, runs, fills)
             with cluster.subgraph() as row:
                 row.attr(rank="same")
                 row.node(title)
@@ -320,10 +347,11 @@ def render_graph(graph: ArchGraph, direction: Direction | str = Direction.TB,
 
 
 def _add_stage_nodes(cluster: graphviz.Digraph, graph: ArchGraph, nodes: list[GraphNode],
-                     runs: dict[tuple[int, int], _Run]) -> None:
+                     runs: dict[tuple[int, int], _Run],
+                     fills: Mapping[str, str] | None = None) -> None:
     if graph.view == View.BLOCK:
         for node in nodes:
-            cluster.node(node.id, **_node_attrs(node, runs.get((node.stage, node.block))))
+            cluster.node(node.id, **_node_attrs(node, runs.get((node.stage, node.block)), fills))
         return
     by_block: dict[int, list[GraphNode]] = {}
     for node in nodes:
@@ -336,7 +364,7 @@ def _add_stage_nodes(cluster: graphviz.Digraph, graph: ArchGraph, nodes: list[Gr
         with cluster.subgraph(name=f"cluster_s{members[0].stage}_b{block}") as sub:
             sub.attr(label=name, style="dashed,rounded", color="#bbbbbb", labeljust="l")
             for node in members:
-                sub.node(node.id, **_node_attrs(node, None))
+                sub.node(node.id, **_node_attrs(node, None, fills))
 
 
 #: Print quality: ResNet-50's block view comes out over 1000 pixels wide.
@@ -358,10 +386,37 @@ def export_graph(digraph: graphviz.Digraph, fmt: GraphFormat | str,
         graph = digraph.copy()
         graph.graph_attr["dpi"] = str(dpi)
     try:
-        return graph.pipe(format=fmt.value, quiet=True)
+        data = graph.pipe(format=fmt.value, quiet=True)
     except graphviz.ExecutableNotFound:
         raise GraphvizNotFound(_INSTALL_HINT) from None
     except (graphviz.CalledProcessError, subprocess.CalledProcessError) as error:
         detail = (error.stderr or b"").decode(errors="replace").strip().splitlines()
         reason = detail[0] if detail else f"exit status {error.returncode}"
         raise RuntimeError(f"Graphviz could not draw the graph: {reason}") from None
+    return with_resolution(data, dpi) if fmt is GraphFormat.PNG else data
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_INCHES_PER_METRE = 1 / 0.0254
+
+
+def with_resolution(png: bytes, dpi: int) -> bytes:
+    """The PNG with its resolution stated in a pHYs chunk (pixels per metre), right after IHDR.
+
+    Graphviz's cairo renderer draws at `dpi` but writes no pHYs chunk, so a word processor
+    placed the picture at 96 dpi, twice its intended size at 200 dpi. A chunk already there is
+    replaced. (PNG specification, section 11.3.5.3.)
+    """
+    if not png.startswith(_PNG_SIGNATURE):
+        return png
+    chunks, at = [], len(_PNG_SIGNATURE)
+    while at + 8 <= len(png):
+        length = int.from_bytes(png[at:at + 4], "big")
+        end = at + 12 + length
+        if png[at + 4:at + 8] != b"pHYs":
+            chunks.append(png[at:end])
+        at = end
+    per_metre = round(dpi * _INCHES_PER_METRE)
+    body = b"pHYs" + per_metre.to_bytes(4, "big") * 2 + b"\x01"  # unit 1: the metre
+    phys = (9).to_bytes(4, "big") + body + zlib.crc32(body).to_bytes(4, "big")
+    return _PNG_SIGNATURE + chunks[0] + phys + b"".join(chunks[1:])

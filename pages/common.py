@@ -7,13 +7,13 @@ results (keyed by the spec's hash, so going back to a design is instant) and for
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import re
 import string
 from collections.abc import Mapping
 from typing import Any
 
-import graphviz
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -22,14 +22,16 @@ from streamlit.runtime.pages_manager import PagesManager
 from inspector import PRESETS, Facts, ResNetSpec, SpecError, compute_facts, get_preset
 from inspector.compare import Comparison, compare
 from inspector.formatting import count, megabytes, mult_adds, shape
-from inspector.graph import ArchGraph, BlockInspection
+from inspector.diff import summary
+from inspector.drawing import (MAX_SEARCH, VIEW_PARAMS, Drawing, ViewState, draw_analysis,
+                               draw_design, draw_diff, draw_graph)
+from inspector.graph import BlockInspection
 from inspector.kinds import BlockKind, Direction, Fold, GraphFormat, View
-from inspector.node_details import viewer_payload
-from inspector.render import DEFAULT_DPI, dot_available, export_graph, render_graph
-from inspector.spec import SHORTCUT_DESCRIPTIONS, parse_field, quote, stage_name
-from inspector.stage_fold import fold_stages, stages_of
+from inspector.overlay import Measure
+from inspector.render import DEFAULT_DPI
+from inspector.spec import SHORTCUT_DESCRIPTIONS, parse_field, quote
 from inspector.table import SHARE_COLUMNS, header, layer_table, stage_table
-from inspector.trace import inspect_block, trace_graph
+from inspector.trace import inspect_block
 from pages import graph_viewer
 
 DEFAULT_PRESET = "resnet50"
@@ -46,9 +48,6 @@ PRESET_PARAM = "preset"
 #: The Compare page keeps its two designs in the address under these prefixes (a.layers=...).
 COMPARE_PREFIXES = {"A": "a.", "B": "b."}
 SPEC_FIELDS = tuple(f.name for f in dataclasses.fields(ResNetSpec))
-#: Above this many nodes an unfolded graph would be a page tens of thousands of pixels tall that
-#: the browser struggles to draw; runs of identical blocks are folded instead.
-MAX_UNFOLDED_NODES = 700
 #: Enough to go back and forth between a few dozen designs without re-computing.
 CACHE_ENTRIES = 64
 #: Unknown link parameters named in the one message about them; the rest are counted.
@@ -91,7 +90,7 @@ def spec_to_query(spec: ResNetSpec, preset: str, prefix: str = "") -> dict[str, 
     base = get_preset(preset).to_dict()
     query = {f"{prefix}{PRESET_PARAM}": preset}
     for name, value in spec.to_dict().items():
-        if value != base[name]:
+        if value != base[name] and not (name == "stride_in" and spec.block == BlockKind.BASIC):
             query[f"{prefix}{name}"] = _text(value)
     return query
 
@@ -119,7 +118,8 @@ def spec_from_query(params: Mapping[str, str], prefix: str = "",
         if key == PRESET_PARAM:
             continue
         if key not in SPEC_FIELDS:
-            unknown.append(key)
+            if key not in VIEW_PARAMS:  # the picture's parameters: see view_state_from_link
+                unknown.append(key)
             continue
         try:
             values[key] = parse_field(key, text)
@@ -132,7 +132,11 @@ def spec_from_query(params: Mapping[str, str], prefix: str = "",
                         f"{named}{f' and {more:,} more' if more > 0 else ''}.")
     if values:
         try:
-            spec = spec.replace(**values).validate()
+            linked = spec.replace(**values).validate()
+            # A basic block has no stride placement: the preset's (resnet50_v1's 1x1 under
+            # block=basic) is left behind, as the Designer leaves it.
+            spec = linked.replace(
+                stride_in=stride_placement(linked.block, linked.stride_in)).validate()
         except SpecError as error:
             messages.append(f"Link: {error} Showing the preset {preset} instead.")
     return spec, preset, messages
@@ -188,6 +192,20 @@ def width_per_group(block: str, value: int) -> int:
     return value if block == BlockKind.BOTTLENECK else _PLAIN_WIDTH_PER_GROUP
 
 
+#: Where a design puts a bottleneck's stride when it has no bottleneck to put it in.
+_PLAIN_STRIDE_IN = ResNetSpec().stride_in
+
+
+def stride_placement(block: str, value: str) -> str:
+    """The stride placement an editor's draft means: a bottleneck's own, else the default.
+
+    A basic block has no 1x1 to put its stride on; a placement left in that (disabled) widget
+    must neither go into the link nor keep ResNet-18 reached from ResNet-50 v1 from being
+    recognised as ResNet-18.
+    """
+    return value if block == BlockKind.BOTTLENECK else _PLAIN_STRIDE_IN
+
+
 def is_modified(spec: ResNetSpec, preset: str) -> bool:
     """Whether the design differs from the preset it started from."""
     return bool(changed_fields(spec, preset))
@@ -198,11 +216,56 @@ def design_name(spec: ResNetSpec, preset: str) -> str:
     return f"{preset} (modified)" if is_modified(spec, preset) else preset
 
 
-def publish_design(spec: ResNetSpec, preset: str) -> None:
-    """Store a valid design in the session and the URL (rewriting the URL only when it changed)."""
+def publish_design(spec: ResNetSpec, preset: str, view: ViewState | None = None) -> None:
+    """Store a valid design in the session and the URL (rewriting the URL only when it changed),
+    with the picture's `view` state when the page shows one."""
     st.session_state[DESIGN_KEY] = spec
     st.session_state[DESIGN_PRESET_KEY] = preset
-    set_query(spec_to_query(spec, preset))
+    set_query({**spec_to_query(spec, preset), **(view.to_query() if view else {})})
+
+
+# ----- the picture's state: controls, viewer and link -----------------------------------------
+
+#: The last view state a page showed (Designer or Export): the other opens with it, so an
+#: export draws what the Designer showed.
+VIEW_STATE_KEY = "view_state"
+
+
+def view_state_from_link(controls: Mapping[str, str]) -> list[str]:
+    """On a page's first run, put the link's view state (or the one last shown on another
+    page) into the page's controls, named by `controls` (field -> widget key); the folds,
+    colour and search wait in VIEW_STATE_KEY until the viewer reports its own. Returns the
+    link's messages about values it cannot mean."""
+    ss = st.session_state
+    if all(key in ss for key in controls.values()):
+        return []
+    params = current_query()
+    if any(name in params for name in VIEW_PARAMS):
+        state, messages = ViewState.from_query(params)
+    else:
+        state, messages = ss.get(VIEW_STATE_KEY, ViewState()), []
+    for name, key in controls.items():
+        ss[key] = getattr(state, name)
+    ss[VIEW_STATE_KEY] = state
+    return messages
+
+
+def current_view_state(controls: Mapping[str, str], viewer_key: str,
+                       graph_key: str) -> ViewState:
+    """The picture as the page's controls and its viewer have it now (the viewer's folds for
+    this graph, its colour and search), falling back on the link's until the viewer reports."""
+    ss = st.session_state
+    base = ss.get(VIEW_STATE_KEY, ViewState())
+    state = base.replace(**{name: ss[key] for name, key in controls.items() if key in ss})
+    if isinstance(ss.get(viewer_key), dict):  # the viewer has spoken: its folds, per graph
+        state = state.replace(folded=graph_viewer.folded_stages(viewer_key, graph_key))
+    reported = graph_viewer.viewer_choices(viewer_key)
+    if reported is not None:
+        colour, search = reported
+        state = state.replace(colour=Measure(colour) if colour in set(Measure) else None,
+                              search=search[:MAX_SEARCH])
+    ss[VIEW_STATE_KEY] = state
+    return state
 
 
 # ----- cached results, keyed by the spec itself ----------------------------------------------
@@ -241,86 +304,67 @@ def block_inspection(**kwargs: Any) -> BlockInspection:
     return inspect_block(**kwargs)
 
 
-@dataclasses.dataclass(frozen=True)
-class Drawing:
-    """A rendered graph: DOT always, SVG when Graphviz's `dot` is installed, and what the viewer
-    shows about each node."""
-
-    dot: str
-    svg: str | None
-    note: str | None  # why the drawing differs from what was asked, if it does
-    details: dict[str, Any]  # see inspector.node_details.viewer_payload
-    direction: Direction
-    stages: tuple[tuple[int, str], ...] = ()  # (stage, name) of the stages that can fold
-    folded: tuple[int, ...] = ()
-
-
-def _svg_markup(data: bytes) -> str:
-    """The <svg> element alone: the XML prolog and doctype have no place inside a page."""
-    text = data.decode()
-    return text[text.index("<svg"):]
-
-
-def _digraph(spec: ResNetSpec, view: View, direction: Direction, fold: Fold,
-             folded: tuple[int, ...] = ()) -> tuple[graphviz.Digraph, str | None, ArchGraph,
-                                                    dict[str, int]]:
-    """The laid-out graph, why it differs from what was asked, the graph drawn and which
-    stage each folded node stands for; screen and files share it."""
-    graph, owners = fold_stages(trace_graph(spec, view), folded)
-    note = None
-    folding = Fold(fold).folding
-    if folding is False and len(graph.nodes) > MAX_UNFOLDED_NODES:
-        folding = True
-        note = (f"This {view} graph has {len(graph.nodes):,} nodes, too many to draw unfolded "
-                f"(limit {MAX_UNFOLDED_NODES}); runs of identical blocks are folded.")
-    return render_graph(graph, direction=direction, fold=folding), note, graph, owners
+def _drawn(result: Drawing) -> Drawing:
+    """The drawing with its SVG made, so the cache keeps the SVG and not only the DOT."""
+    result.svg  # noqa: B018 - a cached property: computed once, kept with the drawing
+    return result
 
 
 @st.cache_data(max_entries=CACHE_ENTRIES, show_spinner="Drawing the graph...",
                hash_funcs=SPEC_HASH)
-def drawing(spec: ResNetSpec, view: View, direction: Direction, fold: Fold,
-            folded: tuple[int, ...] = ()) -> Drawing:
-    """The network's graph for a view; `fold` says whether runs of identical blocks are drawn
-    once; `folded` lists whole stages drawn as one node each."""
-    digraph, note, graph, owners = _digraph(spec, view, direction, fold, folded)
-    # Folded stages have left the graph as stage-less nodes; the viewer still lists them.
-    stages = tuple((s, stage_name(s)) for s in sorted({*stages_of(graph), *owners.values()}))
-    details = viewer_payload(graph, layers(spec), owners)
-    return _drawing(digraph, note, details, direction, stages, tuple(sorted(owners.values())))
+def drawing(spec: ResNetSpec, state: ViewState) -> Drawing:
+    """The network's graph as `state` asks (view, direction, folds, colour; pass no search, which
+    changes nothing drawn and would only fill the cache)."""
+    return _drawn(draw_design(spec, state, layers(spec)))
 
 
 @st.cache_data(max_entries=CACHE_ENTRIES, show_spinner=False)
 def block_drawing(direction: Direction, **kwargs: Any) -> Drawing:
-    """The block that `inspect_block(**kwargs)` traces, drawn."""
+    """The block that `inspect_block(**kwargs)` traces, drawn (a block has no stages to fold)."""
     graph = block_inspection(**kwargs).graph
-    details = viewer_payload(graph, pd.DataFrame(columns=["layer", "output_shape"]))
-    return _drawing(render_graph(graph, direction=direction, fold=False), None, details,
-                    direction)
+    return _drawn(draw_graph(graph, pd.DataFrame(columns=["layer", "output_shape"]),
+                             ViewState(graph.view, direction, Fold.OFF), can_fold_stages=False))
 
 
-def graph_drawing(graph: ArchGraph, table: pd.DataFrame,
-                  direction: Direction = Direction.TB) -> Drawing:
-    """Any traced graph drawn as the Designer draws presets (runs of identical blocks folded),
-    with `table` (its per-layer table) behind the viewer's node details."""
-    return _drawing(render_graph(graph, direction=direction), None, viewer_payload(graph, table),
-                    direction)
+@st.cache_data(max_entries=CACHE_ENTRIES, show_spinner="Aligning the two networks...",
+               hash_funcs=SPEC_HASH)
+def diff_drawing(a: ResNetSpec, b: ResNetSpec, names: tuple[str, str]) -> tuple[Drawing, str]:
+    """Two designs side by side, what differs marked, and the diff's one-sentence summary."""
+    result, diff = draw_diff(a, b, names)
+    return _drawn(result), summary(diff)
 
 
-def _drawing(digraph: graphviz.Digraph, note: str | None, details: dict[str, Any],
-             direction: Direction, stages: tuple[tuple[int, str], ...] = (),
-             folded: tuple[int, ...] = ()) -> Drawing:
-    svg = _svg_markup(export_graph(digraph, GraphFormat.SVG)) if dot_available() else None
-    return Drawing(digraph.source, svg, note, details, Direction(direction), stages, folded)
+def analysis_diff_drawing(analysis: Any, other: Any,
+                          names: tuple[str, str]) -> tuple[Drawing, str]:
+    """An analysed model against a design (or another model); not cached (not hashable)."""
+    result, diff = draw_diff(analysis, other, names)
+    return _drawn(result), summary(diff)
 
 
-def graph_file(spec: ResNetSpec, view: View, direction: Direction, fmt: GraphFormat,
-               fold: Fold = Fold.AUTO, dpi: int = DEFAULT_DPI) -> bytes:
-    """The graph as a file (DOT, SVG, PNG at `dpi`, or PDF), folded as on screen.
+#: A diff's files: the drawings (with their marks).
+DIFF_FORMATS = (GraphFormat.SVG, GraphFormat.PDF, GraphFormat.PNG)
+
+
+def diff_downloads(drawing_: Drawing, key: str) -> None:
+    """One download button per file format of a diff, each drawn on click."""
+    for column, fmt in zip(st.columns(len(DIFF_FORMATS)), DIFF_FORMATS):
+        column.download_button(f"Diff as {fmt.upper()}", functools.partial(drawing_.file, fmt),
+                               f"diff.{fmt}", fmt.media_type, key=f"{key}_{fmt}",
+                               width="stretch")
+
+
+def analysis_drawing(analysis: Any, state: ViewState) -> Drawing:
+    """An analysed model (not hashable, so not cached) drawn as a design is."""
+    return _drawn(draw_analysis(analysis, state))
+
+
+def graph_file(spec: ResNetSpec, state: ViewState, fmt: GraphFormat,
+               dpi: int = DEFAULT_DPI) -> bytes:
+    """The graph as a file (DOT, SVG, PNG at `dpi`, or PDF), folded and coloured as on screen.
 
     Not cached: the Export page hands it to a download button that calls it on click only.
     """
-    digraph = _digraph(spec, view, direction, fold)[0]
-    return export_graph(digraph, fmt, dpi)
+    return drawing(spec, state).file(fmt, dpi)
 
 
 # ----- display --------------------------------------------------------------------------------
@@ -388,9 +432,12 @@ def folded_stages(key: str, graph_key: str) -> tuple[int, ...]:
 
 
 def show_drawing(drawing_: Drawing, key: str, graph_key: str = "",
-                 height: int = graph_viewer.DEFAULT_HEIGHT) -> None:
+                 height: int = graph_viewer.DEFAULT_HEIGHT, reports: bool = False,
+                 search: str = "") -> None:
     """The graph in the interactive viewer, across the page's width: pan, zoom, search, node
-    details, overlays; stages fold when `graph_key` names the graph they belong to."""
+    details, overlays; stages fold when `graph_key` names the graph they belong to. The viewer
+    opens with the drawing's colour and search; with `reports` it tells the page their changes
+    (`viewer_choices`)."""
     if drawing_.note:
         st.warning(drawing_.note)
     if drawing_.svg is None:
@@ -402,7 +449,8 @@ def show_drawing(drawing_: Drawing, key: str, graph_key: str = "",
     graph_viewer.show_viewer(
         drawing_.svg, drawing_.details, key=key, graph_key=graph_key, drawing_key=drawing_key,
         direction=drawing_.direction, stages=list(drawing_.stages) if graph_key else [],
-        folded=drawing_.folded, height=height)
+        folded=drawing_.folded, height=height, colour=drawing_.state.colour or "",
+        search=search, reports=reports)
 
 
 def show_metrics(spec: ResNetSpec) -> Facts:
@@ -453,9 +501,9 @@ def totals_table(totals: pd.DataFrame) -> None:
     number_table(totals.rename(index=header).reset_index(names="measure"))
 
 
-def number_table(df: pd.DataFrame, **kwargs: Any) -> None:
+def number_table(df: pd.DataFrame, share_bars: bool = False, **kwargs: Any) -> None:
     """A dataframe that reads like the paper: human headers, counts with thousands separators,
-    shapes as 1x64x56x56, shares as percentages."""
+    shapes as 1x64x56x56, shares as percentages (drawn as bars with `share_bars`)."""
     df = df.copy()
     config: dict[str, Any] = {}
     for column in df.columns:
@@ -464,6 +512,9 @@ def number_table(df: pd.DataFrame, **kwargs: Any) -> None:
         if df[column].dtype == object:
             df[column] = df[column].map(_shape_text)
             config[name] = st.column_config.Column(title)
+        elif name in SHARE_COLUMNS and share_bars:
+            config[name] = st.column_config.ProgressColumn(title, format="percent",
+                                                           min_value=0.0, max_value=1.0)
         elif name in SHARE_COLUMNS:
             config[name] = st.column_config.NumberColumn(title, format="percent")
         elif pd.api.types.is_integer_dtype(df[column]) and df[column].hasnans:

@@ -15,12 +15,13 @@ import streamlit as st
 
 from inspector import PRESETS, ResNetSpec, SpecError, get_preset
 from inspector.compare import StageMeasure, stage_measure
-from inspector.kinds import BlockKind, Direction, Fold, View
+from inspector.kinds import BlockKind
 from inspector.spec import (BLOCKS, MAX_GROUPS, MAX_INPUT_SIZE, MAX_WIDTH_PER_GROUP, SHORTCUTS,
                             STEMS, STRIDE_PLACEMENTS, parse_field)
 from pages import common
 
 CURRENT = "current design (Designer)"
+DIFF_KEY, DIFF_FILES_KEY = "compare_diff", "cmp_diff"
 DEFAULTS = {"A": "resnet34", "B": "resnet50"}
 PREFIXES = common.COMPARE_PREFIXES
 STAGE_TABS = {
@@ -73,11 +74,13 @@ class _SideKeys:
     spec: str  # the side's last valid design
     preset: str  # the preset that design started from
     json_error: str  # why the last "Apply JSON" failed, shown until one succeeds
-    graph: str  # the block graph's viewer
+    json_shown: str  # the JSON the page last wrote into the box (the box follows the design
+    # until the user types into it)
 
 
 KEYS = {side: _SideKeys(pick=f"c_{side}", spec=f"cmp_spec_{side}", preset=f"cmp_preset_{side}",
-                        json_error=f"cmp_json_error_{side}", graph=f"compare_graph_{side.lower()}")
+                        json_error=f"cmp_json_error_{side}",
+                        json_shown=f"cmp_json_shown_{side}")
         for side in PREFIXES}
 
 
@@ -100,7 +103,7 @@ def load(side: str, spec: ResNetSpec, preset: str) -> None:
     ss[_key(side, _Field.INPUT_SIZE)] = spec.input_size
     ss[_key(side, _Field.PREACT)] = spec.preact
     ss[_key(side, _Field.RESIDUAL)] = spec.residual
-    ss[_key(side, _Field.JSON)] = spec.to_json()
+    ss[_key(side, _Field.JSON)] = ss[KEYS[side].json_shown] = spec.to_json()
 
 
 def _on_pick(side: str) -> None:
@@ -120,6 +123,15 @@ def _on_json(side: str) -> None:
         return
     st.session_state.pop(KEYS[side].json_error, None)
     load(side, spec, st.session_state[KEYS[side].preset])
+
+
+def _follow_design(side: str, spec: ResNetSpec) -> None:
+    """Keep the JSON box showing the side's design (before the box is drawn), unless the user
+    has typed into it: "Apply JSON" must never bring back a design the editor has left."""
+    ss = st.session_state
+    box, shown = _key(side, _Field.JSON), KEYS[side].json_shown
+    if ss.get(box) == ss.get(shown):
+        ss[box] = ss[shown] = spec.to_json()
 
 
 def ensure_sides() -> list[str]:
@@ -173,20 +185,25 @@ def editor(column, side: str) -> Side | None:
                                   help="Off: the plain counterpart, as in the degradation study")
         preact = cols[1].toggle("Pre-activation", key=_key(side, _Field.PREACT),
                                 help="BN and ReLU before each conv (He et al. 2016)")
+        problem = None
+        try:
+            spec = ss[KEYS[side].spec].replace(
+                block=block, layers=parse_field("layers", layers),
+                widths=parse_field("widths", widths), stem=stem, shortcut=shortcut,
+                stride_in=common.stride_placement(block, stride_in), groups=int(groups),
+                width_per_group=common.width_per_group(block, int(width_per_group)),
+                input_size=int(input_size), residual=residual, preact=preact,
+            ).validate()
+        except SpecError as error:
+            problem = error
+        else:
+            _follow_design(side, spec)
         st.text_area("Spec (JSON): paste one and apply it", key=_key(side, _Field.JSON), height=150)
         st.button("Apply JSON", key=_key(side, _Field.APPLY), on_click=_on_json, args=(side,))
     if KEYS[side].json_error in ss:
         common.show_error(ss[KEYS[side].json_error], column)
-    try:
-        spec = ss[KEYS[side].spec].replace(
-            block=block, layers=parse_field("layers", layers),
-            widths=parse_field("widths", widths), stem=stem, shortcut=shortcut,
-            stride_in=stride_in, groups=int(groups),
-            width_per_group=common.width_per_group(block, int(width_per_group)),
-            input_size=int(input_size), residual=residual, preact=preact,
-        ).validate()
-    except SpecError as error:
-        common.show_error(f"Design {side}: {error}", column)
+    if problem is not None:
+        common.show_error(f"Design {side}: {problem}", column)
         return None
     ss[KEYS[side].spec] = spec
     name = common.design_name(spec, preset)
@@ -261,14 +278,14 @@ def main() -> None:
     st.subheader("Totals")
     common.totals_table(result.totals)
 
-    st.subheader("Block graphs")
-    for side, name, spec in zip(PREFIXES, result.names, (a.spec, b.spec)):
-        # One graph per row, each the page's width: two half-width columns cut the labels.
-        st.markdown(f"**{name}**")
-        key, graph_key = KEYS[side].graph, spec.spec_hash()
-        folded = common.folded_stages(key, graph_key)
-        common.show_drawing(common.drawing(spec, View.BLOCK, Direction.TB, Fold.AUTO, folded),
-                            key=key, graph_key=graph_key)
+    st.subheader("Side by side, block by block")
+    drawing, said = common.diff_drawing(a.spec, b.spec, result.names)
+    st.caption(f"{said} Blocks are aligned stage by stage; changed blocks are marked in amber "
+               "with what changed, blocks only in B in green, only in A in red, and runs of "
+               "identical blocks are drawn once. Click a block for both versions. (An uploaded "
+               "model is drawn beside any preset or the Designer's design on Your model.)")
+    common.show_drawing(drawing, key=DIFF_KEY, height=720)
+    common.diff_downloads(drawing, DIFF_FILES_KEY)
 
 
 common.require_navigation()

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 import streamlit as st
 
 from inspector import PRESETS, ResNetSpec, SpecError, find_preset, get_preset
+from inspector.drawing import ViewState
 from inspector.kinds import BlockKind, Direction
 from inspector.spec import (MAX_CHANNELS, MAX_CLASSES, MAX_GROUPS, MAX_INPUT_SIZE, MAX_STAGES,
                             MAX_STRIDE, MAX_WIDTH_PER_GROUP, SHORTCUTS, STEM_DESCRIPTIONS, STEMS,
@@ -41,7 +42,6 @@ GRAPH_VIEW_KEY, GRAPH_DIRECTION_KEY, GRAPH_FOLD_KEY = "g_view", "g_direction", "
 #: The layer table's filters, by the column each filters.
 FILTER_KEYS = {"stage": "f_stage", "role": "f_role", "type": "f_type"}
 GRAPH_KEY = "designer_graph"
-SHARES_CHART_KEY = "stage_shares"
 
 
 class StageControl(StrEnum):
@@ -110,6 +110,7 @@ def widget_spec() -> ResNetSpec:
     fields = {name: ss[key] for name, key in FIELD_KEYS.items()}
     fields["width_per_group"] = common.width_per_group(fields["block"],
                                                        fields["width_per_group"])
+    fields["stride_in"] = common.stride_placement(fields["block"], fields["stride_in"])
     return ResNetSpec(**ss[HIDDEN_KEY]).replace(
         **fields,
         layers=[ss[StageControl.BLOCKS.key(i)] for i in range(n)],
@@ -266,38 +267,35 @@ def describe(spec: ResNetSpec, preset: str) -> None:
         same = find_preset(spec)
         also = f" It builds the same network as **{same}**." if same else ""
         st.caption(f"Modified from **{preset}**: {', '.join(changed)}.{also}")
-    st.caption(f"Link to this design: `?{urlencode(common.spec_to_query(spec, preset))}`")
 
 
-def graph_section(spec: ResNetSpec) -> None:
-    st.subheader("Graph")
+#: The graph's controls, by the ViewState field each sets.
+GRAPH_CONTROLS = {"view": GRAPH_VIEW_KEY, "direction": GRAPH_DIRECTION_KEY, "fold": GRAPH_FOLD_KEY}
+
+
+def graph_section(spec: ResNetSpec, state: ViewState) -> None:
+    """The graph right under the title, its controls in one row above it, so a change's effect
+    is on screen without scrolling."""
     cols = st.columns(3)
-    view = common.view_choice(GRAPH_VIEW_KEY, cols[0])
-    direction = common.direction_choice(GRAPH_DIRECTION_KEY, cols[1], DIRECTION_LABELS)
-    fold = common.fold_choice(GRAPH_FOLD_KEY, cols[2],
-                              help="Draw a run of identical blocks once, marked 'x N'; 'auto' "
-                                   "folds large graphs only")
-    st.caption("Solid shortcuts are identities; dashed ones change the shape (zero-padding or "
-               "a projection), as in the paper's figure 3.")
-    graph_key = spec.spec_hash()
-    folded = common.folded_stages(GRAPH_KEY, graph_key)
-    drawing = common.drawing(spec, view, direction, fold, folded)
-    payload = findings_payload(design_findings(spec), trace_graph(spec, view),
+    common.view_choice(GRAPH_VIEW_KEY, cols[0])
+    common.direction_choice(GRAPH_DIRECTION_KEY, cols[1], DIRECTION_LABELS)
+    common.fold_choice(GRAPH_FOLD_KEY, cols[2],
+                       help="Draw a run of identical blocks once, marked 'x N'; 'auto' folds "
+                            "large graphs only")
+    drawing = common.drawing(spec, state.replace(search=""))
+    payload = findings_payload(design_findings(spec), trace_graph(spec, state.view),
                                design_structure(spec))
     common.show_drawing(findings_view.with_findings(drawing, payload), key=GRAPH_KEY,
-                        graph_key=graph_key)
+                        graph_key=spec.spec_hash(), reports=True, search=state.search)
+    st.caption("Solid shortcuts are identities; dashed ones change the shape (zero-padding or "
+               "a projection), as in the paper's figure 3.")
 
 
 def stages_section(spec: ResNetSpec) -> None:
     st.subheader("Stages")
-    table = common.stages(spec)
-    common.number_table(table)
-    figure = common.stage_bars(table, {"parameters": "params_share",
-                                       "mult-adds": "mult_adds_share"},
-                               "Share of the network's parameters and mult-adds per stage",
-                               height=330)
-    figure.update_layout(yaxis_tickformat=".0%")
-    st.plotly_chart(figure, key=SHARES_CHART_KEY, config={"displayModeBar": False})
+    # Each stage's share of the parameters and mult-adds as a bar in its row: a chart beside
+    # the table said the same at the cost of a redraw that delayed every change's new graph.
+    common.number_table(common.stages(spec), share_bars=True)
 
 
 def layers_section(spec: ResNetSpec) -> None:
@@ -322,6 +320,7 @@ def main() -> None:
     messages = common.ensure_design()
     if BLOCK_KEY not in ss:
         load_widgets(common.current_design(), common.current_preset())
+    messages += common.view_state_from_link(GRAPH_CONTROLS)
     sidebar()
 
     st.title("Designer")
@@ -334,14 +333,19 @@ def main() -> None:
         common.show_error(error)
         st.info("Showing the last valid design until the controls describe one that can be built.")
         preset = common.current_preset()
-    else:
-        common.publish_design(draft, preset)
-    spec = common.current_design()
+        draft = None
+    spec = draft or common.current_design()
+    state = common.current_view_state(GRAPH_CONTROLS, GRAPH_KEY, spec.spec_hash())
+    if draft is not None:
+        common.publish_design(draft, preset, state)
     describe(spec, preset)
+    # The graph first, across the page's width: a deep network is long, and a change's effect
+    # must be seen without scrolling; the numbers follow it.
+    graph_section(spec, state)
     common.show_metrics(spec)
     findings_view.show_findings(design_findings(spec))
-    # The graph gets the page's width: a deep network is long, and a narrow column hid it.
-    graph_section(spec)
+    st.caption(f"Link to this design and picture: "
+               f"`?{urlencode(common.current_query())}`")
     stages_section(spec)
     layers_section(spec)
 

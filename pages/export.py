@@ -23,6 +23,8 @@ _SVG_SIZE = re.compile(r'<svg width="([0-9.]+)pt" height="([0-9.]+)pt"')
 GRAPH_FORMATS = (GraphFormat.SVG, GraphFormat.PNG, GraphFormat.PDF, GraphFormat.DOT)
 VIEW_KEY, DIRECTION_KEY, FOLD_KEY, DPI_KEY = "e_view", "e_direction", "e_fold", "e_dpi"
 PREVIEW_KEY = "export_preview"
+#: The graph's controls, by the ViewState field each sets.
+CONTROLS = {"view": VIEW_KEY, "direction": DIRECTION_KEY, "fold": FOLD_KEY}
 
 
 @st.cache_data(max_entries=common.CACHE_ENTRIES, show_spinner=False,
@@ -40,22 +42,28 @@ def png_size(svg: str, dpi: int) -> tuple[int, int] | None:
 
 
 def main() -> None:
+    messages = common.view_state_from_link(CONTROLS)
     spec = common.current_design()
     preset = common.current_preset()
-    common.publish_design(spec, preset)  # a reload or a shared link brings this design back
+    state = common.current_view_state(CONTROLS, PREVIEW_KEY, spec.spec_hash())
+    # A reload or a shared link brings this design and picture back.
+    common.publish_design(spec, preset, state)
     name = f"{preset}_custom" if common.is_modified(spec, preset) else preset  # a file name
     st.title("Export")
+    for message in messages:
+        common.show_error(message)
     st.caption(f"The current design: **{name}** ({common.count(common.facts(spec).params)} "
                "parameters). Change it in the Designer.")
 
     st.subheader("Graph")
     cols = st.columns(4)
     view = common.view_choice(VIEW_KEY, cols[0])
-    direction = common.direction_choice(DIRECTION_KEY, cols[1])
-    fold = common.fold_choice(FOLD_KEY, cols[2], help="As in the Designer: a run of identical "
-                                                      "blocks drawn once, 'x N'.")
+    common.direction_choice(DIRECTION_KEY, cols[1])
+    common.fold_choice(FOLD_KEY, cols[2], help="As in the Designer: a run of identical "
+                                               "blocks drawn once, 'x N'.")
     dpi = cols[3].select_slider("PNG resolution (dpi)", DPI_CHOICES, value=DEFAULT_DPI,
                                 key=DPI_KEY)
+    drawn = state.replace(search="")
     formats = [fmt for fmt in GRAPH_FORMATS if dot_available() or not fmt.needs_dot]
     if not dot_available():
         st.warning("Graphviz's `dot` program is not installed: only DOT source can be exported "
@@ -64,19 +72,20 @@ def main() -> None:
     for column, fmt in zip(cols, formats):
         # Drawn on click: a PDF of ResNet-1202 should not slow every visit to this page.
         column.download_button(f"Graph as {fmt.upper()}",
-                               functools.partial(common.graph_file, spec, view, direction, fmt,
-                                                 fold, dpi),
+                               functools.partial(common.graph_file, spec, drawn, fmt, dpi),
                                f"{name}_{view}.{fmt}", fmt.media_type,
                                key=f"e_graph_{fmt}", width="stretch")
-    preview = common.drawing(spec, view, direction, fold)
+    preview = common.drawing(spec, drawn)
     size = png_size(preview.svg, dpi) if preview.svg else None
-    with st.expander("Preview: the files hold this drawing", expanded=True):
+    with st.expander("Preview: the files hold this drawing, with its folded stages and "
+                     "colours", expanded=True):
         if size:
             scaled = (" Graphviz scales a bitmap down to fit 32,767 pixels a side, so use SVG "
                       "or PDF for this one." if max(size) > MAX_BITMAP_SIDE else "")
             st.caption(f"PNG at {dpi} dpi: about {size[0]:,} x {size[1]:,} pixels.{scaled} SVG "
                        "and PDF keep the text as text, for any print size.")
-        common.show_drawing(preview, key=PREVIEW_KEY, height=600)
+        common.show_drawing(preview, key=PREVIEW_KEY, graph_key=spec.spec_hash(), height=600,
+                            reports=True, search=state.search)
 
     st.subheader("Tables")
     stages = common.stages(spec)

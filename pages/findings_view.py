@@ -6,7 +6,6 @@ Shared by the Your model page and the Designer; every sentence comes from `inspe
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import streamlit as st
@@ -20,7 +19,7 @@ _ICONS = {Severity.ERROR: "🔴", Severity.WARNING: "🟠", Severity.NOTE: "🔵
 
 def with_findings(drawing: common.Drawing, payload: list[dict[str, Any]]) -> common.Drawing:
     """The drawing whose viewer also lists the findings (see `node_details.findings_payload`)."""
-    return dataclasses.replace(drawing, details={**drawing.details, "findings": payload})
+    return drawing.with_details(findings=payload)
 
 
 def show_findings(findings: tuple[Finding, ...]) -> None:
@@ -30,7 +29,7 @@ def show_findings(findings: tuple[Finding, ...]) -> None:
         st.caption("No findings: no broadcasting sums, dead weights, cancelled biases, unused "
                    "modules or misleading names.")
         return
-    st.caption(f"{summary(findings).capitalize()}. In the graph below, marked nodes carry a "
+    st.caption(f"{summary(findings).capitalize()}. In the graph, marked nodes carry a "
                f"red (error), orange (warning) or teal (note) border; the list above the graph "
                f"links each finding to its node.")
     serious = [f for f in findings if f.severity != Severity.NOTE]

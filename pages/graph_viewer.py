@@ -35,11 +35,30 @@ def folded_stages(key: str, graph_key: str) -> tuple[int, ...]:
     return tuple(sorted({s for s in stages if isinstance(s, int) and not isinstance(s, bool)}))
 
 
+def viewer_choices(key: str) -> tuple[str, str] | None:
+    """(colour, search) as the viewer `key` last reported them, or None before it has.
+
+    Both are plain text the page checks before use (a colour must name a measure); anything
+    malformed counts as nothing reported.
+    """
+    value = st.session_state.get(key)
+    if not isinstance(value, dict) or "colour" not in value:
+        return None
+    colour, search = value.get("colour"), value.get("search")
+    if not isinstance(colour, str) or not isinstance(search, str):
+        return None
+    return colour, search
+
+
 def show_viewer(svg: str, details: dict[str, Any], *, key: str, graph_key: str,
                 drawing_key: str, direction: str, stages: list[tuple[int, str]],
-                folded: tuple[int, ...], height: int = DEFAULT_HEIGHT) -> None:
+                folded: tuple[int, ...], height: int = DEFAULT_HEIGHT, colour: str = "",
+                search: str = "", reports: bool = False) -> None:
     """Draw the viewer. `graph_key` names the graph (folds are kept per graph); `drawing_key`
-    changes whenever the SVG does, so the browser keeps its zoom across unrelated reruns."""
+    changes whenever the SVG does, so the browser keeps its zoom across unrelated reruns.
+    `colour` and `search` are what the viewer opens with; with `reports`, it sends their
+    changes back (see `viewer_choices`), so a page can keep them in its link."""
     _component(svg=svg, details=details, graph_key=graph_key, drawing_key=drawing_key,
                direction=direction, stages=[list(s) for s in stages], folded=list(folded),
-               height=height, key=key, default=None)
+               height=height, colour=colour, search=search, reports=reports, key=key,
+               default=None)

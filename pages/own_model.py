@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from inspector import PRESETS
+from inspector import PRESETS, get_preset
 from inspector.analysis import Analysis
+from inspector.drawing import ViewState
 from inspector.exported import analyze_program
 from inspector.formatting import shape
 from inspector.node_details import findings_payload
@@ -23,6 +24,9 @@ CODE_KEY = "own_code"  # (file name, bytes, NAME, input text), only with the opt
 RESULT_KEY = "own_result"
 UPLOAD_ID_KEY = "own_upload_id"
 VIEW_KEY, PRESET_KEY, GRAPH_KEY = "own_view", "own_preset", "own_model_graph"
+#: The model's diff against a preset: the button, which preset it was asked for, its viewer.
+DIFF_BUTTON_KEY, DIFF_KEY, DIFF_VIEWER_KEY = "own_diff_button", "own_diff", "own_diff_graph"
+CURRENT = "current design (Designer)"
 
 
 def uploads() -> None:
@@ -73,6 +77,10 @@ def current_analysis() -> Analysis | None:
     return result
 
 
+def _ask_diff(other: str) -> None:
+    st.session_state[DIFF_KEY] = other
+
+
 def show(analysis: Analysis) -> None:
     size = shape(analysis.input_shape[1:])
     common.show_facts(analysis.facts, f" Input {size}.")
@@ -84,10 +92,13 @@ def show(analysis: Analysis) -> None:
 
     findings_view.show_findings(analysis.findings)
     view = common.view_choice(VIEW_KEY)
-    graph = analysis.graph(view)
-    drawing = common.graph_drawing(graph, analysis.layer_table())
-    payload = findings_payload(analysis.findings, graph, analysis)
-    common.show_drawing(findings_view.with_findings(drawing, payload), key=GRAPH_KEY)
+    # Folds are kept per model and view: a fold chosen for one upload does not fold the next.
+    graph_key = f"{analysis.name}|{analysis.facts.params}|{analysis.facts.mult_adds}|{view}"
+    folded = common.folded_stages(GRAPH_KEY, graph_key)
+    drawing = common.analysis_drawing(analysis, ViewState(view, folded=folded))
+    payload = findings_payload(analysis.findings, analysis.graph(view), analysis)
+    common.show_drawing(findings_view.with_findings(drawing, payload), key=GRAPH_KEY,
+                        graph_key=graph_key)
 
     st.subheader("Per stage")
     common.number_table(analysis.stage_table())
@@ -95,9 +106,25 @@ def show(analysis: Analysis) -> None:
     common.number_table(analysis.layer_table())
 
     st.subheader("Compared with a preset")
-    names = list(PRESETS)
-    other = st.selectbox("Preset", names, index=names.index(match.preset), key=PRESET_KEY)
-    common.totals_table(analysis.compare(other).totals)
+    names = [CURRENT, *PRESETS]
+    other = st.selectbox("Preset (the closest first chosen) or the Designer's design", names,
+                         index=names.index(match.preset), key=PRESET_KEY)
+    if other == CURRENT:
+        design = common.current_design()
+        label = common.design_name(design, common.current_preset())
+        common.totals_table(analysis.compare(design, (analysis.name, label)).totals)
+    else:
+        design, label = get_preset(other), other
+        common.totals_table(analysis.compare(other).totals)
+    st.button(f"Show how it differs from {other}, block by block", key=DIFF_BUTTON_KEY,
+              on_click=_ask_diff, args=(other,))
+    if st.session_state.get(DIFF_KEY) == other:
+        drawing, said = common.analysis_diff_drawing(analysis, design, (analysis.name, label))
+        st.caption(f"{said} Changed blocks are marked in amber with what changed, blocks only "
+                   "in this model in red, only in the other in green. Click a block for both "
+                   "versions.")
+        common.show_drawing(drawing, key=DIFF_VIEWER_KEY, height=720)
+        common.diff_downloads(drawing, DIFF_VIEWER_KEY)
 
 
 def main() -> None:

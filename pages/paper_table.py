@@ -24,16 +24,21 @@ STYLE = ("<style>.paper-table td, .paper-table th {vertical-align: top; padding:
          ".paper-table thead {border-bottom: 1px solid #999;}</style>")
 
 
-def designs(chosen: list[str]) -> list[tuple[str, ResNetSpec]]:
-    """(name, spec) for each chosen entry; the Designer's design under its own name."""
-    out = []
+def designs(chosen: list[str]) -> tuple[list[tuple[str, ResNetSpec]], str | None]:
+    """(name, spec) for each chosen entry, the Designer's design under its own name, and the
+    name of the preset it duplicates when it was left out for that reason (a column that
+    repeats another is noise)."""
+    presets = [(choice, get_preset(choice)) for choice in chosen if choice != CURRENT]
+    out, duplicate = [], None
     for choice in chosen:
-        if choice == CURRENT:
-            spec, preset = common.current_design(), common.current_preset()
-            out.append((common.design_name(spec, preset), spec))
-        else:
+        if choice != CURRENT:
             out.append((choice, get_preset(choice)))
-    return out
+            continue
+        spec, preset = common.current_design(), common.current_preset()
+        duplicate = next((name for name, other in presets if other == spec), None)
+        if duplicate is None:
+            out.append((common.design_name(spec, preset), spec))
+    return out, duplicate
 
 
 def main() -> None:
@@ -47,8 +52,11 @@ def main() -> None:
     if not chosen:
         st.info("Choose at least one design.")
         return
+    columns, duplicate = designs(chosen)
+    if duplicate:
+        st.caption(f"The Designer's design is **{duplicate}**, already a column: shown once.")
     try:
-        table = paper_table(designs(chosen))
+        table = paper_table(columns)
     except SpecError as error:
         common.show_error(error)
         return

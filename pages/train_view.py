@@ -7,7 +7,7 @@ per run, all runs on one colour scale; below, the curves of one block in every r
 
 from __future__ import annotations
 
-import dataclasses
+import hashlib
 import math
 
 import plotly.graph_objects as go
@@ -15,10 +15,11 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from inspector.block_stats import BlockStatsLog
+from inspector.drawing import Drawing, ViewState
 from inspector.kinds import BlockStatistic, Direction, Fold, View
 from inspector.stats_overlay import colour_details, statistic_scale
 from inspector.train import TrainingRun
-from pages import common
+from pages import common, graph_viewer
 
 ss = st.session_state
 STAT_KEY, RUN_KEY, FOLLOW_KEY = "train_stat", "train_stat_run", "train_follow"
@@ -87,6 +88,18 @@ def block_curves(runs: list[TrainingRun], block: str) -> go.Figure:
     return figure
 
 
+def show_coloured(drawing: Drawing, details: dict) -> None:
+    """The drawing in the viewer with the statistic's colours: the cached drawing's SVG (drawn
+    once), only the colours change from one redraw to the next."""
+    if drawing.svg is None:
+        common.show_drawing(drawing, key=VIEWER_KEY)  # says that Graphviz is missing
+        return
+    drawing_key = hashlib.blake2b(drawing.svg.encode(), digest_size=8).hexdigest()
+    graph_viewer.show_viewer(drawing.svg, details, key=VIEWER_KEY, graph_key="",
+                             drawing_key=drawing_key, direction=drawing.direction, stages=[],
+                             folded=(), height=520, colour=details.get("overlay", ""))
+
+
 def _step_index(steps: list[int]) -> int:
     """The newest record when following live, else the step chosen on the slider."""
     follow = st.checkbox("Follow live", value=True, key=FOLLOW_KEY,
@@ -124,11 +137,10 @@ def instrument(runs: list[TrainingRun]) -> None:
         scale = statistic_scale(every)
         spec = run.trainer.spec
         if spec is not None:
-            drawing = common.drawing(spec, View.BLOCK, Direction.TB, Fold.OFF)
+            drawing = common.drawing(spec, ViewState(View.BLOCK, Direction.TB, Fold.OFF))
             details = colour_details(drawing.details, dict(zip(log.blocks, rows[index])),
                                      statistic, scale, steps[index])
-            common.show_drawing(dataclasses.replace(drawing, details=details), key=VIEWER_KEY,
-                                height=520)
+            show_coloured(drawing, details)
     with right:
         st.plotly_chart(heatmap(measured, statistic), width="stretch")
     block = st.selectbox("Curves of block", log.blocks, key=BLOCK_KEY)

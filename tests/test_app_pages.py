@@ -19,6 +19,8 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from inspector import PRESETS, compute_facts, get_preset
+from inspector.drawing import ViewState
+from inspector.kinds import Direction, Fold, View
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TIMEOUT = 120  # seconds for one run: the first one imports torch
@@ -227,7 +229,9 @@ def test_compare_defaults_to_resnet34_against_resnet50():
     assert_clean(at, "compare")
     values = [m.value for m in at.metric if m.label == "Parameters"]
     assert values == ["21,797,672", "25,557,032"]
-    assert len(graphs(at)) == 2
+    (diff,) = graphs(at)  # one drawing: both networks side by side, what differs marked
+    assert "A: resnet34" in diff and "B: resnet50" in diff and "diff&#45;changed" in diff
+    assert any("16 changed" in c.value for c in at.caption)
     assert any("bottleneck" in i.value for i in at.info)  # the generated explanation
     assert len(at.get("plotly_chart")) == 2
     # Per-stage tables are named after the designs, not _a/_b.
@@ -249,7 +253,7 @@ def test_compare_runs_every_preset_and_the_current_design():
         if name == "resnet18":  # resnet34 with two blocks per stage is resnet18
             assert any("Both sides are the same design" in i.value for i in at.info)
         else:
-            assert len(graphs(at)) == 2, name
+            assert len(graphs(at)) == 1, name
 
 
 def test_a_compare_link_with_two_custom_designs_reopens_both():
@@ -348,7 +352,8 @@ def test_paper_table_page_shows_table_1_for_the_designers_design_and_the_papers(
     assert_clean(at, "paper table")
     text = paper_html(at)
     assert "<th>resnet34 (modified)</th>" in text  # 18 layers deep, like resnet18: names
-    assert "[1x1, 256; 3x3, 256; 1x1, 1024] x 36" in text and "11.3&times;10<sup>9</sup>" in text
+    assert ('<span class="bracket">1x1, 256<br>3x3, 256<br>1x1, 1024</span>&nbsp;&times;&nbsp;36'
+            in text and "11.3&times;10<sup>9</sup>" in text)
     assert "output size (resnet34 (modified))" in text  # a 32x32 input: its own sizes
     assert {b.label for b in at.get("download_button")} == {
         "Table as Markdown", "Table as LaTeX", "Table as HTML", "Table as CSV"}
@@ -356,7 +361,8 @@ def test_paper_table_page_shows_table_1_for_the_designers_design_and_the_papers(
     assert_clean(at, "two presets")
     text = paper_html(at)
     assert "<th>18-layer</th>" in text and "<th>34-layer</th>" in text
-    assert "[3x3, 512; 3x3, 512] x 3" in text and "<th>output size</th>" in text
+    assert ('<span class="bracket">3x3, 512<br>3x3, 512</span>&nbsp;&times;&nbsp;3' in text
+            and "<th>output size</th>" in text)
 
 
 def test_export_runs_every_preset():
@@ -391,11 +397,15 @@ def test_graph_downloads_are_real_files(name, view):
     from pages.common import graph_file
 
     spec = get_preset(name)
-    assert graph_file(spec, view, "TB", "png").startswith(b"\x89PNG")
-    assert graph_file(spec, view, "TB", "pdf").startswith(b"%PDF")
-    svg = graph_file(spec, view, "LR", "svg")
+    assert graph_file(spec, _state(view, "TB"), "png").startswith(b"\x89PNG")
+    assert graph_file(spec, _state(view, "TB"), "pdf").startswith(b"%PDF")
+    svg = graph_file(spec, _state(view, "LR"), "svg")
     assert b"<svg" in svg and b"stroke-dasharray" in svg
-    assert graph_file(spec, view, "TB", "dot").startswith(b"digraph")
+    assert graph_file(spec, _state(view, "TB"), "dot").startswith(b"digraph")
+
+
+def _state(view: str, direction: str) -> ViewState:
+    return ViewState(View(view), Direction(direction))
 
 
 def png_width(png: bytes) -> int:
@@ -413,24 +423,25 @@ def test_print_exports_png_at_200_dpi_and_vector_text(tmp_path):
     from pages.common import graph_file
 
     spec = get_preset("resnet50")
-    wide = graph_file(spec, "block", "LR", "png")  # the default resolution
+    wide = graph_file(spec, _state("block", "LR"), "png")  # the default resolution
     assert png_width(wide) >= 1000
     # Top-down too, at points x dpi / 72 pixels: wide enough to print.
-    tall = graph_file(spec, "block", "TB", "png")
-    points = svg_points(graph_file(spec, "block", "TB", "svg"))[0]
+    tall = graph_file(spec, _state("block", "TB"), "png")
+    points = svg_points(graph_file(spec, _state("block", "TB"), "svg"))[0]
     assert abs(png_width(tall) - points * 200 / 72) <= 1
     assert png_width(tall) >= 1000
-    assert png_width(graph_file(spec, "block", "TB", "png", dpi=300)) > png_width(tall)
+    assert png_width(graph_file(spec, _state("block", "TB"), "png", dpi=300)) > png_width(tall)
     target = tmp_path / "r50.png"
     assert main(["graph", "resnet50", "--format", "png", "-o", str(target)]) == 0
     assert png_width(target.read_bytes()) == png_width(tall)  # the CLI's default is 200 too
     # Folding as asked: folded, ResNet-152's layer view draws fewer text labels.
     deep = get_preset("resnet152")
-    folded = graph_file(deep, "layer", "TB", "svg", fold="on").count(b"<text")
-    assert folded < graph_file(deep, "layer", "TB", "svg", fold="off").count(b"<text")
-    svg = graph_file(spec, "block", "TB", "svg")
+    layer = _state("layer", "TB")
+    folded = graph_file(deep, layer.replace(fold=Fold.ON), "svg").count(b"<text")
+    assert folded < graph_file(deep, layer.replace(fold=Fold.OFF), "svg").count(b"<text")
+    svg = graph_file(spec, _state("block", "TB"), "svg")
     assert svg.count(b"<text") > 20 and b"<image" not in svg
-    pdf = graph_file(spec, "block", "TB", "pdf")
+    pdf = graph_file(spec, _state("block", "TB"), "pdf")
     assert b"/Font" in pdf and b"/Image" not in pdf
     operators = b""
     for stream in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S):

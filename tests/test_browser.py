@@ -40,11 +40,11 @@ def test_designer_and_compare_in_a_browser(app_url, chrome):
     screenshot(chrome, "designer")
 
     open_page(chrome, "compare")
-    svgs = wait(chrome, lambda d: len(css(d, VIEWER)) == 2
-                and css(d, '[data-testid="stPlotlyChart"]') and viewer_svgs(d),
-                "the Compare page's two graphs and charts")
-    assert all("conv3_1" in svg and "stroke-dasharray" in svg for svg in svgs), \
-        "both designs are drawn, their projection shortcuts dashed"
+    (svg,) = wait(chrome, lambda d: len(css(d, VIEWER)) == 1
+                  and css(d, '[data-testid="stPlotlyChart"]') and viewer_svgs(d),
+                  "the Compare page's side-by-side drawing and charts")
+    assert "A: resnet34" in svg and "B: resnet50" in svg and "diff-changed" in svg, \
+        "both designs are drawn in one picture, what differs marked"
     wait(chrome, settled, "the Compare page to finish running")
     text = body(chrome)
     assert "21,797,672" in text and "25,557,032" in text
@@ -100,8 +100,8 @@ def test_a_compare_link_opens_both_designs_without_horizontal_overflow(app_url, 
     """Two custom designs from one link, laid out within a 1600 px window."""
     chrome.get(f"{app_url}/compare?a.preset=resnet34&a.layers=2,2,2,2&a.stem=deep"
                f"&b.preset=resnext50_32x4d&b.groups=16&b.input_size=160")
-    wait(chrome, lambda d: len(css(d, VIEWER)) == 2 and viewer_svgs(d),
-         "the Compare page's two graphs")
+    wait(chrome, lambda d: len(css(d, VIEWER)) == 1 and viewer_svgs(d),
+         "the Compare page's side-by-side drawing")
     wait(chrome, settled, "the Compare page to finish running")
     text = body(chrome)
     assert "resnet34 (modified)" in text and "resnext50_32x4d (modified)" in text

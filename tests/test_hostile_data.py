@@ -244,7 +244,9 @@ def _png(path: Path, width: int, height: int) -> None:
 
 
 CHILD = """
-import json, resource, sys
+import json, sys
+def peak_mb_now():  # VmHWM: this process's own peak; ru_maxrss keeps the forking parent's across exec
+    return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:")) / 1024
 from inspector.checkpoint import CheckpointError, read_checkpoint
 from inspector.data import DataError, read_image
 for kind, path in json.loads(sys.argv[1]):
@@ -258,7 +260,7 @@ for kind, path in json.loads(sys.argv[1]):
         outcome = "loaded"
     except (CheckpointError, DataError) as error:
         outcome = f"{type(error).__name__}: {error}"
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = peak_mb_now()
     print(json.dumps({"path": path, "kind": kind, "outcome": outcome, "peak_mb": peak_mb}))
 """
 

@@ -94,10 +94,12 @@ AUTOLINK = re.compile(r"(?i)(?:https?|ftps?|mailto|xmpp)\\:|\bwww\\\.|\w\\@")
 
 
 def linked_design(link: dict[str, str]) -> ResNetSpec:
-    """The design a link describes, from the field parser alone (no page involved)."""
+    """The design a link describes, from the field parser alone (no page involved); a basic
+    block carries the default stride placement (it has no 1x1 to put a stride on)."""
     preset = link.get("preset", "resnet50")
     changes = {key: parse_field(key, text) for key, text in link.items() if key != "preset"}
-    return get_preset(preset).replace(**changes).validate()
+    spec = get_preset(preset).replace(**changes).validate()
+    return spec.replace(stride_in=ResNetSpec().stride_in) if spec.block == "basic" else spec
 
 
 def open_link(link: dict[str, str]) -> tuple[AppTest, list[str]]:

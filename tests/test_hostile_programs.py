@@ -157,13 +157,15 @@ def test_each_damage_is_one_sentence(tiny_pt2, damage, words):
 # ----- the command line, in a child process whose peak memory is measured ----------------------
 
 CHILD = """
-import contextlib, io, json, resource, sys
+import contextlib, io, json, sys
+def peak_mb_now():  # VmHWM: this process's own peak; ru_maxrss keeps the forking parent's across exec
+    return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:")) / 1024
 from inspector.cli import main
 for path in json.loads(sys.argv[1]):
     err = io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
         code = main(["summary", path])
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = peak_mb_now()
     print(json.dumps({"path": path, "code": code, "err": err.getvalue(), "peak_mb": peak_mb}))
 """
 

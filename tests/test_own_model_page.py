@@ -81,6 +81,31 @@ def test_python_file_runs_with_the_opt_in(tmp_path, monkeypatch):
     assert any("no residual blocks found" in w.value.replace("\\", "") for w in at.warning)
 
 
+def test_an_uploaded_model_against_its_closest_preset_block_by_block(tmp_path):
+    from inspector.cli import main
+
+    model = build_model(get_preset("resnet18"), "cpu")
+    program = export_bytes(model, (3, 64, 64))
+    at = open_page(PAGE)
+    run_with(at, "own_program", ("my_net.pt2", program))
+    at.button(key="own_diff_button").click().run()
+    assert_clean(at, "diff against resnet18")
+    # The same network (at another input size, which the diff does not compare): nothing marked.
+    assert any("0 changed, 0 added (only in B), 0 removed (only in A), 8 the same" in c.value
+               for c in at.caption)
+    diff = graphs(at)[-1]
+    assert "diff&#45;changed" not in diff and "B: resnet18" in diff
+    at.selectbox(key="own_preset").set_value("resnet34").run()
+    assert len(graphs(at)) == 1, "a diff asked for resnet18 is not shown for resnet34"
+    at.button(key="own_diff_button").click().run()
+    assert any("0 changed, 8 added (only in B)" in c.value for c in at.caption)
+    # The same program from the command line.
+    path = tmp_path / "my_net.pt2"
+    path.write_bytes(program)
+    assert main(["diff", str(path), "resnet34", "-o", str(tmp_path / "d.svg")]) == 0
+    assert b"diff&#45;added" in (tmp_path / "d.svg").read_bytes()
+
+
 def test_uploaded_python_runs_in_a_child_with_limits_that_the_page_names(monkeypatch):
     """A file that ends the program in __init__ is one sentence, and the server keeps running."""
     monkeypatch.setenv(ALLOW_CODE_VARIABLE, "1")

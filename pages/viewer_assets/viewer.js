@@ -18,7 +18,7 @@ const HINT = "Click a node for its module path, shapes, costs and layer-table ro
 
 const state = {
   key: null, args: null, panZoom: null, matches: [], matchIndex: -1, overlay: "", selected: null,
-  focusStage: null, pageOverlay: null,
+  focusStage: null, sent: null, minimap: null, requestedFolded: null, pageOverlay: null,
 };
 const $ = (id) => document.getElementById(id);
 
@@ -170,6 +170,7 @@ function showDetails(id) {
     list.append(element("dt", name), element("dd", value));
   }
   panel.append(list);
+  if (info.versions) showVersions(panel, info.versions);
   if (info.marks && info.marks.length) {
     const findings = element("ul", null, "findings");
     for (const mark of info.marks) {
@@ -201,6 +202,106 @@ function showDetails(id) {
   if (info.rows.length > MAX_ROWS) panel.append(element("p", `first ${MAX_ROWS} shown`, "muted"));
 }
 
+// A diff's node: both networks' versions of the block, side by side.
+function showVersions(panel, versions) {
+  const table = element("table", null, "versions");
+  const head = element("tr");
+  const names = state.args.details.names || {};
+  for (const side of Object.keys(versions)) head.append(element("th", names[side] || side));
+  table.append(head);
+  const row = element("tr");
+  for (const lines of Object.values(versions)) {
+    const cell = element("td");
+    lines.forEach((line, index) => {
+      cell.append(element(index ? "div" : "b", line));
+    });
+    row.append(cell);
+  }
+  table.append(row);
+  panel.append(table);
+}
+
+// ----- the overview: a small copy of a drawing taller (or wider) than the frame ---------------
+
+const MINIMAP_PX = 260;  // the overview's long side, at most
+const MINIMAP_SHORT = 44;  // its short side, at least
+const MINIMAP_ABOVE = 1.5;  // shown when the drawing is this many frames long at its zoom
+
+function buildMinimap(svg) {
+  const box = $("minimap");
+  for (const old of box.querySelectorAll("svg")) old.remove();
+  const clone = svg.cloneNode(true);
+  for (const element of clone.querySelectorAll("[id]")) element.removeAttribute("id");
+  clone.removeAttribute("width");
+  clone.removeAttribute("height");
+  box.prepend(clone);
+  const vb = svg.viewBox.baseVal;
+  state.minimap = {x: vb.x, y: vb.y, width: vb.width, height: vb.height};
+}
+
+function updateMinimap() {
+  const map = state.minimap;
+  const box = $("minimap");
+  if (!map || !state.panZoom) return;
+  const s = sizes();
+  const across = state.args.direction === "LR";
+  const long = across ? s.realZoom * map.width / s.width : s.realZoom * map.height / s.height;
+  box.hidden = long < MINIMAP_ABOVE;
+  if (box.hidden) return;
+  const {scale, dx, dy} = minimapScale();
+  box.style.width = `${map.width * scale + 2 * dx}px`;
+  box.style.height = `${map.height * scale + 2 * dy}px`;
+  // The frame's corners in the drawing's units, then in the overview's pixels.
+  const pan = state.panZoom.getPan();
+  const left = -pan.x / s.realZoom, top = -pan.y / s.realZoom;
+  const view = $("minimap-view");
+  view.style.left = `${dx + (left - map.x) * scale}px`;
+  view.style.top = `${dy + (top - map.y) * scale}px`;
+  view.style.width = `${s.width / s.realZoom * scale}px`;
+  view.style.height = `${s.height / s.realZoom * scale}px`;
+}
+
+// The overview's scale (pixels per drawing unit) and the margins that keep a long, thin
+// drawing's overview wide (or tall) enough to point at.
+function minimapScale() {
+  const map = state.minimap;
+  const long = Math.min(MINIMAP_PX, sizes().height - 16);
+  const scale = long / Math.max(map.width, map.height);
+  return {scale, dx: Math.max(0, (MINIMAP_SHORT - map.width * scale) / 2),
+          dy: Math.max(0, (MINIMAP_SHORT - map.height * scale) / 2)};
+}
+
+// Centre the view on the point of the overview under the pointer.
+function panFromMinimap(event) {
+  const map = state.minimap;
+  const rect = $("minimap").getBoundingClientRect();
+  const {scale, dx, dy} = minimapScale();
+  const x = map.x + (event.clientX - rect.left - dx) / scale;
+  const y = map.y + (event.clientY - rect.top - dy) / scale;
+  const s = sizes();
+  state.panZoom.pan({x: s.width / 2 - s.realZoom * x, y: s.height / 2 - s.realZoom * y});
+}
+
+// ----- the page's link ------------------------------------------------------------------------
+
+async function copyLink() {
+  const url = window.parent.location.href;
+  let copied = false;
+  try {
+    await navigator.clipboard.writeText(url);
+    copied = true;
+  } catch (error) {  // no clipboard permission in this frame: select the text for the user
+    const area = element("textarea");
+    area.value = url;
+    document.body.append(area);
+    area.select();
+    copied = document.execCommand("copy");
+    area.remove();
+  }
+  $("copy-link").dataset.link = url;
+  $("copy-said").textContent = copied ? "Link copied" : url;
+}
+
 // ----- search ---------------------------------------------------------------------------------
 
 function search(text) {
@@ -220,7 +321,26 @@ function search(text) {
     }
   }
   $("search-count").textContent = query ? `${state.matches.length} match${state.matches.length === 1 ? "" : "es"}` : "";
+  showHidden(query);
   step(1);
+  report();
+}
+
+// Matches inside folded stages are not in the drawing: say how many, and offer to unfold.
+function showHidden(query) {
+  const box = $("search-hidden");
+  box.replaceChildren();
+  const hidden = query ? (state.args.details.hidden || [])
+    .map((stage) => ({...stage, count: stage.texts.filter((t) => t.toLowerCase().includes(query)).length}))
+    .filter((stage) => stage.count > 0) : [];
+  box.hidden = !hidden.length;
+  for (const stage of hidden) {
+    box.append(element("span", `${stage.count} more in folded ${stage.name}`, "muted"));
+    const open = element("button", `Unfold ${stage.name}`);
+    open.dataset.unfold = stage.stage;
+    open.addEventListener("click", () => toggleStage(stage.stage));
+    box.append(open);
+  }
 }
 
 function step(direction) {
@@ -251,12 +371,57 @@ function centreOn(group) {
 
 // ----- folding: the only action that needs Python (a new layout) ------------------------------
 
+function canFold(stage) {
+  return state.args.stages.some(([number]) => number === stage);
+}
+
 function toggleStage(stage) {
   state.focusStage = stage;  // after the new drawing arrives, show where the stage went
-  const folded = new Set(state.args.folded);
+  const folded = new Set(currentFolded());
   if (folded.has(stage)) folded.delete(stage); else folded.add(stage);
-  send(Message.VALUE, {value: {graph: state.args.graph_key, folded: [...folded].sort((a, b) => a - b)},
-                       dataType: "json"});
+  // Until the page draws it, the fold asked for is what any later report must carry.
+  state.requestedFolded = [...folded].sort((a, b) => a - b);
+  sendValue(currentValue());
+}
+
+// The stages folded as last asked, or as drawn when nothing is pending.
+function currentFolded() {
+  return state.requestedFolded || state.args.folded;
+}
+
+// ----- what the page keeps (folds always; colour and search where the page asks for them) ------
+
+function currentValue() {
+  return {graph: state.args.graph_key, folded: currentFolded(), colour: state.overlay,
+          search: $("search").value};
+}
+
+function sendValue(value) {
+  clearTimeout(reportTimer);  // this value carries whatever a pending report would
+  state.sent = JSON.stringify(value);
+  send(Message.VALUE, {value, dataType: "json"});
+}
+
+// The page puts colour and search in its link: tell it, once the typing has paused.
+let reportTimer = null;
+function report() {
+  if (!state.args || !state.args.reports) return;
+  clearTimeout(reportTimer);
+  reportTimer = setTimeout(() => {
+    const value = currentValue();
+    if (JSON.stringify(value) !== state.sent) sendValue(value);
+  }, 600);
+}
+
+// A link's colour and search, applied when the viewer first opens.
+function applyInitial(args) {
+  if (args.colour && [...$("overlay").options].some((o) => o.value === args.colour)) {
+    $("overlay").value = args.colour;
+    state.overlay = args.colour;
+  }
+  if (args.search) $("search").value = args.search;
+  state.sent = JSON.stringify({graph: args.graph_key, folded: args.folded, colour: state.overlay,
+                               search: $("search").value});
 }
 
 function drawStageButtons() {
@@ -317,25 +482,33 @@ function onGraphClick(event, start) {
   if (!start || Math.hypot(event.clientX - start.x, event.clientY - start.y) > CLICK_SLOP_PX) return;
   const node = event.target.closest("g.node");
   const title = node && /^stage-title-(\d+)$/.exec(node.id);
-  if (title) toggleStage(Number(title[1]));
-  else if (node) showDetails(node.id);
+  if (title) {
+    if (canFold(Number(title[1]))) toggleStage(Number(title[1]));
+  } else if (node) showDetails(node.id);
 }
 
 function draw(args) {
   const frame = $("graph");
   frame.style.height = `${args.height}px`;
   if (state.panZoom) state.panZoom.destroy();
+  state.panZoom = null;
   frame.innerHTML = args.svg;  // Graphviz's own output for our graph; labels are escaped by it
   const svg = frame.querySelector("svg");
+  performance.mark("viewer-parsed");
+  buildMinimap(svg);
   svg.removeAttribute("width");
   svg.removeAttribute("height");
   state.panZoom = svgPanZoom(svg, {
     zoomEnabled: true, panEnabled: true, controlIconsEnabled: false, dblClickZoomEnabled: false,
     mouseWheelZoomEnabled: true, preventMouseEventsDefault: true, zoomScaleSensitivity: 0.25,
-    minZoom: 0.01, maxZoom: 200, fit: true, center: true,
+    minZoom: 0.01, maxZoom: 200, fit: true, center: true, onUpdatedCTM: updateMinimap,
   });
-  for (const title of frame.querySelectorAll('g.node[id^="stage-title-"] a')) {
-    title.setAttributeNS("http://www.w3.org/1999/xlink", "title", "Click to fold this stage into one node");
+  // Only where this page folds stages does a stage's title offer to (underlined, with a hint).
+  frame.classList.toggle("foldable", args.stages.length > 0);
+  if (args.stages.length) {
+    for (const title of frame.querySelectorAll('g.node[id^="stage-title-"] a')) {
+      title.setAttributeNS("http://www.w3.org/1999/xlink", "title", "Click to fold this stage into one node");
+    }
   }
   actualSize();
   focusStage(args);
@@ -375,16 +548,29 @@ function offerOverlays(args) {
 }
 
 function render(args) {
+  if (!state.args) applyInitial(args);
+  // A fold asked for is settled once drawn, or dropped with its graph.
+  if (state.requestedFolded && (!state.args || args.graph_key !== state.args.graph_key
+      || JSON.stringify(args.folded) === JSON.stringify(state.requestedFolded))) {
+    state.requestedFolded = null;
+  }
   state.args = args;
   offerOverlays(args);
   const key = `${args.graph_key}|${args.drawing_key}`;
   if (key !== state.key) {
+    // Marks for benchmarks/inspect_speed.py: when a new drawing arrived, was parsed, laid out
+    // and painted (performance.timeOrigin + startTime compares across frames).
+    performance.mark("viewer-received");
     state.key = key;
     draw(args);
+    performance.mark("viewer-laid-out");
+    requestAnimationFrame(() => requestAnimationFrame(() => performance.mark("viewer-painted")));
   } else {
     applyOverlay();
   }
   drawStageButtons();
+  $("link-group").hidden = !args.reports;
+  updateMinimap();
   drawFindings();
   setHeight();
 }
@@ -404,9 +590,22 @@ function wire() {
   $("search").addEventListener("keydown", (event) => {
     if (event.key === "Enter") step(event.shiftKey ? -1 : 1);
   });
+  $("copy-link").addEventListener("click", copyLink);
+  let dragging = false;
+  $("minimap").addEventListener("pointerdown", (event) => {
+    dragging = true;
+    $("minimap").setPointerCapture(event.pointerId);
+    panFromMinimap(event);
+  });
+  $("minimap").addEventListener("pointermove", (event) => { if (dragging) panFromMinimap(event); });
+  $("minimap").addEventListener("pointerup", () => { dragging = false; });
   $("search-next").addEventListener("click", () => step(1));
   $("search-prev").addEventListener("click", () => step(-1));
-  $("overlay").addEventListener("change", (event) => { state.overlay = event.target.value; applyOverlay(); });
+  $("overlay").addEventListener("change", (event) => {
+    state.overlay = event.target.value;
+    applyOverlay();
+    report();
+  });
   window.addEventListener("message", (event) => {
     if (event.data && event.data.type === Message.RENDER) render(event.data.args);
   });
