@@ -277,7 +277,7 @@ def changes(a: BlockSide, b: BlockSide) -> tuple[str, ...]:
             said.append(f"groups {groups[0]} -> {groups[1]}")
     if a.shortcut != b.shortcut:
         said.append(f"shortcut {a.shortcut} -> {b.shortcut}")
-    if a.order != b.order:
+    if a.order != b.order and a.kind == b.kind:  # another block type implies another order
         said.append(f"layer order {a.order} -> {b.order}")
     return tuple(said)
 

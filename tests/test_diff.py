@@ -182,6 +182,14 @@ def test_pre_activation_is_a_change_of_layer_order():
                    for c in row.changes) for row in rows)
 
 
+def test_a_change_of_block_type_does_not_repeat_the_layer_order_it_implies():
+    diff = diff_graphs(trace_graph(get_preset("resnet34"), "layer"),
+                       trace_graph(get_preset("resnet50"), "layer"), ("34", "50"))
+    changed = [row for stage in diff.stages for row in stage.rows if row.changes]
+    assert changed and all("block basic -> bottleneck" in row.changes for row in changed)
+    assert not any(c.startswith("layer order") for row in changed for c in row.changes)
+
+
 def test_a_set_for_a_file_model_is_refused(tmp_path, capsys):
     module = tmp_path / "wide_nets.py"
     module.write_text(WIDENED_RESNET)
