@@ -16,7 +16,8 @@ deadlock, and multiprocessing's `spawn` and `forkserver` re-import the parent's 
 which under Streamlit is the page script itself. The price is the child's imports (about 2-4 s
 for torch), after which the time limit starts. The child writes its answer on a private copy of
 its stdout (the file's own prints go nowhere), in its own session so that a kill reaches
-whatever it started. The answer is a pickle made by our own code, and it is still unpickled with
+whatever it started. The request it reads is JSON (which function, its plain arguments, the
+limits). The answer is a pickle made by our own code, and it is still unpickled with
 an allow-list: only the dataclasses and enums of `inspector` are resolved (`Analysis`, `Op`,
 `Block`, `Facts`, ...), so a model file that tampers with its process cannot make the parent
 run anything.
@@ -27,7 +28,9 @@ from __future__ import annotations
 import dataclasses
 import enum
 import importlib
+import inspect
 import io
+import json
 import os
 import pickle
 import resource
@@ -144,17 +147,21 @@ def _child_main() -> None:
     quiet = os.open(os.devnull, os.O_WRONLY)
     os.dup2(quiet, 1)
     os.dup2(quiet, 2)
-    module, name, args, limits = pickle.load(sys.stdin.buffer)
+    request = json.loads(sys.stdin.buffer.read())  # plain data: the request runs nothing
+    module, name = request["function"]
+    args = tuple(tuple(a) if isinstance(a, list) else a for a in request["args"])
+    limits = Limits(**request["limits"])
     try:
         if module.partition(".")[0] != "inspector":
             raise ModelError(f"{module}.{name} is not part of this tool.")
         function = getattr(importlib.import_module(module), name)
+        extra = {"limits": limits} if "limits" in inspect.signature(function).parameters else {}
         _limit_memory(limits.memory_gb)
         answer.write(_READY)
         answer.flush()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the parent speaks in one line
-            message: tuple = ("ok", function(*args))
+            message: tuple = ("ok", function(*args, **extra))
     except ModelError as error:
         message = ("error", str(error))
     except BaseException as error:  # noqa: BLE001 - SystemExit and the rest, as a sentence
@@ -229,7 +236,8 @@ def run_contained(function: Callable[..., Any], args: tuple, limits: Limits,
     `function` must be a module-level function of `inspector` (the child imports it by name);
     `what` names the work in messages ("Analysing net.py:Net").
     """
-    request = pickle.dumps((function.__module__, function.__qualname__, args, limits))
+    request = json.dumps({"function": [function.__module__, function.__qualname__],
+                          "args": list(args), "limits": dataclasses.asdict(limits)}).encode()
     environment = {**os.environ,
                    "PYTHONPATH": os.pathsep.join(filter(None, [str(_ROOT),
                                                                os.environ.get("PYTHONPATH")]))}

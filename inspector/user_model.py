@@ -127,7 +127,7 @@ def analyze_file_model(target: str, input_text: str = "3x224x224",
     if not Path(path_text).is_file():
         raise ModelError(f"No such file: {path_text}.")
     name = Path(path_text).name + ":" + target.rpartition(":")[2]
-    return run_contained(_analyze_here, (target, shape, limits), limits, f"Analysing {name}")
+    return run_contained(_analyze_here, (target, shape), limits, f"Analysing {name}")
 
 
 def read_program_file(path: Path) -> bytes:
